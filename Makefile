@@ -1,0 +1,51 @@
+# GPI Sandbox: `make demo` sets up and runs the demo, `make test` sets up and runs every check.
+# Both create a local virtual environment in .venv (Python 3.11+) on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Headless unless a screen is present: SDL's offscreen driver with Mesa EGL.
+HEADLESS_ENV := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl)
+
+.PHONY: demo test lint typecheck pytest build sysdeps clean bench
+
+$(STAMP): pyproject.toml setup.py $(wildcard gpi/cython_ext/*.pyx)
+	@$(MAKE) --no-print-directory sysdeps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+build: $(STAMP)
+	$(PY) setup.py --quiet build_ext --inplace
+
+demo: $(STAMP)
+	$(HEADLESS_ENV) $(VENV)/bin/gpi demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gpi tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl $(PY) -m pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	for b in benchmarks/*_bench.py; do $(PY) $$b --quick || exit 1; done
+
+# System libraries the runtime loads: Mesa EGL/GL for headless OpenGL, libseccomp for the sandbox.
+# Installed only when missing and only when we are root (CI and fresh machines).
+sysdeps:
+	@if ! ldconfig -p | grep -q libEGL_mesa || ! ldconfig -p | grep -q libseccomp.so.2 || ! ldconfig -p | grep -q 'libGL.so.1 '; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libegl-mesa0 libegl1 libgl1 libgl1-mesa-dri libseccomp2 >/dev/null; \
+	  else echo "missing Mesa EGL/GL or libseccomp: install libegl-mesa0 libgl1-mesa-dri libseccomp2"; fi; \
+	fi
+
+clean:
+	rm -rf build $(VENV) *.egg-info gpi/cython_ext/*.c gpi/cython_ext/*.so

@@ -1,0 +1,1 @@
+"""gpi.plugins"""
