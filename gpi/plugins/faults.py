@@ -1,0 +1,162 @@
+"""Fault bookkeeping for plugin children: crash reports, restart backoff, circuit breaker.
+
+Everything here counts in *ticks*, not seconds: when a crashed child comes
+back and when a plugin is disabled depend only on the tick sequence, so a
+replay of a faulty run takes the same decisions.
+
+A crash report is one JSON file per fault under the run's data folder,
+written atomically (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CrashReport",
+    "PluginState",
+    "RestartPolicy",
+    "Supervisor",
+    "describe_exit",
+    "write_crash_report",
+]
+
+
+def describe_exit(returncode: int | None) -> str:
+    """Human text for a child's exit status ('killed by SIGSEGV', 'exit code 3')."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+@dataclass
+class CrashReport:
+    """What is known about one child fault."""
+
+    plugin: str
+    system: str | None
+    tick: int
+    kind: str  # "crashed" | "stalled" | "error"
+    exit: str = ""
+    signal: str | None = None
+    returncode: int | None = None
+    traceback: str = ""
+    log_tail: list[str] = field(default_factory=list)
+    last_commands: dict[str, Any] = field(default_factory=dict)
+    wall_time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_crash_report(folder: str | Path, report: CrashReport) -> Path:
+    """Write ``report`` as JSON under ``folder`` and return its path (atomic)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"crash-{report.plugin}-t{report.tick:08d}-{report.kind}"
+    path = folder / f"{stem}.json"
+    n = 1
+    while path.exists():
+        path = folder / f"{stem}-{n}.json"
+        n += 1
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(report.to_dict(), fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+class PluginState(StrEnum):
+    """Lifecycle of one plugin's child as the overlay shows it."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    CRASHED = "crashed"
+    RESTARTING = "restarting"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Backoff and circuit-breaker settings, in ticks.
+
+    After the n-th consecutive fault the child is restarted
+    ``min(base_ticks * 2**(n-1), max_ticks)`` ticks later (0 means at the next
+    tick). ``max_faults`` faults within ``window_ticks`` disable the plugin.
+    """
+
+    base_ticks: int = 0
+    max_ticks: int = 64
+    max_faults: int = 5
+    window_ticks: int = 600
+
+    def delay(self, consecutive: int) -> int:
+        if consecutive <= 0 or self.base_ticks <= 0:
+            return 0
+        return int(min(self.base_ticks * 2 ** (consecutive - 1), self.max_ticks))
+
+
+class Supervisor:
+    """Tracks faults per plugin and decides when to restart or disable it."""
+
+    def __init__(self, policy: RestartPolicy | None = None) -> None:
+        self.policy = policy or RestartPolicy()
+        self._faults: dict[str, deque[int]] = {}
+        self._consecutive: dict[str, int] = {}
+        self._restart_at: dict[str, int] = {}
+        self.state: dict[str, PluginState] = {}
+        self.restarts: dict[str, int] = {}
+        self.disabled_reason: dict[str, str] = {}
+
+    def started(self, plugin: str) -> None:
+        self.state[plugin] = PluginState.RUNNING
+        self.restarts.setdefault(plugin, 0)
+
+    def succeeded(self, plugin: str) -> None:
+        """A call returned normally: the consecutive-fault streak ends."""
+        self._consecutive[plugin] = 0
+
+    def fault(self, plugin: str, tick: int) -> PluginState:
+        """Record a fault at ``tick``; returns RESTARTING or DISABLED."""
+        window = self._faults.setdefault(plugin, deque())
+        window.append(tick)
+        while window and window[0] <= tick - self.policy.window_ticks:
+            window.popleft()
+        self._consecutive[plugin] = self._consecutive.get(plugin, 0) + 1
+        if len(window) >= self.policy.max_faults:
+            self.state[plugin] = PluginState.DISABLED
+            self.disabled_reason[plugin] = (
+                f"plugin {plugin!r} disabled: {len(window)} faults within "
+                f"{self.policy.window_ticks} ticks (circuit breaker, limit {self.policy.max_faults})"
+            )
+            return PluginState.DISABLED
+        self.state[plugin] = PluginState.RESTARTING
+        self._restart_at[plugin] = tick + 1 + self.policy.delay(self._consecutive[plugin])
+        return PluginState.RESTARTING
+
+    def due_restarts(self, tick: int) -> Sequence[str]:
+        """Plugins whose restart is due at ``tick`` (sorted, for determinism)."""
+        due = sorted(p for p, t in self._restart_at.items() if t <= tick)
+        for p in due:
+            del self._restart_at[p]
+            self.restarts[p] = self.restarts.get(p, 0) + 1
+        return due
+
+    def is_disabled(self, plugin: str) -> bool:
+        return self.state.get(plugin) == PluginState.DISABLED
