@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(HEADLESS_ENV) $(VENV)/bin/gpi demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gpi tests benchmarks examples
+	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
