@@ -132,6 +132,38 @@ class Component:
             n *= s
         return n
 
+    def coerce(self, values: Any, count: int, where: str = "") -> np.ndarray:
+        """``values`` as an array of shape ``(count, *shape)`` of this dtype (broadcast, maybe a view).
+
+        numpy arrays must be castable within their kind (float64 -> float32 is
+        fine, float -> int is not); Python numbers and lists are converted and
+        must fit the dtype. Raises :class:`SchemaError` naming the component.
+        """
+        at = f" ({where})" if where else ""
+        target = (int(count), *self.shape)
+        try:
+            if isinstance(values, (np.ndarray, np.generic)):
+                arr = np.asarray(values)
+                if arr.dtype != self.dtype and not np.can_cast(arr.dtype, self.dtype, "same_kind"):
+                    raise SchemaError(
+                        f"component {self.name!r}{at}: values of dtype {arr.dtype} cannot be "
+                        f"stored as {self.dtype}; convert them first"
+                    )
+                arr = arr.astype(self.dtype, copy=False)
+            else:
+                arr = np.asarray(values, dtype=self.dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(f"component {self.name!r}{at}: cannot convert values to {self.dtype}: {exc}") from exc
+        try:
+            return np.broadcast_to(arr, target)
+        except ValueError:
+            raise SchemaError(
+                f"component {self.name!r}{at}: values of shape {arr.shape} do not fit "
+                f"{count} entities of {self!r} (expected {target} or broadcastable to it)"
+            ) from None
+
     def to_dict(self) -> dict[str, Any]:
         """A msgpack-able description (``name``, ``dtype``, ``shape``)."""
         return {"name": self.name, "dtype": dtype_to_wire(self.dtype), "shape": list(self.shape)}

@@ -15,6 +15,7 @@ __all__ = [
     "DeadEntityError",
     "EcsError",
     "LayoutError",
+    "MissingComponentError",
     "MissingResourceError",
     "SchemaError",
     "SnapshotError",
@@ -39,6 +40,13 @@ class UnknownComponentError(EcsError, KeyError):
 
 class DeadEntityError(EcsError, LookupError):
     """An entity id is not alive (despawned, never spawned, or from another world)."""
+
+
+class MissingComponentError(EcsError, KeyError):
+    """A live entity does not have the component asked for."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class MissingResourceError(EcsError, KeyError):
