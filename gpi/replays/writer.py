@@ -1,0 +1,288 @@
+"""Recording a replay: :class:`Recorder` appends per-tick records in blocks.
+
+The recorder buffers records in memory and writes a block (see
+:mod:`gpi.replays.format`) when the oldest buffered record is older than
+``flush_interval_s``, when the block holds ``block_max_ticks`` ticks or
+``block_max_bytes`` of raw data, before every keyframe (keyframes open a
+block), on :meth:`Recorder.flush` and on :meth:`Recorder.close`. Each block is
+one ``os.write`` on a file opened with ``O_APPEND``, optionally followed by
+``fsync``. A host killed at any moment therefore leaves a file whose blocks up
+to the last completed write are intact; at most ``flush_interval_s`` of ticks
+(the buffered ones) is lost.
+
+Time is read only from the ``clock`` passed in (``time.monotonic`` by
+default), never used in the file's simulation data, so tests can drive the
+flush policy with a fake clock. The flush deadline is checked on each
+:meth:`Recorder.record_tick`; a host that stops ticking also stops producing
+records, so there is nothing to flush then.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import lz4.block
+import msgpack
+
+from gpi.replays.errors import RecordError
+from gpi.replays.format import (
+    BLOCK_DATA,
+    BLOCK_END,
+    BLOCK_HEADER,
+    BLOCK_KEYFRAME,
+    ReplayHeader,
+    chain_step,
+    pack_file_header,
+)
+from gpi.replays.inputs import InputState
+from gpi.replays.inputs import diff as diff_input
+from gpi.replays.records import FAULT_KINDS, encode_record
+
+__all__ = ["Recorder", "pack_block"]
+
+_U64_LIMIT = 1 << 64
+
+
+def pack_block(marker: bytes, first_tick: int, count: int, chain: int, payload: Any) -> bytes:
+    """One block's bytes: header, then ``payload`` msgpack-encoded and lz4-compressed."""
+    raw = msgpack.packb(payload, use_bin_type=True)
+    comp = lz4.block.compress(raw, store_size=False) if raw else b""
+    head_tail = BLOCK_HEADER.pack(marker, 0, 0, 0, first_tick, count, chain)[16:]
+    crc = zlib.crc32(comp, zlib.crc32(head_tail))
+    return BLOCK_HEADER.pack(marker, len(comp), len(raw), crc, first_tick, count, chain) + comp
+
+
+class Recorder:
+    """Writes a ``.gpir`` replay tick by tick; crash-safe per block.
+
+    ``keyframe_interval`` and ``checksum_interval`` (``None``: take the
+    header's) are written into the header. Use as a context manager or call
+    :meth:`close`; closing twice is safe.
+    """
+
+    _fd: int = -1
+    _closed: bool = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: ReplayHeader,
+        *,
+        keyframe_interval: int | None = None,
+        checksum_interval: int | None = None,
+        flush_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        block_max_ticks: int = 3600,
+        block_max_bytes: int = 4 << 20,
+        fsync: bool = False,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if flush_interval_s < 0:
+            raise ValueError(f"flush_interval_s must be >= 0, got {flush_interval_s}")
+        if block_max_ticks < 1:
+            raise ValueError(f"block_max_ticks must be >= 1, got {block_max_ticks}")
+        changes: dict[str, Any] = {"created": float(wall_clock())}
+        if keyframe_interval is not None:
+            changes["keyframe_interval"] = keyframe_interval
+        if checksum_interval is not None:
+            if checksum_interval < 1:
+                raise ValueError(f"checksum_interval must be >= 1, got {checksum_interval}")
+            changes["checksum_interval"] = checksum_interval
+        self.header = replace(header, **changes)
+        self.path = os.fspath(path)
+        self.flush_interval_s = float(flush_interval_s)
+        self.block_max_ticks = block_max_ticks
+        self.block_max_bytes = block_max_bytes
+        self.fsync = fsync
+        self._clock = clock
+        self._rows: list[Any] = []
+        self._row_bytes = 0
+        self._block_first = self.header.start_tick
+        self._block_started_at = 0.0
+        self._block_has_keyframe = False
+        self._next_tick = self.header.start_tick
+        self._chain = 0
+        self._last_checksum: int | None = None
+        self._last_input = InputState()
+        self.blocks_written = 0
+        self.bytes_written = 0
+        fd = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644
+        )
+        self._fd = fd
+        try:
+            self._write(pack_file_header(self.header))
+        except BaseException:
+            os.close(fd)
+            self._fd = -1
+            raise
+        self._closed = False
+
+    # -- public API ------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    @property
+    def next_tick(self) -> int:
+        """The tick :meth:`record_tick` expects next."""
+        return self._next_tick
+
+    @property
+    def chain(self) -> int:
+        """The checksum chain value after the last recorded tick."""
+        return self._chain
+
+    @property
+    def buffered_ticks(self) -> int:
+        """Ticks recorded but not yet written to the file."""
+        return len(self._rows)
+
+    def keyframe_due(self, tick: int) -> bool:
+        """Whether the caller should pass a keyframe snapshot for ``tick``."""
+        return self.header.keyframe_due(tick)
+
+    def record_tick(
+        self,
+        tick: int,
+        input_delta: Mapping[str, Any] | InputState | None,
+        checksum: int,
+        faults: Sequence[Mapping[str, Any]] = (),
+        swaps: Sequence[Mapping[str, Any]] = (),
+        keyframe: bytes | None = None,
+    ) -> None:
+        """Append one tick.
+
+        ``input_delta`` is the delta from :func:`gpi.replays.inputs.diff`, or
+        an :class:`InputState` (the recorder then diffs it against the previous
+        tick's). ``checksum`` is the world checksum (u64) after the tick;
+        ``keyframe`` the world snapshot after the tick, when
+        :meth:`keyframe_due` says so (or whenever the caller likes).
+        """
+        if self._closed:
+            raise RecordError(f"recorder for {self.path!r} is closed; start a new Recorder")
+        if tick != self._next_tick:
+            raise RecordError(
+                f"recorder for {self.path!r} expected tick {self._next_tick}, got {tick}: "
+                "ticks must be recorded in order without gaps"
+            )
+        if isinstance(checksum, bool) or not isinstance(checksum, int) or not 0 <= checksum < _U64_LIMIT:
+            raise RecordError(f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}")
+        for f in faults:
+            if f.get("kind") not in FAULT_KINDS:
+                raise RecordError(
+                    f"tick {tick}: fault event {dict(f)!r} has kind {f.get('kind')!r}; "
+                    f"expected one of {sorted(FAULT_KINDS)}"
+                )
+        if isinstance(input_delta, InputState):
+            delta: Mapping[str, Any] = diff_input(self._last_input, input_delta)
+            self._last_input = input_delta
+        else:
+            delta = input_delta or {}
+        now = self._clock()
+        if keyframe is not None and self._rows:
+            self._flush_block()  # a keyframe always opens a block
+        if not self._rows:
+            self._block_first = tick
+            self._block_started_at = now
+            self._block_has_keyframe = keyframe is not None
+        store_checksum = keyframe is not None or self.header.is_checkpoint(tick)
+        row = encode_record(
+            delta, checksum if store_checksum else None, faults, swaps, keyframe
+        )
+        self._rows.append(row)
+        self._row_bytes += 8 + (len(keyframe) if keyframe is not None else 0) + (
+            16 * len(delta) if delta else 0
+        )
+        self._chain = chain_step(self._chain, checksum)
+        self._last_checksum = checksum
+        self._next_tick = tick + 1
+        if (
+            len(self._rows) >= self.block_max_ticks
+            or self._row_bytes >= self.block_max_bytes
+            or now - self._block_started_at >= self.flush_interval_s
+        ):
+            self._flush_block()
+
+    def flush(self) -> None:
+        """Write buffered ticks as one block now (no-op when nothing is buffered)."""
+        if self._closed:
+            return
+        self._flush_block()
+
+    def close(self) -> None:
+        """Flush, write the end block and close the file; safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self._flush_block()
+            end = pack_block(
+                BLOCK_END, self._next_tick, 0, self._chain,
+                {"ticks": self._next_tick - self.header.start_tick},
+            )
+            self._write(end)
+            if self.fsync:
+                os.fsync(self._fd)
+        finally:
+            self._closed = True
+            fd, self._fd = self._fd, -1
+            if fd >= 0:
+                os.close(fd)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # never flush from a finaliser (it may run at interpreter exit); just free the fd
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            self._fd = -1
+
+    # -- internals -------------------------------------------------------------
+
+    def _flush_block(self) -> None:
+        if not self._rows:
+            return
+        rows = self._rows
+        fields = list(rows[-1] or [])
+        if len(fields) < 2 or fields[1] is None:
+            # the last tick of every block keeps its full checksum
+            fields += [None] * (2 - len(fields))
+            fields[1] = self._last_checksum
+            rows[-1] = fields
+        marker = BLOCK_KEYFRAME if self._block_has_keyframe else BLOCK_DATA
+        block = pack_block(marker, self._block_first, len(rows), self._chain, rows)
+        self._rows = []
+        self._row_bytes = 0
+        self._block_has_keyframe = False
+        self._write(block)
+        if self.fsync:
+            os.fsync(self._fd)
+        self.blocks_written += 1
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        n = os.write(self._fd, view)
+        while n < len(view):  # a regular file never writes short unless the disk is full
+            view = view[n:]
+            n = os.write(self._fd, view)
+        self.bytes_written += len(data)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"next tick {self._next_tick}"
+        return f"<Recorder {self.path!r} {state}, {self.blocks_written} blocks>"
+
