@@ -97,6 +97,17 @@ class Replay:
     twice is safe).
     """
 
+    path: str
+    strict: bool
+    header: ReplayHeader
+    data_offset: int
+    file_size: int
+    blocks: list[BlockInfo]
+    keyframes: dict[int, int]
+    tail: TailInfo | None
+    complete: bool
+    final_chain: int | None
+    _cache: tuple[int, list[TickRecord]] | None
     _file: IO[bytes] | None = None
 
     def __init__(self) -> None:
@@ -108,18 +119,20 @@ class Replay:
         self = cls.__new__(cls)
         self.path = os.fspath(path)
         self.strict = strict
-        self.blocks: list[BlockInfo] = []
-        self.keyframes: dict[int, int] = {}
-        self.tail: TailInfo | None = None
+        self.blocks = []
+        self.keyframes = {}
+        self.tail = None
         self.complete = False
-        self.final_chain: int | None = None
-        self._cache: tuple[int, list[TickRecord]] | None = None
+        self.final_chain = None
+        self._cache = None
         f = open(self.path, "rb")  # noqa: SIM115 - kept open for the object's life
         self._file = f
         try:
             self.file_size = os.fstat(f.fileno()).st_size
             prefix = f.read(FILE_HEADER.size)
-            self.header, self.data_offset = parse_file_header(prefix, f.read, where=self.path)
+            header, data_offset = parse_file_header(prefix, f.read, where=self.path)
+            self.header = header
+            self.data_offset = data_offset
             self._scan()
         except BaseException:
             self.close()
