@@ -414,7 +414,7 @@ def verify(plugin_dir: str | Path, keyring: Keyring) -> VerifyResult:
         return VerifyResult(
             "unknown_key",
             f"{root}: signed by key {kid}, which is not in the keyring{where}; "
-            f"trust it by copying its .pub file into the keyring folder",
+            f"if you trust the signer, add their public key with `gpi keys trust KEY.pub`",
             root,
             key_id=kid,
         )
