@@ -1,10 +1,15 @@
 """The ECS world: components, archetype tables in shared memory, queries, commands.
 
-See :mod:`gpi.ecs.world` for the host-side :class:`World`; :mod:`gpi.ecs.view`
-for the read-only :class:`WorldView` a child process builds from a layout.
+- :class:`World` (host): spawn/despawn/add/remove, queries, resources, events,
+  layout for children, command-buffer validation and application, checksum,
+  snapshots.
+- :class:`WorldView` (child): the same read API over read-only mappings.
+- :class:`CommandBuffer` and :class:`Access`: what systems send back.
 """
 
+from gpi.ecs.commands import Access, CommandBuffer, decode_inline, encode_inline
 from gpi.ecs.component import Component
+from gpi.ecs.entities import id_generation, id_index, make_ids
 from gpi.ecs.errors import (
     AccessError,
     CommandError,
@@ -17,9 +22,16 @@ from gpi.ecs.errors import (
     SnapshotError,
     UnknownComponentError,
 )
+from gpi.ecs.query import Chunk
+from gpi.ecs.reader import WorldReader
+from gpi.ecs.view import WorldView, attach_segments, layout_segment_ids, missing_segment_ids
+from gpi.ecs.world import World
 
 __all__ = [
+    "Access",
     "AccessError",
+    "Chunk",
+    "CommandBuffer",
     "CommandError",
     "Component",
     "DeadEntityError",
@@ -30,4 +42,15 @@ __all__ = [
     "SchemaError",
     "SnapshotError",
     "UnknownComponentError",
+    "World",
+    "WorldReader",
+    "WorldView",
+    "attach_segments",
+    "decode_inline",
+    "encode_inline",
+    "id_generation",
+    "id_index",
+    "layout_segment_ids",
+    "make_ids",
+    "missing_segment_ids",
 ]

@@ -17,9 +17,9 @@ __all__ = ["SegmentPool"]
 class SegmentPool:
     """Creates, names, seals and closes the world's segments; ids are stable ints."""
 
-    def __init__(self, prefix: str = "gpi-ecs") -> None:
+    def __init__(self, prefix: str = "gpi-ecs", first_id: int = 1) -> None:
         self._prefix = prefix
-        self._next_id = 1
+        self._next_id = int(first_id)
         self._segments: dict[int, Segment] = {}
 
     def create(self, size: int, what: str) -> tuple[int, Segment]:
@@ -49,6 +49,11 @@ class SegmentPool:
         """Close every segment. Safe to call twice."""
         for sid in list(self._segments):
             self.release(sid)
+
+    @property
+    def next_id(self) -> int:
+        """The id the next segment will get (ids are never reused)."""
+        return self._next_id
 
     def __len__(self) -> int:
         return len(self._segments)

@@ -1,0 +1,221 @@
+"""Snapshots: the whole world state as one lz4-compressed byte string.
+
+Byte layout (little-endian)::
+
+    0   8  magic    b"GPISNAP\\0"
+    8   4  version  uint32, FORMAT_VERSION
+    12  4  flags    uint32, 0
+    16  8  checksum uint64, World.checksum() of the state
+    24  8  length   uint64, bytes of the compressed body that follow
+    32  .. body     lz4 frame (with content checksum) of a msgpack map:
+                    seed, epoch, components (schema dicts),
+                    entities {count, capacity, generation, table, row, free}
+                    (raw little-endian array bytes), tables [{id, components,
+                    rows, entities, columns {name: bytes}}] (live rows only),
+                    resources, events
+
+Loading rebuilds the world in fresh segments, then recomputes the checksum and
+compares it with the header: a snapshot that decodes but does not reproduce
+the same state is refused. Anything wrong (short, wrong magic, unknown
+version, corrupt compression, bad fields) raises :class:`SnapshotError`, and
+:meth:`World.restore` leaves the world as it was.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+import lz4.frame
+import msgpack
+import numpy as np
+
+from gpi.ecs.component import Component
+from gpi.ecs.entities import EntityIndex
+from gpi.ecs.errors import EcsError, SnapshotError
+from gpi.ecs.resources import Events, Resources
+from gpi.ecs.storage import SegmentPool
+from gpi.ecs.table import MIN_ROWS, Table
+
+if TYPE_CHECKING:
+    from gpi.ecs.world import World
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot"]
+
+MAGIC = b"GPISNAP\0"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sIIQQ")
+
+
+def encode_snapshot(world: World) -> bytes:
+    """Serialise ``world`` (see the module doc for the format)."""
+    ent = world._entities
+    n = ent.count
+    body = {
+        "seed": world.seed,
+        "epoch": world.epoch,
+        "components": [c.to_dict() for c in world._components.values()],
+        "entities": {
+            "count": n,
+            "capacity": ent.capacity,
+            "alive": ent.alive_count,
+            "generation": ent.generation[:n].astype("<u4").tobytes(),
+            "table": ent.table[:n].astype("<i4").tobytes(),
+            "row": ent.row[:n].astype("<i4").tobytes(),
+            "free": ent.free.astype("<i8").tobytes(),
+        },
+        "tables": [
+            {
+                "id": t.id,
+                "components": list(t.names),
+                "rows": t.rows,
+                "entities": t.entities[: t.rows].tobytes(),
+                "columns": {name: t.columns[name][: t.rows].tobytes() for name in t.names},
+            }
+            for t in world._tables
+        ],
+        "resources": world._resources.to_dict(),
+        "events": world._events.to_dict(),
+    }
+    packed = msgpack.packb(body, use_bin_type=True)
+    compressed = lz4.frame.compress(packed, content_checksum=True)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, world.checksum(), len(compressed)) + compressed
+
+
+def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SnapshotError(f"a snapshot is bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < _HEADER.size:
+        raise SnapshotError(f"snapshot truncated: {len(data)} bytes, the header alone is {_HEADER.size}")
+    magic, version, _flags, checksum, length = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SnapshotError(f"not a GPI snapshot (magic {magic!r}, expected {MAGIC!r})")
+    if version != FORMAT_VERSION:
+        raise SnapshotError(f"snapshot format version {version} is not supported (this build reads {FORMAT_VERSION})")
+    body = data[_HEADER.size :]
+    if len(body) != length:
+        raise SnapshotError(f"snapshot truncated or padded: header says {length} body bytes, found {len(body)}")
+    try:
+        packed = lz4.frame.decompress(body)
+    except RuntimeError as exc:
+        raise SnapshotError(f"snapshot body is corrupt (lz4: {exc})") from None
+    try:
+        obj = msgpack.unpackb(packed, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise SnapshotError(f"snapshot body is corrupt (msgpack: {exc})") from None
+    if not isinstance(obj, dict):
+        raise SnapshotError("snapshot body is not a map")
+    return checksum, obj
+
+
+def _array(buf: Any, dtype: Any, count: int, what: str) -> np.ndarray:
+    dt = np.dtype(dtype)
+    if not isinstance(buf, bytes) or len(buf) != dt.itemsize * count:
+        raise SnapshotError(f"snapshot field {what}: expected {dt.itemsize * count} bytes")
+    return np.frombuffer(buf, dtype=dt)
+
+
+def _load(world: World, body: dict[str, Any]) -> None:
+    """Fill an empty ``world`` from a decoded body."""
+    world.seed = int(body["seed"])
+    world._epoch = int(body["epoch"])
+    world.register(*(Component.from_dict(d) for d in body["components"]))
+    e = body["entities"]
+    n = int(e["count"])
+    ent = world._entities
+    old = ent.grow_to(max(n, 1), world._pool.create)
+    if old is not None:
+        world._pool.release(old)
+    ent.count = n
+    ent.alive_count = int(e["alive"])
+    ent.generation[:n] = _array(e["generation"], "<u4", n, "entities.generation")
+    ent.table[:n] = _array(e["table"], "<i4", n, "entities.table")
+    ent.row[:n] = _array(e["row"], "<i4", n, "entities.row")
+    free = e["free"]
+    if not isinstance(free, bytes) or len(free) % 8:
+        raise SnapshotError("snapshot field entities.free is malformed")
+    ent.free = np.frombuffer(free, dtype="<i8").astype(np.int64)
+    for i, te in enumerate(body["tables"]):
+        if int(te["id"]) != i:
+            raise SnapshotError(f"snapshot tables out of order: entry {i} has id {te['id']}")
+        names = frozenset(te["components"])
+        comps = tuple(world.component(c) for c in sorted(names))
+        rows = int(te["rows"])
+        cap = MIN_ROWS
+        while cap < rows:
+            cap *= 2
+        t = Table.create(i, comps, world._pool.create, cap)
+        ents = _array(te["entities"], np.uint64, rows, f"tables[{i}].entities")
+        vals = {
+            c.name: _array(te["columns"][c.name], c.dtype, rows * c.ncols, f"tables[{i}].{c.name}").reshape(
+                (rows, *c.shape))
+            for c in comps
+        }
+        t.append(ents, vals)
+        t.version = world._epoch
+        world._tables.append(t)
+        world._by_key[names] = t
+    # Cross-check the entity index against the tables.
+    alive = np.flatnonzero(ent.table[:n] >= 0)
+    if len(alive) != sum(t.rows for t in world._tables) or len(alive) != ent.alive_count:
+        raise SnapshotError("snapshot entity index does not match its tables")
+    if len(alive):
+        tids = ent.table[alive]
+        if tids.max() >= len(world._tables):
+            raise SnapshotError("snapshot entity index names a table that does not exist")
+    world._resources = Resources(body["resources"])
+    world._events = Events(body["events"])
+
+
+def decode_snapshot(data: bytes, world: World, *, keep_epoch: bool) -> None:
+    """Load a snapshot into ``world``.
+
+    With ``keep_epoch=False`` the world must be fresh and takes the snapshot's
+    epoch. With ``keep_epoch=True`` (restore) the state is built aside first,
+    then swapped in; the epoch becomes the old one plus one, and segment ids
+    keep counting up, so children never confuse old and new segments.
+    """
+    from gpi.ecs.world import World
+
+    checksum, body = _parse(data)
+    target = world
+    if keep_epoch:
+        target = World(name=world._pool._prefix)
+        target._pool.close()
+        target._pool = SegmentPool(world._pool._prefix, world._pool.next_id)
+        target._entities = EntityIndex.create(target._pool.create)
+    try:
+        try:
+            _load(target, body)
+        except SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, EcsError) as exc:
+            raise SnapshotError(f"snapshot content is malformed: {exc!r}") from None
+        got = target.checksum()
+        if got != checksum:
+            raise SnapshotError(
+                f"snapshot does not reproduce its state: checksum {got:#x}, header says {checksum:#x}"
+            )
+    except BaseException:
+        if target is not world:
+            target.close()
+        raise
+    if target is world:
+        return
+    epoch = world._epoch + 1
+    old_pool = world._pool
+    world.seed = target.seed
+    world._components = target._components
+    world._entities = target._entities
+    world._tables = target._tables
+    world._by_key = target._by_key
+    world._resources = target._resources
+    world._events = target._events
+    world._pool = target._pool
+    world._epoch = epoch
+    for t in world._tables:
+        t.version = epoch
+    world._queries.clear()
+    target._closed = True  # its pool now belongs to ``world``
+    old_pool.close()
