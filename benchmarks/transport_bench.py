@@ -1,0 +1,284 @@
+"""Transport benchmark: channel round trip vs os.pipe and multiprocessing.Pipe; arena vs memcpy.
+
+All round trips run between this process and a real child process:
+
+- ``pipe``: 1-byte ``os.pipe`` ping-pong (the floor for a kernel-mediated wake-up).
+- ``mp_pipe``: ``multiprocessing.Pipe`` carrying the same msgpack message the channel sends.
+- ``channel``: ``Channel.request({"kind": "ping"})`` answered by ``{"kind": "pong"}``
+  (msgpack framing, version check, SPSC rings, spin-then-futex wake-ups).
+
+Arena throughput: the child writes a 64 MiB float32 array into its output arena
+and answers with the reference; the host views it and copies it out. Compared
+with ``np.copyto`` of 64 MiB inside one process. Also shown: the zero-copy path
+(child writes, host only takes the view).
+
+Usage: ``python benchmarks/transport_bench.py [--quick] [--json]``. Repetitions
+are interleaved (A B C A B C ...) and the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing.connection as mpc
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpi.shm import Channel, recv_with_fds, send_with_fds  # noqa: E402
+
+ARRAY_BYTES = 64 << 20
+MSG = {"v": 1, "kind": "ping"}
+REPLY = {"v": 1, "kind": "pong"}
+
+
+# -- child side ---------------------------------------------------------------------
+
+
+def _child_pipe(rfd: int, wfd: int) -> None:
+    while True:
+        b = os.read(rfd, 1)
+        if not b or b == b"q":
+            return
+        os.write(wfd, b)
+
+
+def _child_mp(fd: int) -> None:
+    conn = mpc.Connection(fd)
+    packb, unpackb = msgpack.packb, msgpack.unpackb
+    reply = packb(REPLY)
+    while True:
+        msg = unpackb(conn.recv_bytes())
+        if msg["kind"] == "shutdown":
+            return
+        conn.send_bytes(reply)
+
+
+def _child_channel(sock_fd: int, nbytes: int) -> None:
+    sock = socket.socket(fileno=sock_fd)
+    spec, fds = recv_with_fds(sock)
+    ch = Channel.attach(spec, fds)
+    src = np.arange(nbytes // 4, dtype=np.float32)
+    pong = {"kind": "pong"}
+    while True:
+        msg = ch.recv()
+        kind = msg["kind"]
+        if kind == "ping":
+            ch.send(pong)
+        elif kind == "call":
+            ch.arena.reset()
+            ch.send({"kind": "result", "ref": ch.arena.write(src)})
+        else:
+            ch.close()
+            return
+
+
+def child_main(argv: list[str]) -> None:
+    mode = argv[0]
+    if mode == "pipe":
+        _child_pipe(int(argv[1]), int(argv[2]))
+    elif mode == "mp":
+        _child_mp(int(argv[1]))
+    else:
+        _child_channel(int(argv[1]), int(argv[2]))
+
+
+# -- host side ----------------------------------------------------------------------
+
+
+def _spawn(*args: Any, fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *map(str, args)]
+    return subprocess.Popen(cmd, pass_fds=fds)
+
+
+class PipePeer:
+    def __init__(self) -> None:
+        self.h2c = os.pipe()
+        self.c2h = os.pipe()
+        self.proc = _spawn("pipe", self.h2c[0], self.c2h[1], fds=(self.h2c[0], self.c2h[1]))
+        os.close(self.h2c[0])
+        os.close(self.c2h[1])
+
+    def run(self, n: int) -> float:
+        w, r = self.h2c[1], self.c2h[0]
+        write, read = os.write, os.read
+        t0 = time.perf_counter()
+        for _ in range(n):
+            write(w, b"x")
+            read(r, 1)
+        return (time.perf_counter() - t0) / n
+
+    def close(self) -> None:
+        os.write(self.h2c[1], b"q")
+        self.proc.wait(10)
+        os.close(self.h2c[1])
+        os.close(self.c2h[0])
+
+
+class MpPeer:
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        self.host, child = mp.Pipe()
+        self.proc = _spawn("mp", child.fileno(), fds=(child.fileno(),))
+        child.close()
+
+    def run(self, n: int) -> float:
+        conn = self.host
+        packb, unpackb = msgpack.packb, msgpack.unpackb
+        t0 = time.perf_counter()
+        for _ in range(n):
+            conn.send_bytes(packb(MSG))
+            unpackb(conn.recv_bytes())
+        return (time.perf_counter() - t0) / n
+
+    def close(self) -> None:
+        self.host.send_bytes(msgpack.packb({"v": 1, "kind": "shutdown"}))
+        self.proc.wait(10)
+        self.host.close()
+
+
+class ChannelPeer:
+    def __init__(self, nbytes: int) -> None:
+        self.ch = Channel.create(
+            "bench", ring_capacity=1 << 16, arena_size=nbytes + (1 << 20), drawlist_size=4096
+        )
+        host_sock, child_sock = socket.socketpair()
+        self.proc = _spawn("channel", child_sock.fileno(), nbytes, fds=(child_sock.fileno(),))
+        child_sock.close()
+        send_with_fds(host_sock, self.ch.child_spec(), self.ch.child_fds())
+        host_sock.close()
+        self.ch.set_peer_pid(self.proc.pid)
+        self.ch.request({"kind": "ping"}, timeout=30)  # child is up
+
+    def run(self, n: int) -> float:
+        request = self.ch.request
+        msg = {"kind": "ping"}
+        t0 = time.perf_counter()
+        for _ in range(n):
+            request(msg)
+        return (time.perf_counter() - t0) / n
+
+    def arena(self, dst: np.ndarray, copy: bool) -> float:
+        t0 = time.perf_counter()
+        reply = self.ch.request({"kind": "call"}, timeout=30)
+        view = self.ch.arena.view(reply["ref"])
+        if copy:
+            np.copyto(dst, view)
+        dt = time.perf_counter() - t0
+        assert view.shape == dst.shape
+        return dt
+
+    def close(self) -> None:
+        self.ch.send({"kind": "shutdown"})
+        self.proc.wait(10)
+        self.ch.close()
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    n = 2000 if quick else 20000
+    reps = 3 if quick else 7
+    arena_reps = 3 if quick else 7
+    pipe, mpp, chan = PipePeer(), MpPeer(), ChannelPeer(ARRAY_BYTES)
+    rtt: dict[str, list[float]] = {"pipe": [], "mp_pipe": [], "channel": []}
+    try:
+        for peer in (pipe, mpp, chan):  # warm-up
+            peer.run(n // 4)
+        for _ in range(reps):
+            rtt["pipe"].append(pipe.run(n))
+            rtt["mp_pipe"].append(mpp.run(n))
+            rtt["channel"].append(chan.run(n))
+
+        src = np.arange(ARRAY_BYTES // 4, dtype=np.float32)
+        dst = np.empty_like(src)
+        np.copyto(dst, src)
+        chan.arena(dst, True)  # warm-up: faults the arena pages in on both sides
+        times: dict[str, list[float]] = {"memcpy": [], "arena_copy": [], "arena_view": []}
+        for _ in range(arena_reps):
+            t0 = time.perf_counter()
+            np.copyto(dst, src)
+            times["memcpy"].append(time.perf_counter() - t0)
+            times["arena_copy"].append(chan.arena(dst, True))
+            times["arena_view"].append(chan.arena(dst, False))
+        assert np.array_equal(dst, src)
+    finally:
+        for peer in (pipe, mpp, chan):
+            peer.close()
+
+    us = {k: statistics.median(v) * 1e6 for k, v in rtt.items()}
+    gib = {k: ARRAY_BYTES / statistics.median(v) / (1 << 30) for k, v in times.items()}
+    figures = {
+        "rtt_pipe_us": round(us["pipe"], 2),
+        "rtt_mp_pipe_us": round(us["mp_pipe"], 2),
+        "rtt_channel_us": round(us["channel"], 2),
+        "memcpy_64mib_gib_s": round(gib["memcpy"], 2),
+        "arena_copy_out_64mib_gib_s": round(gib["arena_copy"], 2),
+        "arena_zero_copy_64mib_gib_s": round(gib["arena_view"], 2),
+        "round_trips_per_rep": n,
+        "reps": reps,
+    }
+    rtt_vs_pipe = us["channel"] / us["pipe"]
+    rtt_vs_mp = us["channel"] / us["mp_pipe"]
+    arena_ratio = gib["arena_copy"] / gib["memcpy"]
+    targets = {
+        "rtt_vs_pipe": _target(rtt_vs_pipe, "<=", 3.0),
+        "rtt_below_mp_pipe": _target(rtt_vs_mp, "<", 1.0),
+        "arena_vs_memcpy": _target(arena_ratio, ">=", 0.5),
+    }
+    return {"figures": figures, "targets": targets}
+
+
+def _target(value: float, op: str, target: float) -> dict[str, Any]:
+    met = value <= target if op == "<=" else value < target if op == "<" else value >= target
+    return {"value": round(value, 3), "op": op, "target": target, "met": bool(met)}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    f = result["figures"]
+    t = Table(title=f"transport: {f['round_trips_per_rep']} round trips x {f['reps']} reps, 64 MiB array")
+    t.add_column("measurement")
+    t.add_column("value", justify="right")
+    t.add_row("os.pipe 1-byte ping-pong", f"{f['rtt_pipe_us']:.2f} us")
+    t.add_row("multiprocessing.Pipe, msgpack ping/pong", f"{f['rtt_mp_pipe_us']:.2f} us")
+    t.add_row("Channel.request ping/pong", f"{f['rtt_channel_us']:.2f} us")
+    t.add_row("numpy memcpy 64 MiB", f"{f['memcpy_64mib_gib_s']:.2f} GiB/s")
+    t.add_row("arena: child writes, host copies out", f"{f['arena_copy_out_64mib_gib_s']:.2f} GiB/s")
+    t.add_row("arena: child writes, host views (zero copy)", f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s")
+    for name, tg in result["targets"].items():
+        mark = "met" if tg["met"] else "MISSED"
+        t.add_row(f"target {name}", f"{tg['value']} {tg['op']} {tg['target']}: {mark}")
+    Console().print(t)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer round trips and repetitions")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
+    args = ap.parse_args()
+    result = measure(args.quick)
+    print_table(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
+"""SPSC byte-ring kernel: the whole push (copy + publish + wake) and pop (wait + copy) in one call.
+
+Layout of a ring region (all little-endian, offsets in bytes from the region start)::
+
+    0    u32 magic 'GPIR' | u32 layout version | u64 capacity      (written once by the creator)
+    64   u64 head   consumer's read index   (own cache line, written only by the consumer)
+    128  u64 tail   producer's write index  (own cache line, written only by the producer)
+    192  u32 data_seq  | u32 data_waiters   (consumer sleeps on data_seq when the ring is empty)
+    256  u32 space_seq | u32 space_waiters  (producer sleeps on space_seq when the ring is full)
+    384  capacity bytes of frames (capacity a power of two, >= 64)
+
+``head`` and ``tail`` are free-running 64-bit byte counts; ``index & (capacity-1)``
+is the position in the data area. A frame is an 8-byte header ``u32 length |
+u32 tag`` (tag = FRAME_MAGIC ^ (index >> 3), so stale bytes from an earlier lap
+or garbage never pass as a frame) followed by ``length`` payload bytes, padded
+to 8. A frame may straddle the end of the data area (split copy); the header
+never does. The producer publishes ``tail`` with a release store only after the
+whole frame is written, so a producer killed mid-frame leaves nothing visible.
+
+Each endpoint keeps its own index locally (the peer may scribble over shared
+memory) and only reads the other side's index, with acquire loads, validating
+it before use. Sleeping uses a futex on the seq words with a waiter flag, so a
+publisher only makes the FUTEX_WAKE syscall when somebody actually sleeps.
+
+Functions return negative status codes instead of raising: the Python wrapper
+(:mod:`gpi.shm.ring`) turns them into errors with context.
+"""
+
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #include <time.h>
+    #include <unistd.h>
+    #include <poll.h>
+    #include <limits.h>
+    #include <sys/syscall.h>
+    #include <linux/futex.h>
+
+    #define GPI_HDR 384
+    #define GPI_OFF_HEAD 64
+    #define GPI_OFF_TAIL 128
+    #define GPI_OFF_DSEQ 192
+    #define GPI_OFF_DWAIT 196
+    #define GPI_OFF_SSEQ 256
+    #define GPI_OFF_SWAIT 260
+    #define GPI_RING_MAGIC 0x52495047u   /* 'GPIR' */
+    #define GPI_FRAME_MAGIC 0x46495047u  /* 'GPIF' */
+    #define GPI_SLICE_NS 20000000LL      /* re-check the peer every 20 ms while asleep */
+
+    #define GPI_OK 0
+    #define GPI_EMPTY -1
+    #define GPI_TIMEOUT -2
+    #define GPI_PEER_DIED -3
+    #define GPI_E_INDEX -4
+    #define GPI_E_MAGIC -5
+    #define GPI_E_LENGTH -6
+    #define GPI_E_TRUNC -7
+    #define GPI_E_TOOBIG -8
+
+    static inline uint64_t gpi_ld_acq(const char *p) {
+        return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+    }
+    static inline uint64_t gpi_ld_sc(const char *p) {
+        return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST);
+    }
+    static inline void gpi_st_rel(char *p, uint64_t v) {
+        __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
+    }
+    static inline uint32_t *gpi_u32(char *p) { return (uint32_t *)p; }
+
+    static inline void gpi_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+
+    static inline int64_t gpi_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+
+    static inline void gpi_futex_wait(uint32_t *addr, uint32_t val, int64_t ns) {
+        struct timespec ts;
+        ts.tv_sec = ns / 1000000000LL;
+        ts.tv_nsec = ns % 1000000000LL;
+        syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
+    }
+
+    static inline void gpi_futex_wake(uint32_t *addr) {
+        syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
+
+    /* After publishing: wake the peer if (and only if) it announced it sleeps. */
+    static inline void gpi_notify(char *base, int seq_off, int wait_off) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(gpi_u32(base + wait_off), __ATOMIC_RELAXED)) {
+            __atomic_fetch_add(gpi_u32(base + seq_off), 1u, __ATOMIC_SEQ_CST);
+            gpi_futex_wake(gpi_u32(base + seq_off));
+        }
+    }
+
+    /* Unconditionally bump a seq word and wake its sleepers (used by reset). */
+    static inline void gpi_kick(char *base, int seq_off) {
+        __atomic_fetch_add(gpi_u32(base + seq_off), 1u, __ATOMIC_SEQ_CST);
+        gpi_futex_wake(gpi_u32(base + seq_off));
+    }
+
+    static inline int gpi_peer_dead(int pidfd, long ppid) {
+        if (pidfd >= 0) {
+            struct pollfd p;
+            p.fd = pidfd; p.events = POLLIN; p.revents = 0;
+            if (poll(&p, 1, 0) > 0) return 1;
+        }
+        if (ppid > 0 && (long)getppid() != ppid) return 1;
+        return 0;
+    }
+
+    /* Ready test for a waiter: data (mode 0) or space for `need` bytes (mode 1). */
+    static inline int gpi_ready(char *base, int mode, uint64_t mine, uint64_t need, uint64_t cap) {
+        if (mode == 0) return gpi_ld_sc(base + GPI_OFF_TAIL) != mine;
+        uint64_t used = mine - gpi_ld_sc(base + GPI_OFF_HEAD);
+        return used > cap || used + need <= cap;  /* corrupt counts as ready: caller reports it */
+    }
+
+    /* Spin for up to spin_ns, then sleep on the futex in slices, checking the peer.
+       Returns GPI_OK, GPI_TIMEOUT or GPI_PEER_DIED. timeout_ns < 0 waits forever. */
+    static int gpi_wait(char *base, int mode, uint64_t mine, uint64_t need, uint64_t cap,
+                        int64_t timeout_ns, int64_t spin_ns, int pidfd, long ppid) {
+        int seq_off = mode == 0 ? GPI_OFF_DSEQ : GPI_OFF_SSEQ;
+        int wait_off = mode == 0 ? GPI_OFF_DWAIT : GPI_OFF_SWAIT;
+        int64_t start = gpi_now_ns();
+        int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+        int64_t spin_end = start + spin_ns;
+        unsigned i = 0;
+        for (;;) {
+            if (gpi_ready(base, mode, mine, need, cap)) return GPI_OK;
+            gpi_relax();
+            if ((++i & 31) == 0) {
+                int64_t t = gpi_now_ns();
+                if (t >= spin_end || t >= deadline) break;
+            }
+        }
+        uint32_t *seq = gpi_u32(base + seq_off);
+        uint32_t *waiters = gpi_u32(base + wait_off);
+        for (;;) {
+            uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+            __atomic_store_n(waiters, 1u, __ATOMIC_SEQ_CST);
+            if (gpi_ready(base, mode, mine, need, cap)) {
+                __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
+                return GPI_OK;
+            }
+            if (gpi_peer_dead(pidfd, ppid)) {
+                __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
+                return gpi_ready(base, mode, mine, need, cap) ? GPI_OK : GPI_PEER_DIED;
+            }
+            int64_t t = gpi_now_ns();
+            if (t >= deadline) {
+                __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
+                return GPI_TIMEOUT;
+            }
+            int64_t slice = deadline - t;
+            if (slice > GPI_SLICE_NS) slice = GPI_SLICE_NS;
+            gpi_futex_wait(seq, s, slice);
+        }
+    }
+
+    /* Validate the frame at `head`. Returns its payload length, GPI_EMPTY or an error. */
+    static inline int64_t gpi_peek(char *base, uint64_t head, uint64_t cap) {
+        uint64_t tail = gpi_ld_acq(base + GPI_OFF_TAIL);
+        if (tail == head) return GPI_EMPTY;
+        uint64_t used = tail - head;
+        if (used > cap || (used & 7)) return GPI_E_INDEX;
+        if (used < 8) return GPI_E_TRUNC;
+        const char *hdr = base + GPI_HDR + (head & (cap - 1));
+        uint32_t len, tag;
+        memcpy(&len, hdr, 4);
+        memcpy(&tag, hdr + 4, 4);
+        if (tag != (GPI_FRAME_MAGIC ^ (uint32_t)(head >> 3))) return GPI_E_MAGIC;
+        if ((uint64_t)len + 8 > cap) return GPI_E_LENGTH;
+        if ((((uint64_t)len + 7) & ~(uint64_t)7) + 8 > used) return GPI_E_TRUNC;
+        return (int64_t)len;
+    }
+
+    /* Copy n bytes out of / into the data area at index, splitting at the end. */
+    static inline void gpi_copy_out(char *dst, const char *base, uint64_t index, uint64_t n, uint64_t cap) {
+        uint64_t pos = index & (cap - 1);
+        uint64_t first = cap - pos;
+        const char *data = base + GPI_HDR;
+        if (n <= first) { memcpy(dst, data + pos, n); }
+        else { memcpy(dst, data + pos, first); memcpy(dst + first, data, n - first); }
+    }
+    static inline void gpi_copy_in(char *base, uint64_t index, const char *src, uint64_t n, uint64_t cap) {
+        uint64_t pos = index & (cap - 1);
+        uint64_t first = cap - pos;
+        char *data = base + GPI_HDR;
+        if (n <= first) { memcpy(data + pos, src, n); }
+        else { memcpy(data + pos, src, first); memcpy(data, src + first, n - first); }
+    }
+
+    /* Try to write one frame at `tail`. Returns 1 pushed, 0 full, or an error. */
+    static inline int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap) {
+        uint64_t need = ((n + 7) & ~(uint64_t)7) + 8;
+        if (need > cap || n > 0xFFFFFFFFu) return GPI_E_TOOBIG;
+        uint64_t t = *tail;
+        uint64_t used = t - gpi_ld_acq(base + GPI_OFF_HEAD);
+        if (used > cap) return GPI_E_INDEX;
+        if (used + need > cap) return 0;
+        uint32_t hdr[2];
+        hdr[0] = (uint32_t)n;
+        hdr[1] = GPI_FRAME_MAGIC ^ (uint32_t)(t >> 3);
+        memcpy(base + GPI_HDR + (t & (cap - 1)), hdr, 8);
+        gpi_copy_in(base, t + 8, src, n, cap);
+        *tail = t + need;
+        gpi_st_rel(base + GPI_OFF_TAIL, *tail);
+        gpi_notify(base, GPI_OFF_DSEQ, GPI_OFF_DWAIT);
+        return 1;
+    }
+
+    static inline void gpi_init(char *base, uint64_t cap) {
+        uint32_t *h = (uint32_t *)base;
+        memset(base, 0, GPI_HDR);
+        h[1] = 1;
+        memcpy(base + 8, &cap, 8);
+        __atomic_store_n(&h[0], GPI_RING_MAGIC, __ATOMIC_RELEASE);
+    }
+    """
+    int GPI_HDR, GPI_OFF_HEAD, GPI_OFF_TAIL, GPI_OFF_DSEQ, GPI_OFF_SSEQ
+    int GPI_OFF_DWAIT, GPI_OFF_SWAIT, GPI_RING_MAGIC, GPI_FRAME_MAGIC
+    int GPI_OK, GPI_EMPTY, GPI_TIMEOUT, GPI_PEER_DIED, GPI_E_INDEX, GPI_E_MAGIC
+    int GPI_E_LENGTH, GPI_E_TRUNC, GPI_E_TOOBIG
+    uint64_t gpi_ld_acq(const char *p) nogil
+    void gpi_st_rel(char *p, uint64_t v) nogil
+    void gpi_notify(char *base, int seq_off, int wait_off) nogil
+    void gpi_kick(char *base, int seq_off) nogil
+    int gpi_wait(char *base, int mode, uint64_t mine, uint64_t need, uint64_t cap,
+                 int64_t timeout_ns, int64_t spin_ns, int pidfd, long ppid) nogil
+    int64_t gpi_peek(char *base, uint64_t head, uint64_t cap) nogil
+    void gpi_copy_out(char *dst, const char *base, uint64_t index, uint64_t n, uint64_t cap) nogil
+    int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap) nogil
+    void gpi_init(char *base, uint64_t cap) nogil
+
+HEADER_SIZE = GPI_HDR
+RING_MAGIC = GPI_RING_MAGIC
+FRAME_MAGIC = GPI_FRAME_MAGIC
+OK = GPI_OK
+EMPTY = GPI_EMPTY
+TIMEOUT = GPI_TIMEOUT
+PEER_DIED = GPI_PEER_DIED
+E_INDEX = GPI_E_INDEX
+E_MAGIC = GPI_E_MAGIC
+E_LENGTH = GPI_E_LENGTH
+E_TRUNC = GPI_E_TRUNC
+E_TOOBIG = GPI_E_TOOBIG
+
+
+cdef class RingCore:
+    """One endpoint of an SPSC ring over a writable buffer (see the module docstring for the layout)."""
+
+    cdef unsigned char[::1] _buf
+    cdef char *base
+    cdef readonly uint64_t capacity
+    cdef readonly uint64_t head
+    cdef readonly uint64_t tail
+    cdef public int pidfd
+    cdef public long ppid
+    cdef public int64_t spin_ns
+
+    def __init__(self, buf, Py_ssize_t offset, uint64_t capacity, bint init):
+        cdef unsigned char[::1] view = buf
+        if capacity < 64 or (capacity & (capacity - 1)) != 0:
+            raise ValueError(f"ring capacity must be a power of two >= 64, got {capacity}")
+        if offset < 0 or offset % 64 != 0 or <uint64_t>(view.shape[0] - offset) < GPI_HDR + capacity:
+            raise ValueError(
+                f"ring of capacity {capacity} at offset {offset} does not fit in {view.shape[0]} bytes"
+            )
+        self._buf = view
+        self.base = <char *>&view[0] + offset
+        self.capacity = capacity
+        self.pidfd = -1
+        self.ppid = 0
+        self.spin_ns = 20000
+        if init:
+            gpi_init(self.base, capacity)
+        self.head = gpi_ld_acq(self.base + GPI_OFF_HEAD)
+        self.tail = gpi_ld_acq(self.base + GPI_OFF_TAIL)
+
+    def header(self):
+        """(magic, layout version, capacity) as stored in shared memory."""
+        cdef uint32_t *h = <uint32_t *>self.base
+        cdef uint64_t cap = (<uint64_t *>(self.base + 8))[0]
+        return int(h[0]), int(h[1]), int(cap)
+
+    def shared_indices(self):
+        """(head, tail) as currently published in shared memory."""
+        return int(gpi_ld_acq(self.base + GPI_OFF_HEAD)), int(gpi_ld_acq(self.base + GPI_OFF_TAIL))
+
+    def frame_header(self):
+        """(length, tag) of the 8 bytes at this endpoint's head, for error messages."""
+        cdef uint32_t *h = <uint32_t *>(self.base + GPI_HDR + (self.head & (self.capacity - 1)))
+        return int(h[0]), int(h[1])
+
+    def try_push(self, bytes data):
+        """1 if the frame was written and published, 0 if the ring is full, else a negative code."""
+        if self.base == NULL:
+            raise ValueError("ring endpoint is closed")
+        return gpi_try_push(self.base, &self.tail, PyBytes_AS_STRING(data),
+                            <uint64_t>PyBytes_GET_SIZE(data), self.capacity)
+
+    def push(self, bytes data, int64_t timeout_ns):
+        """Write one frame, waiting for space up to timeout_ns (< 0: forever). 1 or a negative code."""
+        if self.base == NULL:
+            raise ValueError("ring endpoint is closed")
+        cdef const char *src = PyBytes_AS_STRING(data)
+        cdef uint64_t n = <uint64_t>PyBytes_GET_SIZE(data)
+        cdef uint64_t need = ((n + 7) & ~(<uint64_t>7)) + 8
+        cdef int rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity)
+        if rc != 0:
+            return rc
+        with nogil:
+            while True:
+                rc = gpi_wait(self.base, 1, self.tail, need, self.capacity, timeout_ns,
+                              self.spin_ns, self.pidfd, self.ppid)
+                if rc != GPI_OK:
+                    break
+                rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity)
+                if rc != 0:
+                    break
+        return rc
+
+    cdef object _take(self, int64_t n):
+        cdef object out = PyBytes_FromStringAndSize(NULL, n)
+        gpi_copy_out(PyBytes_AS_STRING(out), self.base, self.head + 8, <uint64_t>n, self.capacity)
+        self.head += ((<uint64_t>n + 7) & ~(<uint64_t>7)) + 8
+        gpi_st_rel(self.base + GPI_OFF_HEAD, self.head)
+        gpi_notify(self.base, GPI_OFF_SSEQ, GPI_OFF_SWAIT)
+        return out
+
+    def try_pop(self):
+        """The next frame's bytes, None if empty, or a negative error code."""
+        if self.base == NULL:
+            raise ValueError("ring endpoint is closed")
+        cdef int64_t n = gpi_peek(self.base, self.head, self.capacity)
+        if n >= 0:
+            return self._take(n)
+        if n == GPI_EMPTY:
+            return None
+        return n
+
+    def pop(self, int64_t timeout_ns):
+        """The next frame's bytes, waiting up to timeout_ns (< 0: forever), or a negative code."""
+        if self.base == NULL:
+            raise ValueError("ring endpoint is closed")
+        cdef int64_t n = gpi_peek(self.base, self.head, self.capacity)
+        cdef int rc
+        if n == GPI_EMPTY:
+            with nogil:
+                rc = gpi_wait(self.base, 0, self.head, 0, self.capacity, timeout_ns,
+                              self.spin_ns, self.pidfd, self.ppid)
+            if rc != GPI_OK:
+                return rc
+            n = gpi_peek(self.base, self.head, self.capacity)
+        if n >= 0:
+            return self._take(n)
+        return n
+
+    def reset(self):
+        """Zero both indices here and in shared memory and wake any sleeper (peer must reset too)."""
+        if self.base == NULL:
+            return
+        self.head = 0
+        self.tail = 0
+        gpi_st_rel(self.base + GPI_OFF_HEAD, 0)
+        gpi_st_rel(self.base + GPI_OFF_TAIL, 0)
+        gpi_kick(self.base, GPI_OFF_DSEQ)
+        gpi_kick(self.base, GPI_OFF_SSEQ)
+
+    def resync(self):
+        """Re-read both indices from shared memory (after the peer reset the ring)."""
+        if self.base != NULL:
+            self.head = gpi_ld_acq(self.base + GPI_OFF_HEAD)
+            self.tail = gpi_ld_acq(self.base + GPI_OFF_TAIL)
+
+    def close(self):
+        """Drop the buffer reference; later calls raise ValueError."""
+        self.base = NULL
+        self._buf = None

@@ -1,0 +1,155 @@
+"""Output arenas: big array payloads travel by reference, not through the ring.
+
+An :class:`Arena` is a bump allocator over a region of a shared
+:class:`~gpi.shm.segment.Segment` that the child maps read-write. The child
+calls :meth:`Arena.reset` at the start of each request, then
+:meth:`Arena.write` for each large array; what goes into the message is a small
+reference map::
+
+    {"off": int, "nbytes": int, "dtype": str | list, "shape": [int, ...]}
+
+(``dtype`` is ``numpy.dtype.str``, or the ``descr`` list for structured
+dtypes). The host calls :meth:`Arena.view` on the reference and gets a numpy
+view of the shared bytes, read-only unless asked otherwise: zero copy. The
+view stays valid until the child's next reset, so the host copies out what it
+keeps. Every reference is bounds-checked against the arena before a view is
+made, since it comes from an untrusted process.
+
+Allocations are 64-byte aligned (cache lines, SIMD loads).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gpi.shm.errors import ArenaError
+from gpi.shm.segment import Segment
+
+__all__ = ["ARENA_ALIGN", "Arena", "dtype_from_wire", "dtype_to_wire"]
+
+ARENA_ALIGN = 64
+
+
+def dtype_to_wire(dt: np.dtype) -> Any:
+    """A msgpack-able description of ``dt``."""
+    if dt.hasobject:
+        raise ArenaError(f"dtype {dt} holds Python objects and cannot live in shared memory")
+    if dt.fields is None and dt.subdtype is None:
+        return dt.str
+    return [list(x) if isinstance(x, tuple) else x for x in np.lib.format.dtype_to_descr(dt)]
+
+
+def dtype_from_wire(desc: Any) -> np.dtype:
+    """The dtype :func:`dtype_to_wire` described; ArenaError if it is not a valid plain dtype."""
+    try:
+        if isinstance(desc, str):
+            dt = np.dtype(desc)
+        elif isinstance(desc, list):
+            dt = np.lib.format.descr_to_dtype([_tuplify(x) for x in desc])
+        else:
+            raise TypeError(f"expected a string or list, got {type(desc).__name__}")
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise ArenaError(f"arena reference has an invalid dtype {desc!r}: {exc}") from exc
+    if dt.hasobject:
+        raise ArenaError(f"arena reference dtype {desc!r} holds Python objects")
+    return dt
+
+
+def _tuplify(x: Any) -> Any:
+    if isinstance(x, list):
+        return tuple(_tuplify(y) for y in x)
+    return x
+
+
+class Arena:
+    """A bump allocator over ``segment[offset:offset+size]``, reset per request."""
+
+    def __init__(self, segment: Segment, offset: int = 0, size: int | None = None) -> None:
+        """Use ``size`` bytes of ``segment`` from ``offset`` (default: the rest of it)."""
+        if size is None:
+            size = segment.size - offset
+        if offset < 0 or size <= 0 or offset + size > segment.size:
+            raise ArenaError(
+                f"arena of {size} bytes at offset {offset} does not fit in segment "
+                f"{segment.name!r} of {segment.size} bytes"
+            )
+        self.segment = segment
+        self.offset = int(offset)
+        self.size = int(size)
+        self.used = 0
+
+    @property
+    def remaining(self) -> int:
+        """Bytes still free before the next reset."""
+        return self.size - self.used
+
+    def reset(self) -> None:
+        """Forget every allocation (views the peer still holds will see new data)."""
+        self.used = 0
+
+    def alloc(self, nbytes: int, align: int = ARENA_ALIGN) -> int:
+        """Reserve ``nbytes`` and return their offset within the arena."""
+        if nbytes < 0:
+            raise ArenaError(f"cannot allocate a negative size ({nbytes})")
+        off = (self.used + align - 1) & ~(align - 1)
+        if off + nbytes > self.size:
+            raise ArenaError(
+                f"arena of segment {self.segment.name!r} is full: {nbytes} bytes requested, "
+                f"{self.size - min(off, self.size)} free of {self.size}; raise arena_size "
+                "or send less per request"
+            )
+        self.used = off + nbytes
+        return off
+
+    def array(self, dtype: Any, shape: tuple[int, ...] | int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Allocate a writable array in the arena; returns (array, reference) so it can be filled in place."""
+        dt = np.dtype(dtype)
+        shp = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+        nbytes = dt.itemsize * math.prod(shp)
+        off = self.alloc(nbytes)
+        ref = {"off": off, "nbytes": nbytes, "dtype": dtype_to_wire(dt), "shape": list(shp)}
+        arr = self.segment.ndarray(dt, shp, self.offset + off)
+        return arr, ref
+
+    def write(self, array: Any) -> dict[str, Any]:
+        """Copy ``array`` into the arena and return its reference map."""
+        src = np.asarray(array)
+        dst, ref = self.array(src.dtype, src.shape)
+        if src.size:
+            np.copyto(dst, src, casting="no")
+        return ref
+
+    def view(self, ref: Any, *, writable: bool = False) -> np.ndarray:
+        """A zero-copy numpy view of a reference; bounds and shape are checked first."""
+        if not isinstance(ref, dict):
+            raise ArenaError(f"arena reference must be a map, got {type(ref).__name__}")
+        try:
+            off, nbytes, shape = ref["off"], ref["nbytes"], ref["shape"]
+            desc = ref["dtype"]
+        except KeyError as exc:
+            raise ArenaError(f"arena reference {ref!r} lacks field {exc}") from exc
+        if type(off) is not int or type(nbytes) is not int:
+            raise ArenaError(f"arena reference off/nbytes must be integers: {ref!r}")
+        if not isinstance(shape, list | tuple) or not all(type(s) is int and s >= 0 for s in shape):
+            raise ArenaError(f"arena reference shape must be non-negative integers: {shape!r}")
+        dt = dtype_from_wire(desc)
+        expect = dt.itemsize * math.prod(shape)
+        if expect != nbytes:
+            raise ArenaError(
+                f"arena reference says {nbytes} bytes but {shape} x {dt} is {expect} bytes"
+            )
+        if off < 0 or nbytes < 0 or off + nbytes > self.size:
+            raise ArenaError(
+                f"arena reference [{off}, {off + nbytes}) is outside the arena of {self.size} "
+                f"bytes in segment {self.segment.name!r}"
+            )
+        arr = self.segment.ndarray(dt, tuple(shape), self.offset + off)
+        if not writable:
+            arr.flags.writeable = False
+        return arr
+
+    def __repr__(self) -> str:
+        return f"<Arena {self.segment.name!r} used={self.used}/{self.size}>"

@@ -1,0 +1,272 @@
+"""Single-producer single-consumer byte rings in shared memory.
+
+A :class:`Ring` is one endpoint (producer or consumer, or both in one process)
+of a ring of length-prefixed frames living in a region of a
+:class:`~gpi.shm.segment.Segment`. The hot path is one call into the Cython
+kernel per frame (:mod:`gpi.cython_ext.ring_ops`): copy, publish with a
+release store and wake the peer only if it sleeps; or wait (short spin, then a
+futex sleep with the GIL released), validate and copy out.
+
+Region layout (bytes from ``offset``; see ``gpi/cython_ext/_ring.pyx``)::
+
+    0    u32 magic 'GPIR' | u32 layout version | u64 capacity
+    64   u64 head (consumer)          own cache line
+    128  u64 tail (producer)          own cache line
+    192  u32 data_seq  | u32 data_waiters    futex the consumer sleeps on
+    256  u32 space_seq | u32 space_waiters   futex the producer sleeps on
+    384  data: capacity bytes (power of two)
+
+Frames: ``u32 length | u32 tag`` then the payload padded to 8 bytes; a frame
+may wrap around the end of the data area (split copy), so the largest payload
+is ``capacity - 8``. ``tag = FRAME_MAGIC ^ (index >> 3)``: garbage and stale
+bytes fail the tag check. Every index read from the peer is validated, so a
+corrupt or hostile peer produces :class:`~gpi.shm.errors.FrameError`, never an
+out-of-bounds access.
+
+Waiting sides can watch the peer (a pidfd, or the parent pid) and raise
+:class:`~gpi.shm.errors.PeerDiedError` within ~20 ms of its death; a producer
+killed before publishing leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpi.cython_ext import ring_ops
+from gpi.cython_ext.ring_ops import HEADER_SIZE, RingCore, frame_size
+from gpi.shm.errors import ChannelTimeout, FrameError, PeerDiedError, ShmError
+from gpi.shm.segment import Segment
+
+__all__ = ["HEADER_SIZE", "Ring", "frame_size", "ring_region_size"]
+
+# Blocking calls go back to Python at least this often so signals (Ctrl-C) are handled.
+_CHUNK_NS = 250_000_000
+DEFAULT_SPIN_NS = 20_000  # ~ a few round trips: cheaper than a futex sleep when the peer is busy
+
+
+def ring_region_size(capacity: int) -> int:
+    """Bytes a ring of ``capacity`` data bytes needs in a segment (header included)."""
+    return HEADER_SIZE + capacity
+
+
+class Ring:
+    """One endpoint of an SPSC ring in ``segment`` at ``offset`` (64-byte aligned)."""
+
+    _core: Any = None
+    name: str = ""
+    capacity: int = 0
+
+    def __init__(
+        self, segment: Segment, offset: int = 0, capacity: int = 0, *, create: bool, name: str = ""
+    ) -> None:
+        """Bind to a ring region; ``create=True`` writes a fresh header. Prefer :meth:`create`/:meth:`attach`."""
+        self.name = name or segment.name
+        self.segment = segment
+        try:
+            self._core = RingCore(segment.array_view(), offset, capacity, create)
+        except ValueError as exc:
+            raise ShmError(f"ring {self.name!r}: {exc}") from exc
+        self.capacity = int(capacity)
+        if not create:
+            magic, version, cap = self._core.header()
+            if magic != ring_ops.RING_MAGIC or cap != capacity:
+                self.close()
+                raise ShmError(
+                    f"ring {self.name!r}: no ring of capacity {capacity} at offset {offset} "
+                    f"(found magic {magic:#x}, version {version}, capacity {cap}); "
+                    "check the spec passed to attach()"
+                )
+        self._core.spin_ns = DEFAULT_SPIN_NS
+
+    @classmethod
+    def create(cls, segment: Segment, offset: int = 0, capacity: int | None = None, name: str = "") -> Ring:
+        """Initialise a new ring; ``capacity`` defaults to the largest power of two that fits."""
+        if capacity is None:
+            room = segment.size - offset - HEADER_SIZE
+            if room < 64:
+                raise ShmError(f"ring {name!r}: segment of {segment.size} bytes is too small")
+            capacity = 1 << (room.bit_length() - 1)
+        return cls(segment, offset, capacity, create=True, name=name)
+
+    @classmethod
+    def attach(cls, segment: Segment, offset: int, capacity: int, name: str = "") -> Ring:
+        """Bind to a ring another process created (its header must match ``capacity``)."""
+        return cls(segment, offset, capacity, create=False, name=name)
+
+    # -- peer watching --------------------------------------------------------------
+
+    def watch(self, *, pidfd: int = -1, ppid: int = 0) -> None:
+        """While waiting, fail with PeerDiedError if ``pidfd`` becomes readable or our parent changes from ``ppid``."""
+        self._k().pidfd = pidfd
+        self._k().ppid = ppid
+
+    @property
+    def spin_ns(self) -> int:
+        """How long a waiting call spins before it sleeps on the futex."""
+        return int(self._k().spin_ns)
+
+    @spin_ns.setter
+    def spin_ns(self, value: int) -> None:
+        self._k().spin_ns = int(value)
+
+    @property
+    def max_payload(self) -> int:
+        """Largest payload one frame can carry."""
+        return self.capacity - 8
+
+    # -- producer -------------------------------------------------------------------
+
+    def try_push(self, data: bytes) -> bool:
+        """Publish one frame if there is room; False if the ring is full."""
+        rc = self._k().try_push(data if type(data) is bytes else bytes(data))
+        if rc == 1:
+            return True
+        if rc == 0:
+            return False
+        raise self._error(rc, len(data), None)
+
+    def push(self, data: bytes, timeout: float | None = None) -> None:
+        """Publish one frame, waiting up to ``timeout`` seconds (None: forever) for room."""
+        core = self._k()
+        if type(data) is not bytes:
+            data = bytes(data)
+        rc = core.push(data, _chunk(timeout))
+        if rc == 1:
+            return
+        if rc == ring_ops.TIMEOUT and _more(timeout):
+            rc = self._slow(lambda t: core.push(data, t), _rest(timeout))
+            if rc == 1:
+                return
+        raise self._error(rc, len(data), timeout)
+
+    # -- consumer -------------------------------------------------------------------
+
+    def try_pop(self) -> bytes | None:
+        """The next frame's payload, or None if the ring is empty."""
+        out = self._k().try_pop()
+        if out is None or type(out) is bytes:
+            return out
+        raise self._error(out, 0, None)
+
+    def pop(self, timeout: float | None = None) -> bytes:
+        """The next frame's payload, waiting up to ``timeout`` seconds (None: forever)."""
+        core = self._k()
+        out = core.pop(_chunk(timeout))
+        if type(out) is bytes:
+            return out
+        if out == ring_ops.TIMEOUT and _more(timeout):
+            out = self._slow(core.pop, _rest(timeout))
+            if type(out) is bytes:
+                return out
+        raise self._error(out, 0, timeout)
+
+    def __len__(self) -> int:
+        """Bytes currently published and not yet consumed (frame headers included)."""
+        head, tail = self._k().shared_indices()
+        return int(tail - head) & ((1 << 64) - 1)
+
+    # -- recovery and lifetime -------------------------------------------------------
+
+    def reset(self) -> None:
+        """Empty the ring (both indices to 0) and wake sleepers; the peer endpoint must :meth:`resync`."""
+        self._k().reset()
+
+    def resync(self) -> None:
+        """Adopt the indices in shared memory (after the other endpoint called :meth:`reset`)."""
+        self._k().resync()
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None
+
+    def close(self) -> None:
+        """Release the mapping reference (the segment is not closed). Safe twice."""
+        core, self._core = self._core, None
+        if core is not None:
+            core.close()
+
+    def __enter__(self) -> Ring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._core is None:
+            return f"<Ring {self.name!r} closed>"
+        head, tail = self._core.shared_indices()
+        return f"<Ring {self.name!r} capacity={self.capacity} head={head} tail={tail}>"
+
+    # -- internals -------------------------------------------------------------------
+
+    def _k(self) -> Any:
+        core = self._core
+        if core is None:
+            raise ShmError(f"ring {self.name!r} is closed")
+        return core
+
+    def _slow(self, call: Any, timeout: float | None) -> Any:
+        """Keep waiting in chunks (signals run in between) until done or the deadline."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                left = _CHUNK_NS
+            else:
+                left = min(_CHUNK_NS, int((deadline - time.monotonic()) * 1e9))
+                if left <= 0:
+                    return ring_ops.TIMEOUT
+            out = call(left)
+            if out != ring_ops.TIMEOUT:
+                return out
+
+    def _error(self, rc: int, nbytes: int, timeout: float | None) -> Exception:
+        where = f"ring {self.name!r}"
+        core = self._core
+        if rc == ring_ops.TIMEOUT:
+            return ChannelTimeout(f"{where}: nothing happened within {timeout} s")
+        if rc == ring_ops.PEER_DIED:
+            return PeerDiedError(f"{where}: the peer process exited while we waited on it")
+        if rc == ring_ops.E_TOOBIG:
+            return FrameError(
+                f"{where}: a frame of {nbytes} bytes does not fit (capacity {self.capacity}, "
+                f"max payload {self.max_payload}); send big arrays through the arena"
+            )
+        head, tail = core.shared_indices() if core is not None else (0, 0)
+        state = f"head={head} tail={tail} capacity={self.capacity}"
+        fix = "; call reset() on both ends to recover"
+        if rc == ring_ops.E_INDEX:
+            return FrameError(f"{where}: corrupt index ({state}): more than a ring's worth in flight{fix}")
+        length, tag = core.frame_header() if core is not None else (0, 0)
+        if rc == ring_ops.E_MAGIC:
+            return FrameError(
+                f"{where}: garbage bytes at index {core.head}: frame tag {tag:#010x} is not a frame "
+                f"header ({state}){fix}"
+            )
+        if rc == ring_ops.E_LENGTH:
+            return FrameError(
+                f"{where}: frame length {length} at index {core.head} is past the ring capacity "
+                f"{self.capacity} ({state}){fix}"
+            )
+        if rc == ring_ops.E_TRUNC:
+            return FrameError(
+                f"{where}: truncated frame at index {core.head}: header says {length} bytes "
+                f"({frame_size(length)} with header) but only {tail - core.head} were published{fix}"
+            )
+        return ShmError(f"{where}: unexpected ring status {rc}")
+
+
+def _chunk(timeout: float | None) -> int:
+    if timeout is None:
+        return _CHUNK_NS
+    return max(0, min(_CHUNK_NS, int(timeout * 1e9)))
+
+
+def _more(timeout: float | None) -> bool:
+    """Whether a timeout longer than one chunk leaves time after the first call."""
+    return timeout is None or timeout * 1e9 > _CHUNK_NS
+
+
+def _rest(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout - _CHUNK_NS / 1e9
