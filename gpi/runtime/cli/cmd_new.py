@@ -1,0 +1,52 @@
+"""``gpi new plugin NAME [--dir PARENT]``: create a plugin folder from the template.
+
+See :mod:`gpi.plugins.scaffold` for what the folder holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpi.plugins.errors import PluginError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``gpi new`` and its ``plugin`` sub-command."""
+    p = subparsers.add_parser(
+        "new",
+        help="create a new plugin from a template",
+        description="Create new things from templates.",
+    )
+    sub = p.add_subparsers(dest="new_command", metavar="WHAT")
+    sub.required = True
+    plug = sub.add_parser(
+        "plugin",
+        help="create PARENT/NAME: manifest, systems, a draw call and a test",
+        description="Create a plugin folder: plugin.toml, main.py (components, systems with "
+        "queries and commands, a draw call) and tests/test_NAME.py.",
+    )
+    plug.add_argument("name", help="plugin name: lowercase identifier, e.g. my_plugin")
+    plug.add_argument(
+        "--dir", type=Path, default=Path("."), help="parent folder (default: current folder)"
+    )
+    plug.add_argument("--force", action="store_true", help="overwrite files in an existing folder")
+    plug.set_defaults(handler=_new_plugin)
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from gpi.plugins.scaffold import TEMPLATE_FILES, create_plugin
+
+    try:
+        folder = create_plugin(args.name, args.dir, force=args.force)
+    except (PluginError, OSError) as exc:
+        print(f"gpi new plugin: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"created plugin {args.name!r} in {folder}:")
+    for dest in TEMPLATE_FILES.values():
+        print(f"  {folder / dest.format(name=args.name)}")
+    print(f"next: python -m pytest {folder / 'tests'}")
+    return 0
