@@ -25,6 +25,15 @@ from gpi.replays.inputs import apply as apply_input
 from gpi.replays.inputs import diff as diff_input
 from gpi.replays.reader import BlockInfo, Replay, TailInfo
 from gpi.replays.records import FAULT_KINDS, TickRecord
+from gpi.replays.verify import (
+    Difference,
+    DiffResult,
+    Simulator,
+    VerifyResult,
+    diff,
+    seek,
+    verify,
+)
 from gpi.replays.writer import Recorder
 
 __all__ = [
@@ -32,6 +41,10 @@ __all__ = [
     "FAULT_KINDS",
     "FORMAT_VERSION",
     "BlockInfo",
+    "DiffResult",
+    "Difference",
+    "Simulator",
+    "VerifyResult",
     "CorruptBlockError",
     "HeaderError",
     "InputState",
@@ -51,5 +64,8 @@ __all__ = [
     "apply_input",
     "chain_step",
     "check_plugins",
+    "diff",
     "diff_input",
+    "seek",
+    "verify",
 ]

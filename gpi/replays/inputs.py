@@ -17,7 +17,12 @@ empty dict and costs nothing in the file:
 ``bu``    mouse buttons released (list of ints, sorted)
 ``a``     axes set or changed ``{name: value}``
 ``ar``    axes removed (list of names, sorted)
+``=``     the full state (``InputState.to_dict()``); replaces ``prev``
 ========  =====================================================
+
+The ``=`` form is never made by :func:`diff`; the recorder writes it on
+keyframe ticks so that seeking can start from a keyframe without replaying
+every delta since the first tick.
 
 Keys are SDL keycodes (ints) or key names (strs). Values are msgpack-native,
 so a delta round-trips through the file unchanged and
@@ -31,11 +36,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EMPTY_INPUT", "InputState", "apply", "diff"]
+__all__ = ["EMPTY_INPUT", "InputState", "apply", "diff", "full"]
 
 Key = int | str
 
-_DELTA_KEYS = frozenset({"kd", "ku", "m", "bd", "bu", "a", "ar"})
+_DELTA_KEYS = frozenset({"kd", "ku", "m", "bd", "bu", "a", "ar", "="})
 
 
 def _sort_keys(keys: Iterable[Key]) -> list[Key]:
@@ -107,7 +112,7 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
             delta["kd"] = _sort_keys(down)
         if up:
             delta["ku"] = _sort_keys(up)
-    if cur.mouse != prev.mouse:
+    if not all(_same(a, b) for a, b in zip(prev.mouse, cur.mouse)):
         delta["m"] = list(cur.mouse)
     if cur.buttons != prev.buttons:
         bdown = cur.buttons - prev.buttons
@@ -116,7 +121,7 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
             delta["bd"] = sorted(bdown)
         if bup:
             delta["bu"] = sorted(bup)
-    if cur.axes != prev.axes:
+    if cur.axes or prev.axes:  # not "!=": 0.0 == -0.0 would hide a sign flip
         changed = {
             k: v for k, v in sorted(cur.axes.items()) if k not in prev.axes or not _same(prev.axes[k], v)
         }
@@ -145,6 +150,8 @@ def apply(prev: InputState, delta: Mapping[str, Any]) -> InputState:
         raise ValueError(
             f"input delta has unknown field(s) {sorted(unknown)}; known: {sorted(_DELTA_KEYS)}"
         )
+    if "=" in delta:
+        return InputState.from_dict(delta["="])
     keys = prev.keys
     if "kd" in delta or "ku" in delta:
         keys = (keys | frozenset(delta.get("kd", ()))) - frozenset(delta.get("ku", ()))
@@ -160,3 +167,8 @@ def apply(prev: InputState, delta: Mapping[str, Any]) -> InputState:
             new_axes.pop(name, None)
         axes = new_axes
     return InputState(keys=keys, mouse=mouse, buttons=buttons, axes=axes)  # type: ignore[arg-type]
+
+
+def full(state: InputState) -> dict[str, Any]:
+    """A delta that sets the whole state, whatever came before (``{"=": ...}``)."""
+    return {"=": state.to_dict()}

@@ -41,6 +41,8 @@ from gpi.replays.format import (
     ReplayHeader,
     parse_file_header,
 )
+from gpi.replays.inputs import EMPTY_INPUT, InputState
+from gpi.replays.inputs import apply as apply_input
 from gpi.replays.records import TickRecord, decode_record
 
 __all__ = ["BlockInfo", "Replay", "TailInfo"]
@@ -194,6 +196,17 @@ class Replay:
         rec = self.record(kt)
         assert rec.keyframe is not None
         return kt, rec.keyframe
+
+    def input_state_at(self, tick: int) -> InputState:
+        """The full input state of ``tick`` (empty for ``start_tick - 1``)."""
+        self._check_tick(tick, allow_before=True)
+        ticks = self.keyframe_ticks
+        i = bisect.bisect_right(ticks, tick)
+        start = ticks[i - 1] if i else self.start_tick
+        state = EMPTY_INPUT
+        for rec in self.iter_ticks(start, tick + 1):
+            state = apply_input(state, rec.input)
+        return state
 
     def block_for(self, tick: int) -> BlockInfo:
         """The block holding ``tick``."""

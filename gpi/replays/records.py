@@ -4,7 +4,8 @@ One :class:`TickRecord` per simulated tick holds what is needed to reproduce
 and to check that tick:
 
 * ``input`` — the input delta against the previous tick (see
-  :mod:`gpi.replays.inputs`); ``{}`` on an idle tick;
+  :mod:`gpi.replays.inputs`); ``{}`` on an idle tick; on keyframe ticks the
+  whole state (``{"=": ...}``) so a seek can start at the keyframe;
 * ``checksum`` — the world checksum (u64) *after* the tick, or ``None`` on
   ticks where the recording keeps no checkpoint (see ``checksum_interval`` in
   :mod:`gpi.replays.format`);

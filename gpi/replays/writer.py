@@ -40,7 +40,9 @@ from gpi.replays.format import (
     pack_file_header,
 )
 from gpi.replays.inputs import InputState
+from gpi.replays.inputs import apply as apply_input
 from gpi.replays.inputs import diff as diff_input
+from gpi.replays.inputs import full as full_input
 from gpi.replays.records import FAULT_KINDS, encode_record
 
 __all__ = ["Recorder", "pack_block"]
@@ -186,6 +188,11 @@ class Recorder:
             self._last_input = input_delta
         else:
             delta = input_delta or {}
+            if delta:
+                self._last_input = apply_input(self._last_input, delta)
+        if keyframe is not None:
+            # keyframe ticks carry the whole input state so seeking starts there
+            delta = full_input(self._last_input)
         now = self._clock()
         if keyframe is not None and self._rows:
             self._flush_block()  # a keyframe always opens a block
