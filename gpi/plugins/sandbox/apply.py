@@ -1,0 +1,96 @@
+"""Apply the sandbox layers in a plugin child, in order, and report each one.
+
+Call :func:`apply_sandbox` in the child *after* its own imports (numpy,
+msgpack, the channel) and *before* importing the plugin. Never call it in the
+host or in a test runner: every layer is irreversible for the process.
+
+Order and why: rlimits first (they cover everything after), then
+no_new_privs (needed by Landlock and seccomp without CAP_SYS_ADMIN), the
+parent-death signal, the network namespace (``unshare`` is itself denied by
+seccomp later), Landlock (its syscalls are denied by seccomp later), and
+seccomp last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+
+from gpi.plugins.sandbox import landlock, netns, prctl, rlimits, seccomp
+from gpi.plugins.sandbox.errors import SandboxError
+from gpi.plugins.sandbox.policy import ALL_LAYERS, SandboxPolicy
+from gpi.plugins.sandbox.report import LayerStatus, SandboxReport
+
+__all__ = ["apply_sandbox"]
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def apply_sandbox(
+    policy: SandboxPolicy,
+    plugin_dir: str | os.PathLike[str],
+    read_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    expected_parent: int | None = None,
+) -> SandboxReport:
+    """Confine this process per ``policy``; raise SandboxError if a required layer fails.
+
+    ``plugin_dir`` and ``read_paths`` (plus ``policy.read_paths`` and the
+    interpreter's own files) become readable; nothing becomes writable.
+    ``expected_parent`` (the host's pid) lets the parent-death layer notice a
+    host that is already gone.
+    """
+    if not sys.platform.startswith("linux"):
+        raise SandboxError(f"the plugin sandbox needs Linux, this is {sys.platform}", layer="")
+    plugin_dir = os.fspath(plugin_dir)
+    if not os.path.isdir(plugin_dir):
+        raise SandboxError(f"sandbox: plugin folder {plugin_dir!r} does not exist", layer="landlock")
+    # Nothing may be written, so do not even try to cache bytecode for the plugin.
+    sys.dont_write_bytecode = True
+    if "seccomp" in policy.layers:
+        seccomp.preload()
+    report = SandboxReport()
+    threads_before = _thread_count()
+
+    def run_landlock() -> tuple[bool, str]:
+        paths = landlock.default_read_paths(plugin_dir)
+        paths += [os.fspath(p) for p in policy.read_paths]
+        paths += [os.fspath(p) for p in read_paths]
+        _, _, detail = landlock.restrict_to_read_only(paths)
+        if threads_before > 1:
+            detail += f"; {threads_before - 1} thread(s) started earlier are not covered"
+        return True, detail
+
+    steps: dict[str, Callable[[], tuple[bool, str]]] = {
+        "rlimits": lambda: rlimits.apply_rlimits(policy),
+        "no_new_privs": prctl.set_no_new_privs,
+        "pdeathsig": lambda: prctl.set_parent_death_signal(signal.SIGKILL, expected_parent),
+        "netns": netns.unshare_network,
+        "landlock": run_landlock,
+        "seccomp": lambda: seccomp.install_filter(policy.seccomp_mode),
+    }
+    for name in ALL_LAYERS:
+        required = name in policy.required
+        if name not in policy.layers:
+            report.layers[name] = LayerStatus(name, False, "disabled by policy", required)
+            continue
+        try:
+            active, detail = steps[name]()
+        except Exception as exc:  # each layer's failure becomes a report line (or an error)
+            active, detail = False, f"{type(exc).__name__}: {exc}"
+        report.layers[name] = LayerStatus(name, active, detail, required)
+        if required and not active:
+            raise SandboxError(
+                f"sandbox layer {name!r} is required by the policy but could not be applied: {detail}. "
+                "Run `gpi doctor` to see which layers this machine supports, or drop "
+                f"{name!r} from the policy's required layers.",
+                layer=name,
+            )
+    return report

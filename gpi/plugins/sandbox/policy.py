@@ -1,0 +1,170 @@
+"""What a plugin child is confined to: limits, layers, extra readable paths.
+
+A :class:`SandboxPolicy` is plain data. The host builds one per plugin (its own
+defaults, optionally adjusted by the manifest's ``[sandbox]`` table through
+``SandboxPolicy.from_dict(table, base=host_policy)``), sends ``to_dict()`` to
+the child, and the child rebuilds it with ``from_dict`` and passes it to
+:func:`gpi.plugins.sandbox.apply_sandbox`.
+
+Two sets matter. ``layers`` says which layers the child applies; ``required``
+(a subset) says which ones must end up active, or the child refuses to run the
+plugin. A manifest may tighten a policy but never relax what the host requires:
+with a ``base``, ``from_dict`` only ever adds to ``required`` and refuses to
+switch off a required layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from gpi.plugins.sandbox.errors import SandboxPolicyError
+
+__all__ = [
+    "ALL_LAYERS",
+    "DEFAULT_REQUIRED",
+    "SECCOMP_MODES",
+    "SandboxPolicy",
+]
+
+# Applied in this order by apply_sandbox (each one narrows what the next may do).
+ALL_LAYERS: tuple[str, ...] = (
+    "rlimits",
+    "no_new_privs",
+    "pdeathsig",
+    "netns",
+    "landlock",
+    "seccomp",
+)
+# netns needs root or unprivileged user namespaces, and pdeathsig is a
+# convenience: neither is required by default. The other four are.
+DEFAULT_REQUIRED: frozenset[str] = frozenset({"rlimits", "no_new_privs", "landlock", "seccomp"})
+SECCOMP_MODES: tuple[str, ...] = ("allowlist", "denylist")
+
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """Limits and layers for one plugin child; the defaults are the safe ones."""
+
+    # RLIMIT_AS. Must cover the interpreter, numpy, thread stacks and the
+    # read-only world mappings; 2 GiB is plenty for the example plugins.
+    address_space_bytes: int | None = 2048 * _MIB
+    # RLIMIT_CPU, counted from when the sandbox is applied. A backstop for a
+    # runaway child: per-tick deadlines are the host's job (it kills the child).
+    cpu_seconds: int | None = 3600
+    # RLIMIT_NOFILE: highest fd number + 1 the child may open.
+    open_files: int | None = 256
+    # RLIMIT_FSIZE: 0 means no regular file can grow (writes raise EFBIG).
+    file_size_bytes: int | None = 0
+    # RLIMIT_CORE: 0 means no core dumps.
+    core_bytes: int | None = 0
+    # RLIMIT_NPROC: 0 means no new tasks for a non-root uid (threads too!).
+    # The kernel does not enforce it for root; seccomp covers that case.
+    nproc: int | None = 0
+    layers: frozenset[str] = frozenset(ALL_LAYERS)
+    required: frozenset[str] = DEFAULT_REQUIRED
+    read_paths: tuple[str, ...] = ()
+    seccomp_mode: str = "allowlist"
+
+    def __post_init__(self) -> None:
+        unknown = (set(self.layers) | set(self.required)) - set(ALL_LAYERS)
+        if unknown:
+            raise SandboxPolicyError(
+                f"sandbox policy: unknown layer(s) {sorted(unknown)}; known layers are {list(ALL_LAYERS)}"
+            )
+        missing = set(self.required) - set(self.layers)
+        if missing:
+            raise SandboxPolicyError(
+                f"sandbox policy: layer(s) {sorted(missing)} are required but not enabled; "
+                "add them to 'layers' or drop them from 'required'"
+            )
+        if self.seccomp_mode not in SECCOMP_MODES:
+            raise SandboxPolicyError(
+                f"sandbox policy: seccomp_mode must be one of {list(SECCOMP_MODES)}, got {self.seccomp_mode!r}"
+            )
+        for name in ("address_space_bytes", "cpu_seconds", "open_files", "file_size_bytes", "core_bytes", "nproc"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise SandboxPolicyError(
+                    f"sandbox policy: {name} must be a non-negative integer or None, got {value!r}"
+                )
+
+    # -- (de)serialisation -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A msgpack/JSON-friendly dict (what the host sends to the child)."""
+        return {
+            "address_space_bytes": self.address_space_bytes,
+            "cpu_seconds": self.cpu_seconds,
+            "open_files": self.open_files,
+            "file_size_bytes": self.file_size_bytes,
+            "core_bytes": self.core_bytes,
+            "nproc": self.nproc,
+            "layers": sorted(self.layers),
+            "required": sorted(self.required),
+            "read_paths": list(self.read_paths),
+            "seccomp_mode": self.seccomp_mode,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, base: SandboxPolicy | None = None) -> SandboxPolicy:
+        """A policy from ``data``: :meth:`to_dict` output, or a manifest ``[sandbox]`` table.
+
+        Without ``base``, ``data`` is read as a whole policy (missing keys take
+        the safe defaults): ``from_dict(p.to_dict()) == p``. With ``base`` (the
+        host's policy), ``data`` adjusts it the way a plugin manifest may:
+        ``required`` only adds to the base's required layers, and ``layers``
+        cannot drop a layer the base requires. Accepted keys: the field names,
+        plus ``address_space_mb`` and ``file_size_mb`` for convenience.
+        """
+        if not isinstance(data, Mapping):
+            raise SandboxPolicyError(f"sandbox policy: expected a table/dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        aliases = {"address_space_mb": "address_space_bytes", "file_size_mb": "file_size_bytes"}
+        changes: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in aliases:
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise SandboxPolicyError(f"sandbox policy: {key} must be an integer, got {value!r}")
+                changes[aliases[key]] = None if value is None else int(value) * _MIB
+            elif key in ("layers", "required"):
+                changes[key] = _layer_set(key, value)
+            elif key == "read_paths":
+                if isinstance(value, str) or not isinstance(value, Iterable):
+                    raise SandboxPolicyError(f"sandbox policy: read_paths must be a list of paths, got {value!r}")
+                changes[key] = tuple(str(p) for p in value)
+            elif key in known:
+                changes[key] = value
+            else:
+                raise SandboxPolicyError(
+                    f"sandbox policy: unknown key {key!r}; expected one of "
+                    f"{sorted(known | set(aliases))}"
+                )
+        if base is None:
+            return cls(**changes)
+        required = frozenset(base.required) | changes.get("required", frozenset())
+        layers = changes.get("layers", base.layers)
+        dropped = base.required - layers
+        if dropped:
+            raise SandboxPolicyError(
+                f"sandbox policy: cannot disable required layer(s) {sorted(dropped)}; "
+                "the host's policy requires them"
+            )
+        changes["required"] = required
+        changes["layers"] = frozenset(layers) | required
+        return replace(base, **changes)
+
+
+def _layer_set(key: str, value: Any) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SandboxPolicyError(f"sandbox policy: {key} must be a list of layer names, got {value!r}")
+    names = frozenset(str(v) for v in value)
+    unknown = names - set(ALL_LAYERS)
+    if unknown:
+        raise SandboxPolicyError(
+            f"sandbox policy: {key} names unknown layer(s) {sorted(unknown)}; known layers are {list(ALL_LAYERS)}"
+        )
+    return names

@@ -1,0 +1,303 @@
+"""seccomp-bpf filter for a plugin child, built with libseccomp through ctypes.
+
+Two modes, chosen by ``SandboxPolicy.seccomp_mode``:
+
+``allowlist`` (default)
+    Unknown syscalls fail with ``EPERM``. Allowed: what CPython, numpy,
+    msgpack, threads, futexes, shared-memory rings and fd passing over an
+    *inherited* socket use at run time (measured with ``strace -f -c`` over a
+    workload of that kind, then widened by family: all the read-side file
+    calls, memory, time, signals, polling). Allowed only with argument checks:
+    ``open``/``openat`` without ``O_WRONLY|O_RDWR|O_CREAT|O_TRUNC``; ``clone``
+    with ``CLONE_THREAD`` (threads yes, processes no); ``kill``/``tgkill`` of
+    this process only; ``prlimit64`` reads only; a few read-only ``prctl``
+    options; ``ioctl`` except ``TIOCSTI`` (typing into the terminal).
+``denylist``
+    Everything is allowed except an explicit list (sockets, exec, fork,
+    ptrace, mount, namespaces, bpf, perf, keyctl, kexec, modules, memfd,
+    userfaultfd, io_uring, file creation/removal/metadata, uid changes, ...)
+    plus the same argument checks. A fallback for when an allow-list proves
+    too tight for some plugin's library; weaker by construction.
+
+In both modes ``clone3`` and ``openat2`` fail with ``ENOSYS``: their flags live
+in a struct that BPF cannot read, and glibc falls back to ``clone``/``openat``
+on ENOSYS. The filter is synchronised to every thread of the process
+(``SCMP_FLTATR_CTL_TSYNC``); syscalls of a foreign architecture (i386
+``int 0x80``, x32) kill the process.
+
+Writing to shared world memory is not seccomp's job: the segments are sealed
+memfds (``F_SEAL_FUTURE_WRITE``), so a writable ``mmap`` and an ``mprotect``
+to ``PROT_WRITE`` of a read-only mapping are refused by the kernel itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+
+__all__ = [
+    "ALLOWED_SYSCALLS",
+    "DENIED_SYSCALLS",
+    "ENOSYS_SYSCALLS",
+    "SeccompUnavailable",
+    "install_filter",
+    "libseccomp_version",
+    "preload",
+]
+
+SCMP_ACT_KILL_PROCESS = 0x80000000
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_FLTATR_ACT_BADARCH = 2
+SCMP_FLTATR_CTL_TSYNC = 4
+SCMP_CMP_NE = 1
+SCMP_CMP_EQ = 4
+SCMP_CMP_MASKED_EQ = 7
+
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_CREAT = 0o100
+O_TRUNC = 0o1000
+_WRITE_FLAGS = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+CLONE_THREAD = 0x00010000
+TIOCSTI = 0x5412
+
+# prctl options a plugin may use (all read-only or cosmetic).
+_SAFE_PRCTL = (
+    2,  # PR_GET_PDEATHSIG
+    3,  # PR_GET_DUMPABLE
+    15,  # PR_SET_NAME (thread name)
+    16,  # PR_GET_NAME
+    21,  # PR_GET_SECCOMP
+    23,  # PR_CAPBSET_READ
+    39,  # PR_GET_NO_NEW_PRIVS
+    0x53564D41,  # PR_SET_VMA (naming anonymous mappings)
+)
+
+ALLOWED_SYSCALLS: tuple[str, ...] = (
+    # files, read side (open/openat are added with a flag check)
+    "read", "readv", "pread64", "preadv", "preadv2", "lseek", "close", "close_range",
+    "fstat", "newfstatat", "stat", "lstat", "statx", "statfs", "fstatfs",
+    "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents", "getdents64",
+    "getcwd", "chdir", "fchdir", "fcntl", "dup", "dup2", "dup3", "fadvise64", "flock",
+    # writes to fds the child already has (pipes, inherited sockets, stdio)
+    "write", "writev", "pwrite64", "pwritev", "pwritev2", "fsync", "fdatasync",
+    "pipe", "pipe2",
+    # memory
+    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync",
+    "mbind", "get_mempolicy", "set_mempolicy", "membarrier",
+    # threads, scheduling, identity
+    "futex", "futex_waitv", "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
+    "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
+    "sched_getscheduler", "sched_get_priority_max", "sched_get_priority_min", "getpriority",
+    "arch_prctl", "gettid", "getpid", "getppid", "getpgrp", "getpgid", "getsid",
+    "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
+    "uname", "sysinfo", "getrusage", "times", "getrandom", "getcpu", "umask",
+    # signals (to ourselves: kill/tgkill are checked below)
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+    "rt_sigpending", "sigaltstack", "restart_syscall", "pause", "alarm",
+    "setitimer", "getitimer", "timer_create", "timer_settime", "timer_gettime",
+    "timer_delete", "timer_getoverrun",
+    # time
+    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+    # waiting on fds
+    "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2",
+    "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4",
+    # sockets the host passed in (no new sockets: socket/socketpair/connect are absent)
+    "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg", "shutdown",
+    "getsockname", "getpeername", "getsockopt", "setsockopt",
+    # leaving
+    "exit", "exit_group", "wait4", "waitid",
+)
+
+DENIED_SYSCALLS: tuple[str, ...] = (
+    # network
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    # new programs and processes
+    "execve", "execveat", "fork", "vfork",
+    # other processes
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open",
+    "pidfd_send_signal", "pidfd_getfd", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+    "process_madvise", "move_pages", "migrate_pages",
+    # mounts and namespaces
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mount_setattr",
+    "fsopen", "fsmount", "fsconfig", "fspick", "move_mount", "open_tree",
+    # kernel attack surface
+    "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "memfd_create", "memfd_secret", "lookup_dcookie", "personality", "syslog",
+    "iopl", "ioperm", "modify_ldt", "swapon", "swapoff", "acct", "quotactl", "vhangup",
+    "open_by_handle_at", "name_to_handle_at", "fanotify_init", "uselib",
+    # files: creation, removal, metadata
+    "creat", "truncate", "ftruncate", "fallocate", "rename", "renameat", "renameat2",
+    "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "link", "linkat", "symlink",
+    "symlinkat", "mknod", "mknodat", "chmod", "fchmod", "fchmodat", "chown", "fchown",
+    "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat",
+    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    # identity, limits, clocks, host
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
+    "setfsuid", "setfsgid", "capset", "setrlimit", "setpriority", "sethostname",
+    "setdomainname", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+)
+
+ENOSYS_SYSCALLS: tuple[str, ...] = ("clone3", "openat2")
+
+
+class SeccompUnavailable(OSError):
+    """libseccomp could not be loaded or the kernel refused the filter."""
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+
+@functools.cache
+def _lib() -> ctypes.CDLL:
+    last: OSError | None = None
+    for name in ("libseccomp.so.2", "libseccomp.so"):
+        try:
+            lib = ctypes.CDLL(name, use_errno=True)
+        except OSError as exc:
+            last = exc
+            continue
+        lib.seccomp_init.restype = ctypes.c_void_p
+        lib.seccomp_init.argtypes = [ctypes.c_uint32]
+        lib.seccomp_release.argtypes = [ctypes.c_void_p]
+        lib.seccomp_release.restype = None
+        lib.seccomp_rule_add_array.argtypes = [
+            ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp),
+        ]
+        lib.seccomp_rule_add_array.restype = ctypes.c_int
+        lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+        lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+        lib.seccomp_attr_set.restype = ctypes.c_int
+        lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        lib.seccomp_load.restype = ctypes.c_int
+        lib.seccomp_version.restype = ctypes.POINTER(_Version)
+        return lib
+    raise SeccompUnavailable(f"libseccomp not found ({last}); install libseccomp2 (Debian) or libseccomp (Fedora)")
+
+
+def preload() -> None:
+    """Load libseccomp now (before Landlock hides the library folders); errors wait for install."""
+    try:
+        _lib()
+    except SeccompUnavailable:
+        pass
+
+
+def libseccomp_version() -> str:
+    """libseccomp's version, e.g. ``"2.5.4"``; raises SeccompUnavailable if absent."""
+    v = _lib().seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
+def _errno_action(err: int) -> int:
+    return 0x00050000 | (err & 0xFFFF)
+
+
+def _masked(arg: int, mask: int, value: int) -> _ArgCmp:
+    return _ArgCmp(arg, SCMP_CMP_MASKED_EQ, mask, value)
+
+
+def _cmp(arg: int, op: int, value: int) -> _ArgCmp:
+    return _ArgCmp(arg, op, value, 0)
+
+
+class _Filter:
+    """A libseccomp context being built; released on close."""
+
+    def __init__(self, default_action: int) -> None:
+        self.lib = _lib()
+        self.default = default_action
+        self.ctx = self.lib.seccomp_init(default_action)
+        if not self.ctx:
+            raise SeccompUnavailable("seccomp_init failed")
+        self.rules = 0
+
+    def nr(self, name: str) -> int | None:
+        n = int(self.lib.seccomp_syscall_resolve_name(name.encode()))
+        return None if n < 0 else n
+
+    def add(self, action: int, name: str, *conds: _ArgCmp) -> None:
+        nr = self.nr(name)
+        if nr is None or action == self.default:
+            return  # unknown to this libseccomp/arch, or already the default
+        arr = (_ArgCmp * max(len(conds), 1))(*conds)
+        rc = self.lib.seccomp_rule_add_array(self.ctx, action, nr, len(conds), arr)
+        if rc < 0:
+            raise SeccompUnavailable(f"seccomp rule for {name} failed: {os.strerror(-rc)}")
+        self.rules += 1
+
+    def attr(self, attr: int, value: int) -> None:
+        rc = self.lib.seccomp_attr_set(self.ctx, attr, value)
+        if rc < 0:
+            raise SeccompUnavailable(f"seccomp_attr_set({attr}) failed: {os.strerror(-rc)}")
+
+    def load(self) -> None:
+        rc = self.lib.seccomp_load(self.ctx)
+        if rc < 0:
+            raise SeccompUnavailable(f"seccomp_load failed: {os.strerror(-rc)}")
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.seccomp_release(self.ctx)
+            self.ctx = None
+
+
+def install_filter(mode: str = "allowlist", pid: int | None = None) -> tuple[bool, str]:
+    """Build and load the filter for ``mode``; ``(active, detail)``. Raises SeccompUnavailable."""
+    pid = os.getpid() if pid is None else pid
+    eperm, enosys = _errno_action(1), _errno_action(38)
+    allow = SCMP_ACT_ALLOW
+    f = _Filter(eperm if mode == "allowlist" else allow)
+    try:
+        f.attr(SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
+        f.attr(SCMP_FLTATR_CTL_TSYNC, 1)
+        for name in ENOSYS_SYSCALLS:
+            f.add(enosys, name)
+        if mode == "allowlist":
+            for name in ALLOWED_SYSCALLS:
+                f.add(allow, name)
+            f.add(allow, "openat", _masked(2, _WRITE_FLAGS, 0))
+            f.add(allow, "open", _masked(1, _WRITE_FLAGS, 0))
+            f.add(allow, "clone", _masked(0, CLONE_THREAD, CLONE_THREAD))
+            f.add(allow, "kill", _cmp(0, SCMP_CMP_EQ, pid))
+            f.add(allow, "tgkill", _cmp(0, SCMP_CMP_EQ, pid))
+            f.add(allow, "prlimit64", _cmp(0, SCMP_CMP_EQ, 0), _cmp(2, SCMP_CMP_EQ, 0))
+            f.add(allow, "prlimit64", _cmp(0, SCMP_CMP_EQ, pid), _cmp(2, SCMP_CMP_EQ, 0))
+            f.add(allow, "getrlimit")
+            for option in _SAFE_PRCTL:
+                f.add(allow, "prctl", _cmp(0, SCMP_CMP_EQ, option))
+            f.add(allow, "ioctl", _cmp(1, SCMP_CMP_NE, TIOCSTI))
+        else:
+            for name in DENIED_SYSCALLS:
+                f.add(eperm, name)
+            for flag in (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC):
+                f.add(eperm, "openat", _masked(2, flag, flag))
+                f.add(eperm, "open", _masked(1, flag, flag))
+            f.add(eperm, "clone", _masked(0, CLONE_THREAD, 0))
+            f.add(eperm, "kill", _cmp(0, SCMP_CMP_NE, pid))
+            f.add(eperm, "tgkill", _cmp(0, SCMP_CMP_NE, pid))
+            f.add(eperm, "prlimit64", _cmp(2, SCMP_CMP_NE, 0))
+            for option in (1, 4, 35, 0x59616D61):  # PDEATHSIG, DUMPABLE, SET_MM, SET_PTRACER
+                f.add(eperm, "prctl", _cmp(0, SCMP_CMP_EQ, option))
+            f.add(eperm, "ioctl", _cmp(1, SCMP_CMP_EQ, TIOCSTI))
+        f.load()
+        rules = f.rules
+    finally:
+        f.close()
+    default = "EPERM" if mode == "allowlist" else "ALLOW"
+    return True, f"{mode}: {rules} rules, default {default}, libseccomp {libseccomp_version()}, all threads"

@@ -1,0 +1,102 @@
+"""Run snippets in real sandboxed children; the attack table they fill.
+
+``run_child(code, plugin_dir, ...)`` runs a script in the plugin folder with a prelude that
+imports what a plugin child imports (numpy, msgpack, ctypes, ...), runs an
+optional ``setup`` snippet (what the host would hand over: sealed memfds,
+sockets), applies the sandbox, then runs ``code``. The child prints one
+``RESULT`` line: the layers, and either ``allowed`` (with ``value``) or
+``refused`` (with the error and :func:`classify_violation`). A child killed by
+a signal comes back as ``killed`` with :func:`classify_exit`. The test runner
+itself is never confined.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from gpi.plugins.sandbox import SandboxPolicy, classify_exit
+
+ROOT = Path(__file__).resolve().parents[3]
+ATTACK_TABLE: list[tuple[str, str, str, str]] = []
+
+PRELUDE = """
+import ctypes, errno, fcntl, json, mmap, os, resource, signal, socket, subprocess, sys, threading, time
+import msgpack
+import numpy as np
+from gpi.plugins.sandbox import SandboxPolicy, apply_sandbox, classify_violation
+POLICY = SandboxPolicy.from_dict(json.loads(sys.argv[1]))
+PLUGIN_DIR = sys.argv[2]
+ARGS = json.loads(sys.argv[3])
+LIBC = ctypes.CDLL(None, use_errno=True)
+def check(rc, what):
+    if rc == -1:
+        e = ctypes.get_errno()
+        raise OSError(e, what + ": " + os.strerror(e))
+    return rc
+"""
+
+BODY = """
+try:
+    REPORT = apply_sandbox(POLICY, PLUGIN_DIR)
+except Exception as exc:
+    print("RESULT " + json.dumps({"outcome": "sandbox-error", "error": f"{type(exc).__name__}: {exc}",
+                                  "layer": getattr(exc, "layer", "")}), flush=True)
+    raise SystemExit(0)
+RESULT = {"layers": {n: s.active for n, s in REPORT.layers.items()}}
+try:
+    value = None
+{code}
+    RESULT.update(outcome="allowed", value=value)
+except BaseException as exc:
+    RESULT.update(outcome="refused", error=f"{type(exc).__name__}: {exc}",
+                  errno=getattr(exc, "errno", None), violation=classify_violation(exc))
+print("RESULT " + json.dumps(RESULT, default=str), flush=True)
+"""
+
+
+def run_child(
+    code: str,
+    plugin_dir: Path,
+    policy: SandboxPolicy | None = None,
+    setup: str = "",
+    args: dict[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    policy = policy or SandboxPolicy()
+    script = PRELUDE + textwrap.dedent(setup) + BODY.replace("{code}", textwrap.indent(textwrap.dedent(code), "    "))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    # The script lives in the plugin folder, like a plugin's own code (and so
+    # tracebacks can show its source lines under Landlock).
+    path = plugin_dir / "attack.py"
+    path.write_text(script)
+    proc = subprocess.run(
+        [sys.executable, str(path), json.dumps(policy.to_dict()), str(plugin_dir), json.dumps(args or {})],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(plugin_dir.parent),
+    )
+    lines = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if lines:
+        out: dict[str, Any] = json.loads(lines[-1])
+    elif proc.returncode < 0:
+        out = {"outcome": "killed", "returncode": proc.returncode, "violation": classify_exit(proc.returncode)}
+    else:
+        raise AssertionError(f"child exited {proc.returncode} without a result:\n{proc.stderr[-3000:]}")
+    out["stderr"] = proc.stderr[-2000:]
+    return out
+
+
+def record(attack: str, result: dict[str, Any], layer: str) -> None:
+    """Add one row to the table printed at the end of the session."""
+    outcome = result["outcome"]
+    if outcome == "refused":
+        outcome += f" ({result.get('error', '')[:60]})"
+    ATTACK_TABLE.append((attack, outcome, layer, ", ".join(k for k, v in result.get("layers", {}).items() if v)))
+
+

@@ -1,0 +1,272 @@
+"""Real children under the real sandbox: what they cannot do, what they still can.
+
+Every test starts a child process (see conftest.py), applies the sandbox there
+and checks both the outcome and which layer answered. Attacks that could do
+harm if a layer were missing are written to be harmless anyway (opening
+/etc/passwd in append mode writes nothing, signal 0 kills nothing).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_harness import record
+
+from gpi.plugins.sandbox import SandboxPolicy
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.subprocess]
+
+Run = Callable[..., dict[str, Any]]
+
+# The host hands the child a sealed memfd (the world) and a socketpair (the channel).
+SEALED_MEMFD = """
+SEG_FD = os.memfd_create("world", os.MFD_ALLOW_SEALING)
+os.ftruncate(SEG_FD, 1 << 16)
+_w = mmap.mmap(SEG_FD, 1 << 16)
+_w[:8] = (12345).to_bytes(8, "little")
+fcntl.fcntl(SEG_FD, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | 0x10)
+CHAN_A, CHAN_B = socket.socketpair()
+"""
+
+
+def refused(res: dict[str, Any], layer: str, attack: str) -> None:
+    record(attack, res, layer)
+    assert res["outcome"] == "refused", res
+    assert res["violation"] is not None, res
+    assert res["violation"]["layer"] == layer, res
+
+
+def allowed(res: dict[str, Any], attack: str) -> Any:
+    record(attack, res, "-")
+    assert res["outcome"] == "allowed", res
+    assert all(res["layers"][n] for n in ("rlimits", "no_new_privs", "landlock", "seccomp")), res
+    return res["value"]
+
+
+# -- what the full sandbox refuses ------------------------------------------------------
+
+
+def test_socket_creation_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("socket.socket(socket.AF_INET, socket.SOCK_STREAM)"), "seccomp", "create a socket")
+
+
+def test_connect_to_localhost_is_refused(run_sandboxed: Run) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        res = run_sandboxed("socket.create_connection(('127.0.0.1', ARGS['port']), timeout=2)", args={"port": port})
+    refused(res, "seccomp", "connect to 127.0.0.1")
+
+
+def test_unix_socketpair_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("socket.socketpair()"), "seccomp", "socketpair")
+
+
+def test_fork_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    """)
+    refused(res, "seccomp", "os.fork")
+
+
+def test_subprocess_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("subprocess.run(['/bin/true'])"), "seccomp", "subprocess.run")
+
+
+def test_exec_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("os.execv('/bin/true', ['true'])"), "seccomp", "os.execv")
+
+
+def test_ptrace_of_the_parent_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("""
+    LIBC.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    check(LIBC.ptrace(16, os.getppid(), None, None), "ptrace(PTRACE_ATTACH)")
+    """)
+    refused(res, "seccomp", "ptrace the host")
+
+
+def test_signalling_the_parent_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("os.kill(os.getppid(), 0)"), "seccomp", "kill(host, 0)")
+
+
+def test_raising_a_limit_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))")
+    refused(res, "seccomp", "raise RLIMIT_AS")
+
+
+def test_open_etc_passwd_for_writing_is_refused(run_sandboxed: Run) -> None:
+    # Append mode writes nothing even if it were allowed.
+    refused(run_sandboxed("open('/etc/passwd', 'a').close()"), "seccomp", "open /etc/passwd for writing")
+
+
+def test_reading_outside_the_plugin_folder_is_refused(run_sandboxed: Run, plugin_dir: Path) -> None:
+    res = run_sandboxed("value = open(ARGS['path']).read()", args={"path": str(plugin_dir.parent / "outside.txt")})
+    refused(res, "landlock", "read a file outside the plugin folder")
+    assert res["errno"] == errno.EACCES
+
+
+def test_writing_in_the_plugin_folder_is_refused(run_sandboxed: Run, plugin_dir: Path) -> None:
+    res = run_sandboxed("open(os.path.join(PLUGIN_DIR, 'new.txt'), 'w').close()")
+    refused(res, "seccomp", "create a file in the plugin folder")
+    assert not (plugin_dir / "new.txt").exists()
+
+
+def test_memory_bomb_hits_the_address_space_limit(run_sandboxed: Run) -> None:
+    policy = SandboxPolicy(address_space_bytes=1 << 30)
+    res = run_sandboxed("value = int(np.ones(3 << 30, dtype=np.uint8).sum())", policy=policy)
+    refused(res, "rlimits", "memory bomb (3 GiB under a 1 GiB limit)")
+
+
+def test_cpu_spin_is_killed_by_the_cpu_limit(run_sandboxed: Run) -> None:
+    res = run_sandboxed("while True:\n    pass", policy=SandboxPolicy(cpu_seconds=1))
+    record("infinite loop (1 s CPU limit)", res, "rlimits")
+    assert res["outcome"] == "killed", res
+    assert res["violation"]["layer"] == "rlimits", res
+
+
+def test_big_file_write_hits_the_file_size_limit(run_sandboxed: Run, plugin_dir: Path) -> None:
+    # Even an fd opened for writing *before* the sandbox cannot grow a file.
+    target = plugin_dir.parent / "big.bin"
+    res = run_sandboxed(
+        "BIG.write(b'x' * (1 << 20)); BIG.flush()",
+        setup=f"BIG = open({str(target)!r}, 'wb', buffering=0)\n",
+    )
+    refused(res, "rlimits", "write a big file (fd opened before)")
+    assert target.stat().st_size == 0
+
+
+def test_writable_mapping_of_a_sealed_segment_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("mmap.mmap(SEG_FD, 1 << 16)", setup=SEALED_MEMFD)
+    refused(res, "memfd_seal", "mmap a sealed world segment read-write")
+
+
+def test_mprotect_to_writable_of_a_sealed_segment_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("""
+    ro = mmap.mmap(SEG_FD, 1 << 16, prot=mmap.PROT_READ)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer_copy(b"x"))  # placeholder to keep ctypes warm
+    view = np.frombuffer(ro, dtype=np.uint8)
+    LIBC.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    check(LIBC.mprotect(view.ctypes.data, 1 << 16, mmap.PROT_READ | mmap.PROT_WRITE), "mprotect")
+    """, setup=SEALED_MEMFD)
+    refused(res, "memfd_seal", "mprotect a read-only world mapping to writable")
+    assert res["errno"] == errno.EACCES
+
+
+def test_numpy_write_to_a_read_only_view_is_refused(run_sandboxed: Run) -> None:
+    res = run_sandboxed("""
+    view = np.frombuffer(mmap.mmap(SEG_FD, 1 << 16, prot=mmap.PROT_READ), dtype=np.int64)
+    view[0] = 1
+    """, setup=SEALED_MEMFD)
+    record("numpy write to a read-only world view", res, "memfd_seal")
+    assert res["outcome"] == "refused" and "read-only" in res["error"], res
+
+
+# -- what a well-behaved plugin can still do -----------------------------------------
+
+
+def test_numpy_and_msgpack_work(run_sandboxed: Run) -> None:
+    value = allowed(run_sandboxed("""
+    x = np.random.default_rng(0).random((200, 200))
+    y = float((x @ x.T).trace() + np.sort(x, axis=None)[-1])
+    value = msgpack.unpackb(msgpack.packb({"y": y, "a": np.arange(5).tolist()}))["a"]
+    """), "numpy array math + msgpack")
+    assert value == [0, 1, 2, 3, 4]
+
+
+def test_threads_work(run_sandboxed: Run) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("RLIMIT_NPROC=0 refuses new threads for a non-root uid by design")
+    value = allowed(run_sandboxed("""
+    out = []
+    def work(i):
+        out.append(int(np.arange(1000).sum()) + i)
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    value = sorted(out)
+    """), "start and join 4 threads")
+    assert value == [499500, 499501, 499502, 499503]
+
+
+def test_reading_the_plugin_folder_and_importing_from_it_work(run_sandboxed: Run) -> None:
+    value = allowed(run_sandboxed("""
+    sys.path.insert(0, PLUGIN_DIR)
+    import plugmod
+    value = [open(os.path.join(PLUGIN_DIR, "data.txt")).read(), plugmod.ANSWER, sorted(os.listdir(PLUGIN_DIR))]
+    import fractions, statistics  # stdlib modules imported only now
+    """), "read + import from the plugin folder, late stdlib imports")
+    assert value[0] == "plugin data\n" and value[1] == 42 and "plugmod.py" in value[2]
+
+
+def test_sealed_segment_maps_read_only_and_fds_pass_over_the_channel(run_sandboxed: Run) -> None:
+    value = allowed(run_sandboxed("""
+    socket.send_fds(CHAN_A, [b"seg"], [SEG_FD])
+    msg, fds, _, _ = socket.recv_fds(CHAN_B, 16, 4)
+    ro = mmap.mmap(fds[0], 1 << 16, prot=mmap.PROT_READ)
+    view = np.frombuffer(ro, dtype=np.int64)
+    value = [int(view[0]), bool(view.flags.writeable), msg.decode()]
+    """, setup=SEALED_MEMFD), "map a sealed memfd read-only (fd passed over socketpair)")
+    assert value == [12345, False, "seg"]
+
+
+def test_futex_sleep_and_polling_work(run_sandboxed: Run) -> None:
+    value = allowed(run_sandboxed("""
+    ev = threading.Event()
+    threading.Timer(0.01, ev.set).start()
+    ok = ev.wait(5)
+    time.sleep(0.005)
+    efd = os.eventfd(0); os.eventfd_write(efd, 3); n = os.eventfd_read(efd); os.close(efd)
+    import select
+    r, _, _ = select.select([CHAN_B], [], [], 0)
+    os.kill(os.getpid(), 0)
+    value = [ok, n, r, os.urandom(4) != b"", resource.getrlimit(resource.RLIMIT_FSIZE)[0]]
+    """, setup=SEALED_MEMFD), "futex wait, sleep, eventfd, select, urandom")
+    assert value == [True, 3, [], True, 0]
+
+
+# -- layers one at a time: each stops its attack on its own ---------------------------
+
+
+def test_landlock_alone_refuses_writes_and_outside_reads(run_sandboxed: Run, plugin_dir: Path) -> None:
+    policy = SandboxPolicy(layers=frozenset({"no_new_privs", "landlock"}), required=frozenset({"landlock"}))
+    res = run_sandboxed("open(os.path.join(PLUGIN_DIR, 'new.txt'), 'w').close()", policy=policy)
+    refused(res, "landlock", "create a file in the plugin folder (Landlock only)")
+    res = run_sandboxed("open(ARGS['p']).read()", policy=policy, args={"p": str(plugin_dir.parent / "outside.txt")})
+    refused(res, "landlock", "read outside (Landlock only)")
+
+
+def test_network_namespace_alone_makes_localhost_unreachable(run_sandboxed: Run) -> None:
+    policy = SandboxPolicy(layers=frozenset({"netns"}), required=frozenset({"netns"}))
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        res = run_sandboxed(
+            "socket.create_connection(('127.0.0.1', ARGS['port']), timeout=2)",
+            policy=policy, args={"port": server.getsockname()[1]},
+        )
+    if res["outcome"] == "sandbox-error":
+        pytest.skip(f"no network namespace here: {res['error']}")
+    refused(res, "netns", "connect to 127.0.0.1 (netns only)")
+
+
+def test_denylist_mode_still_refuses_the_dangerous_calls(run_sandboxed: Run) -> None:
+    policy = SandboxPolicy(seccomp_mode="denylist")
+    allowed(run_sandboxed("value = float(np.linalg.norm(np.eye(3)))", policy=policy), "numpy (seccomp deny-list mode)")
+    refused(run_sandboxed("socket.socket()", policy=policy), "seccomp", "socket (deny-list mode)")
+    refused(run_sandboxed("os.fork()", policy=policy), "seccomp", "fork (deny-list mode)")
+    refused(run_sandboxed("open('/etc/passwd', 'a')", policy=policy), "seccomp", "open for writing (deny-list mode)")
+
+
+def test_a_required_layer_that_fails_stops_the_child(run_sandboxed: Run) -> None:
+    res = run_sandboxed("value = 1", policy=SandboxPolicy(address_space_bytes=1 << 20))
+    assert res["outcome"] == "sandbox-error", res
+    assert res["layer"] == "rlimits" and "required" in res["error"], res
