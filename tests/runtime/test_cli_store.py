@@ -148,3 +148,58 @@ def test_verify_exit_status_in_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "unsigned" in proc.stderr
     proc = gpi("verify")
     assert proc.returncode == 2 and "required" in proc.stderr
+
+
+def guide_commands() -> list[tuple[str, int]]:
+    """``$ ...`` lines of the console blocks in docs/plugin-guide.md, with expected exit codes."""
+    import re
+
+    text = (REPO / "docs" / "plugin-guide.md").read_text()
+    out = []
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                m = re.search(r"\s#\s*exits (\d+)", line)
+                out.append((line[2:], int(m.group(1)) if m else 0))
+    return out
+
+
+@pytest.mark.subprocess
+def test_plugin_guide_commands_work_as_written(tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+
+    import gpi
+
+    have_sdk = hasattr(gpi, "Plugin") and importlib.util.find_spec("gpi.testing") is not None
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "gpi").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m gpi "$@"\n')
+    (shim / "gpi").chmod(0o755)
+    (shim / "python").symlink_to(sys.executable)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(
+        os.environ,
+        PATH=f"{shim}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(REPO),
+        GPI_KEYRING=str(tmp_path / "default-ring"),
+        XDG_DATA_HOME=str(tmp_path / "xdg"),
+    )
+    env.pop("GPI_PLUGIN_PATH", None)
+    commands = guide_commands()
+    assert [c for c, _ in commands if c.startswith("gpi ")], "no commands found in the guide"
+    assert shutil.which("bash")
+    for command, expected in commands:
+        if "pytest" in command and not have_sdk:
+            continue  # the generated test needs gpi.testing (see test_scaffold.py)
+        proc = subprocess.run(
+            ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == expected, f"$ {command}\n{proc.stdout}\n{proc.stderr}"
+        if "verify" in command and expected == 0:
+            assert proc.stdout.startswith("OK: my_dots 0.1.0")
+        if "verify" in command and expected == 1:
+            assert "tampered" in proc.stderr and "main.py" in proc.stderr
+        if "plugins list" in command:
+            assert "my_dots" in proc.stdout and "valid" in proc.stdout
