@@ -228,3 +228,22 @@ def test_png_plot_single_point(tmp_path):
     path = plot_frame_times([3.0], tmp_path / "one.png", budget_ms=None)
     img = np.asarray(Image.open(path).convert("RGB"))
     assert np.all(img == LINE_COLOR, axis=-1).any()
+
+
+def test_write_profile(tmp_path):
+    import json
+
+    from gpi.runtime.telemetry import write_profile
+
+    tel = fill(Telemetry(), frames=50)
+    for tick in range(0, 50, 10):
+        tel.sample_memory(tick)
+    report = write_profile(tel, tmp_path / "profile", metadata={"ticks": 50})
+    assert json.loads(report.trace.read_text())["otherData"]["ticks"] == 50
+    assert report.plot is not None and report.plot.stat().st_size > 1000
+    assert "boids/steer" in report.systems_txt.read_text()
+    assert report.leaks and report.leaks_txt is not None
+    assert "host" in report.leaks_txt.read_text()
+    assert report.suspect_leaks == []
+    empty = write_profile(Telemetry(), tmp_path / "empty")
+    assert empty.plot is None and empty.leaks == []

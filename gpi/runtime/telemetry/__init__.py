@@ -2,7 +2,8 @@
 
 The host feeds a :class:`Telemetry`; everything else reads it: the overlay,
 :func:`system_table` (rich, for ``gpi profile``), :func:`write_chrome_trace`
-(Perfetto), :func:`plot_frame_times` (PNG) and :func:`leak_check`.
+(Perfetto), :func:`plot_frame_times` (PNG), :func:`leak_check`, and
+:func:`write_profile`, which writes all of them for ``gpi profile``.
 """
 
 from gpi.runtime.telemetry.core import SYSTEM_SORT_KEYS, SystemRow, Telemetry, sort_rows
@@ -10,6 +11,7 @@ from gpi.runtime.telemetry.errors import PlotError, TelemetryError, TraceWriteEr
 from gpi.runtime.telemetry.memory import LeakReport, leak_check, rss_bytes
 from gpi.runtime.telemetry.plot import plot_frame_times
 from gpi.runtime.telemetry.records import CallRecord, FrameRecord, MemorySample, WaveRecord
+from gpi.runtime.telemetry.report import ProfileReport, write_profile
 from gpi.runtime.telemetry.stats import Stats, summarize
 from gpi.runtime.telemetry.table import leak_table, system_table
 from gpi.runtime.telemetry.trace import chrome_trace, write_chrome_trace
@@ -21,6 +23,7 @@ __all__ = [
     "LeakReport",
     "MemorySample",
     "PlotError",
+    "ProfileReport",
     "Stats",
     "SystemRow",
     "Telemetry",
@@ -36,4 +39,5 @@ __all__ = [
     "summarize",
     "system_table",
     "write_chrome_trace",
+    "write_profile",
 ]
