@@ -66,6 +66,7 @@ __all__ = [
     "VerifyResult",
     "canonical_bytes",
     "check",
+    "content_hash",
     "default_keyring_dir",
     "file_hashes",
     "generate_keypair",
@@ -333,6 +334,17 @@ def canonical_bytes(files: dict[str, str], kid: str) -> bytes:
     lines = [_HEADER, f"key {kid}"]
     lines += [f"{files[p]}  {p}" for p in sorted(files)]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def content_hash(plugin_dir: str | Path) -> str:
+    """SHA-256 hex of the canonical listing (no key): identifies a plugin's exact files.
+
+    Replays record it so a replay names the plugin code it was made with; it
+    ignores byte-code caches and the signature file, like signing does.
+    """
+    files = file_hashes(plugin_dir)
+    lines = [f"{files[p]}  {p}" for p in files]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- sign / verify

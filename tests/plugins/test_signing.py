@@ -19,6 +19,7 @@ from gpi.plugins.signing import (
     SignatureWarning,
     canonical_bytes,
     check,
+    content_hash,
     file_hashes,
     generate_keypair,
     key_id,
@@ -217,3 +218,14 @@ def test_any_single_byte_change_is_caught(tmp_path_factory, files, flip) -> None
     target.write_bytes(bytes(data))
     res = verify(root, ring)
     assert res.state == "tampered" and names[flip % len(names)] in res.modified
+
+
+def test_content_hash(tmp_path: Path, keys: tuple[Path, Path, Keyring]) -> None:
+    folder = make_plugin(tmp_path)
+    h = content_hash(folder)
+    assert len(h) == 64
+    sign(folder, keys[0])  # the signature file does not change the content hash
+    (folder / "__pycache__").mkdir()
+    assert content_hash(folder) == h
+    (folder / "main.py").write_text("other")
+    assert content_hash(folder) != h
