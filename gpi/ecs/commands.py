@@ -153,7 +153,7 @@ def _array(values: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:
-        raise CommandError(f"{what}: values are not an array: {exc}") from None
+        raise CommandError(f"{what}: values are ragged or not numeric ({exc})") from None
     if arr.dtype.hasobject:
         raise CommandError(f"{what}: values are ragged or hold Python objects; use a regular numeric array")
     return arr
@@ -292,7 +292,8 @@ class CommandBuffer:
             try:
                 buf._ops.append(_decode_op(w, dec, where))
             except CommandError as exc:
-                raise CommandError(str(exc), source=source) from None
+                msg = str(exc)
+                raise CommandError(msg if msg.startswith(where) else f"{where}: {msg}", source=source) from None
             except Exception as exc:  # a decode hook failing on hostile input
                 raise CommandError(f"{where}: malformed operation: {exc!r}", source=source) from None
         return buf
@@ -367,12 +368,15 @@ class _Problems:
 
 def validate_buffer(world: World, cmds: Any, access: Access | None, source: str = "") -> list[dict[str, Any]]:
     """Check everything; returns the apply plan (ops with coerced values, in phase order)."""
-    if isinstance(cmds, dict):
-        cmds = CommandBuffer.from_wire(cmds, source=source)
-    if not isinstance(cmds, CommandBuffer):
-        raise CommandError(f"expected a CommandBuffer or its wire form, got {type(cmds).__name__}", source=source)
-    ops = cmds._ops
     p = _Problems(source, [])
+    if not isinstance(cmds, CommandBuffer):
+        try:
+            cmds = CommandBuffer.from_wire(cmds)
+        except CommandError as exc:
+            p.add(str(exc))
+            p.raise_if_any()
+    assert isinstance(cmds, CommandBuffer)
+    ops = cmds._ops
     if len(ops) > MAX_OPS:
         p.add(f"{len(ops)} operations (max {MAX_OPS})")
         p.raise_if_any()

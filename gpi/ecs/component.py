@@ -136,15 +136,23 @@ class Component:
         """``values`` as an array of shape ``(count, *shape)`` of this dtype (broadcast, maybe a view).
 
         numpy arrays must be castable within their kind (float64 -> float32 is
-        fine, float -> int is not); Python numbers and lists are converted and
-        must fit the dtype. Raises :class:`SchemaError` naming the component.
+        fine, float -> int is not; integers of any width must fit the target);
+        Python numbers and lists are converted and must fit the dtype. Raises :class:`SchemaError` naming the component.
         """
         at = f" ({where})" if where else ""
         target = (int(count), *self.shape)
         try:
             if isinstance(values, (np.ndarray, np.generic)):
                 arr = np.asarray(values)
-                if arr.dtype != self.dtype and not np.can_cast(arr.dtype, self.dtype, "same_kind"):
+                if arr.dtype != self.dtype and arr.dtype.kind in "iu" and self.dtype.kind in "iu":
+                    # integer -> integer: allowed when every value fits (checked, never wrapped)
+                    info = np.iinfo(self.dtype)
+                    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+                        raise SchemaError(
+                            f"component {self.name!r}{at}: values in [{int(arr.min())}, {int(arr.max())}] "
+                            f"do not fit {self.dtype} [{info.min}, {info.max}]"
+                        )
+                elif arr.dtype != self.dtype and not np.can_cast(arr.dtype, self.dtype, "same_kind"):
                     raise SchemaError(
                         f"component {self.name!r}{at}: values of dtype {arr.dtype} cannot be "
                         f"stored as {self.dtype}; convert them first"

@@ -84,6 +84,17 @@ class Chunk:
         self._cols[name] = col
         return col
 
+    def __setitem__(self, name: str, values: object) -> None:
+        """Write a whole column in place (writable chunks only); makes ``chunk[n] += x`` work."""
+        col = self[name]
+        if values is col:
+            return  # in-place operator already wrote through the view
+        if not self.writable:
+            raise ValueError(
+                f"chunk of table {self.table_id} is read-only; record a CommandBuffer.set_chunk instead"
+            )
+        col[...] = values
+
     def __contains__(self, name: object) -> bool:
         return name in self._table.name_set
 

@@ -1,0 +1,187 @@
+"""Property test: random structural changes against a plain-dict model of the world."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from gpi.ecs import CommandBuffer, Component, DeadEntityError, World
+
+COMPONENTS = (
+    Component("Position", "float32", (2,)),
+    Component("Health", "int32"),
+    Component("Tint", "uint8", (4,)),
+)
+NAMES = tuple(c.name for c in COMPONENTS)
+SHAPES = {c.name: c.shape for c in COMPONENTS}
+
+small = st.integers(0, 200)
+name_sets = st.sets(st.sampled_from(NAMES))
+QUERIES = [
+    ((n,), (), ()) for n in NAMES
+] + [
+    (("Position", "Health"), (), ()),
+    (("Position",), (), ("Health",)),
+    (("Health",), ("Tint",), ()),
+    ((), (), ("Position",)),
+]
+
+
+def _value(name: str, v: int) -> Any:
+    shape = SHAPES[name]
+    return (v,) * shape[0] if shape else v
+
+
+def _as_model(name: str, arr: Any) -> Any:
+    a = np.asarray(arr)
+    return tuple(int(x) for x in a.tolist()) if a.ndim else int(a)
+
+
+class WorldMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World(seed=3)
+        self.world.register(*COMPONENTS)
+        self.model: dict[int, dict[str, Any]] = {}
+        self.dead: list[int] = []
+        self.log: list[tuple[str, tuple[Any, ...]]] = []
+
+    def _do(self, method: str, *args: Any) -> Any:
+        self.log.append((method, args))
+        return getattr(self.world, method)(*args)
+
+    def _pick(self, picks: list[int]) -> list[int]:
+        alive = sorted(self.model)
+        if not alive:
+            return []
+        return sorted({alive[p % len(alive)] for p in picks})
+
+    @rule(n=st.integers(0, 6), names=name_sets, v=small)
+    def spawn(self, n: int, names: set[str], v: int) -> None:
+        values = {name: _value(name, v) for name in names}
+        ids = self._do("spawn", n, values)
+        for i, eid in enumerate(ids.tolist()):
+            assert eid not in self.model and eid not in self.dead
+            self.model[eid] = {name: _as_model(name, _value(name, v)) for name in names}
+            del i
+
+    @precondition(lambda self: self.model)
+    @rule(picks=st.lists(small, min_size=1, max_size=4))
+    def despawn(self, picks: list[int]) -> None:
+        ids = self._pick(picks)
+        self._do("despawn", np.array(ids, dtype=np.uint64))
+        for eid in ids:
+            del self.model[eid]
+            self.dead.append(eid)
+
+    @precondition(lambda self: self.model)
+    @rule(picks=st.lists(small, min_size=1, max_size=4), name=st.sampled_from(NAMES), v=small)
+    def add_component(self, picks: list[int], name: str, v: int) -> None:
+        ids = self._pick(picks)
+        self._do("add_component", np.array(ids, dtype=np.uint64), name, _value(name, v))
+        for eid in ids:
+            self.model[eid][name] = _as_model(name, _value(name, v))
+
+    @precondition(lambda self: self.model)
+    @rule(picks=st.lists(small, min_size=1, max_size=4), name=st.sampled_from(NAMES))
+    def remove_component(self, picks: list[int], name: str) -> None:
+        ids = self._pick(picks)
+        self._do("remove_component", np.array(ids, dtype=np.uint64), name)
+        for eid in ids:
+            self.model[eid].pop(name, None)
+
+    @precondition(lambda self: self.model)
+    @rule(pick=small, name=st.sampled_from(NAMES), v=small)
+    def set_value(self, pick: int, name: str, v: int) -> None:
+        (eid,) = self._pick([pick])
+        if name in self.model[eid]:
+            self._do("set", eid, name, _value(name, v))
+            self.model[eid][name] = _as_model(name, _value(name, v))
+
+    @precondition(lambda self: self.model)
+    @rule(picks=st.lists(small, min_size=1, max_size=4), v=small, n=st.integers(0, 3))
+    def apply_commands(self, picks: list[int], v: int, n: int) -> None:
+        ids = [e for e in self._pick(picks) if "Health" in self.model[e]]
+        cb = CommandBuffer()
+        if ids:
+            cb.set("Health", np.array(ids, dtype=np.uint64), np.full(len(ids), v, np.int32))
+        cb.spawn(n, {"Tint": np.array(_value("Tint", v), np.uint8)})
+        before = self.world.entity_count
+        self._do("apply", cb)
+        for e in ids:
+            self.model[e]["Health"] = v
+        chunk_ids: list[int] = []
+        for c in self.world.query("Tint", without=("Position", "Health")):
+            chunk_ids += c.entities.tolist()
+        new = [e for e in chunk_ids if e not in self.model]
+        assert len(new) == n and self.world.entity_count == before + n
+        for e in new:
+            self.model[e] = {"Tint": _value("Tint", v)}
+
+    @precondition(lambda self: self.dead)
+    @rule(pick=small)
+    def dead_ids_are_refused_and_change_nothing(self, pick: int) -> None:
+        eid = self.dead[pick % len(self.dead)]
+        before = self.world.checksum()
+        try:
+            self.world.despawn([eid])
+        except DeadEntityError:
+            pass
+        else:
+            raise AssertionError("despawn of a dead id was accepted")
+        assert self.world.checksum() == before
+
+    @rule()
+    def snapshot_round_trip(self) -> None:
+        snap = self.world.snapshot()
+        with World.from_snapshot(snap) as other:
+            assert other.checksum() == self.world.checksum()
+
+    @invariant()
+    def ids_and_counts(self) -> None:
+        assert self.world.entity_count == len(self.model)
+        if self.model:
+            assert self.world.alive_mask(list(self.model)).all()
+        if self.dead:
+            assert not self.world.alive_mask(self.dead).any()
+
+    @invariant()
+    def queries_match_model(self) -> None:
+        for names, with_, without in QUERIES:
+            got: dict[int, tuple[Any, ...]] = {}
+            for c in self.world.query(*names, with_=with_, without=without):
+                assert len(c.entities) == len(c)
+                cols = [c[n] for n in names]
+                for row, eid in enumerate(c.entities.tolist()):
+                    assert eid not in got
+                    got[eid] = tuple(_as_model(n, col[row]) for n, col in zip(names, cols))
+            want = {
+                eid: tuple(comps[n] for n in names)
+                for eid, comps in self.model.items()
+                if set(names) | set(with_) <= comps.keys() and not set(without) & comps.keys()
+            }
+            assert got == want, (names, with_, without)
+
+    def teardown(self) -> None:
+        try:
+            # Same operations on a fresh world give the same checksum.
+            with World(seed=3) as fresh:
+                fresh.register(*COMPONENTS)
+                for method, args in self.log:
+                    getattr(fresh, method)(*args)
+                assert fresh.checksum() == self.world.checksum()
+        finally:
+            self.world.close()
+
+
+WorldMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestWorldMachine = WorldMachine.TestCase
