@@ -268,7 +268,13 @@ def find_plugins(
                     )
                 )
             continue
-        sub = _plugin_folders(folder)
+        try:
+            sub = _plugin_folders(folder)
+        except OSError as exc:
+            report.problems.append(
+                Problem("path", str(folder), f"{folder}: cannot list plugin folders: {exc}")
+            )
+            continue
         if not sub and must_exist and source == "path":
             report.problems.append(
                 Problem(
