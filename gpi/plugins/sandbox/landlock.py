@@ -121,7 +121,7 @@ def default_read_paths(plugin_dir: str | os.PathLike[str]) -> list[str]:
     paths.append(str(Path(gpi.__file__).resolve().parent))
     paths += [
         "/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32",
-        "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime",
+        "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/openssl.cnf",
         "/proc/self", "/dev/null", "/dev/zero", "/dev/urandom",
         "/sys/devices/system/cpu",
     ]

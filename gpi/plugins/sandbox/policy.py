@@ -15,6 +15,7 @@ switch off a required layer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -43,6 +44,8 @@ DEFAULT_REQUIRED: frozenset[str] = frozenset({"rlimits", "no_new_privs", "landlo
 SECCOMP_MODES: tuple[str, ...] = ("allowlist", "denylist")
 
 _MIB = 1 << 20
+# Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
+HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
 
 
 @dataclass(frozen=True)
@@ -118,15 +121,27 @@ class SandboxPolicy:
         host's policy), ``data`` adjusts it the way a plugin manifest may:
         ``required`` only adds to the base's required layers, and ``layers``
         cannot drop a layer the base requires. Accepted keys: the field names,
-        plus ``address_space_mb`` and ``file_size_mb`` for convenience.
+        plus the manifest's ``memory_mb`` (alias ``address_space_mb``) and
+        ``file_size_mb``; a float ``cpu_seconds`` is rounded up; ``budget_ms`` is
+        accepted and ignored here (the host enforces per-tick budgets).
         """
         if not isinstance(data, Mapping):
             raise SandboxPolicyError(f"sandbox policy: expected a table/dict, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        aliases = {"address_space_mb": "address_space_bytes", "file_size_mb": "file_size_bytes"}
+        aliases = {
+            "memory_mb": "address_space_bytes",
+            "address_space_mb": "address_space_bytes",
+            "file_size_mb": "file_size_bytes",
+        }
         changes: dict[str, Any] = {}
         for key, value in data.items():
-            if key in aliases:
+            if key in HOST_KEYS:
+                continue  # manifest keys the host itself enforces (per-tick budget)
+            if key == "cpu_seconds" and isinstance(value, float):
+                if not math.isfinite(value) or value < 0:
+                    raise SandboxPolicyError(f"sandbox policy: cpu_seconds must be a non-negative number, got {value!r}")
+                changes[key] = max(1, math.ceil(value))
+            elif key in aliases:
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                     raise SandboxPolicyError(f"sandbox policy: {key} must be an integer, got {value!r}")
                 changes[aliases[key]] = None if value is None else int(value) * _MIB
