@@ -30,6 +30,7 @@ Only SDL's event structs are needed here (``sdl2`` is imported lazily in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 try:  # the replay format owns the canonical InputState
@@ -148,8 +149,15 @@ class InputMapper:
         elif etype == _SDL_QUIT:
             self.quit_requested = True
 
-    def poll(self, limit: int | None = None) -> int:
-        """Drain SDL's event queue (``SDL_PollEvent``) into the mapper; return the count."""
+    def poll(
+        self, consume: Callable[[Any], bool] | None = None, limit: int | None = None
+    ) -> int:
+        """Drain SDL's event queue (``SDL_PollEvent``) into the mapper; return the count.
+
+        ``consume`` (e.g. ``Overlay.handle_event``) sees each event first; an
+        event it returns True for does not become game input. Quit and window
+        events always reach the mapper.
+        """
         import ctypes
 
         import sdl2
@@ -157,8 +165,10 @@ class InputMapper:
         event = sdl2.SDL_Event()
         count = 0
         while (limit is None or count < limit) and sdl2.SDL_PollEvent(ctypes.byref(event)):
-            self.handle(event)
             count += 1
+            taken = consume(event) if consume is not None else False
+            if not taken or int(event.type) in (_SDL_QUIT, _SDL_WINDOWEVENT):
+                self.handle(event)
         return count
 
     def take_resize(self) -> tuple[int, int] | None:

@@ -149,3 +149,25 @@ def test_events_through_the_sdl_queue(sdl_video):
     assert s.mouse == (5, 6) and s.buttons == frozenset({2})
     assert m.take_resize() == (320, 200)
     assert m.quit_requested
+
+
+def test_poll_lets_a_consumer_take_events_but_not_quit(sdl_video):
+    for ev in (
+        key_event(sdl2.SDL_KEYDOWN, sdl2.SDL_SCANCODE_F1),
+        key_event(sdl2.SDL_KEYDOWN, sdl2.SDL_SCANCODE_A),
+    ):
+        assert sdl2.SDL_PushEvent(ctypes.byref(ev)) == 1
+    quit_ev = sdl2.SDL_Event()
+    quit_ev.type = sdl2.SDL_QUIT
+    assert sdl2.SDL_PushEvent(ctypes.byref(quit_ev)) == 1
+    seen: list[int] = []
+
+    def consume(ev) -> bool:
+        seen.append(int(ev.type))
+        return True  # e.g. the overlay has the pointer and the keyboard
+
+    m = InputMapper()
+    assert m.poll(consume) == 3
+    assert len(seen) == 3
+    assert m.snapshot().keys == frozenset()
+    assert m.quit_requested

@@ -194,6 +194,24 @@ def test_controls_report_actions(overlay):
 
 
 @pytest.mark.gl
+def test_clicking_headers_sorts_the_system_table(overlay):
+    model = sample_model()
+    overlay.frame(model)
+    overlay.frame(model)
+    assert (overlay.sort_key, overlay.sort_descending) == ("host_mean", True)
+    assert {f"header:{k}" for k in ("name", "calls", "host_p95", "cmd_bytes")} <= set(
+        overlay.item_rects
+    )
+    click(overlay, model, overlay.item_rects["header:cmd_bytes"])
+    assert overlay.sort_key == "cmd_bytes"
+    first = overlay.sort_descending
+    click(overlay, model, overlay.item_rects["header:cmd_bytes"])
+    assert overlay.sort_key == "cmd_bytes" and overlay.sort_descending is not first
+    click(overlay, model, overlay.item_rects["header:name"])
+    assert overlay.sort_key == "name"
+
+
+@pytest.mark.gl
 def test_toggle_key_hides_overlay(overlay):
     import sdl2
 

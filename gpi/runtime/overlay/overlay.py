@@ -285,7 +285,12 @@ class Overlay:
                         | imgui.TableColumnFlags_.prefer_sort_descending
                     )
                 imgui.table_setup_column(label, col_flags)
-            imgui.table_headers_row()
+            # Headers one by one (what table_headers_row does) to remember where each is.
+            imgui.table_next_row(imgui.TableRowFlags_.headers)
+            for i, (label, key) in enumerate(_SYSTEM_COLUMNS):
+                imgui.table_set_column_index(i)
+                imgui.table_header(label)
+                self._remember(f"header:{key}")
             specs = imgui.table_get_sort_specs()
             if specs is not None and specs.specs_count > 0 and specs.specs_dirty:
                 spec = specs.get_specs(0)
