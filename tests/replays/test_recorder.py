@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpi.replays import InputState, RecordError, Recorder, Replay, ReplayHeader
+from gpi.replays import InputState, Recorder, RecordError, Replay, ReplayHeader
 
 
 class FakeClock:

@@ -1,0 +1,384 @@
+"""``gpi replay``: inspect, verify, compare, play and render ``.gpir`` replays.
+
+- ``gpi replay info FILE [--json]``: header, tick count, keyframes, bytes per
+  tick, and where a damaged (truncated or corrupt) tail starts;
+- ``gpi replay verify FILE``: re-simulate and compare every tick; names the
+  first divergent tick and what differs (exit 1 on divergence);
+- ``gpi replay diff A B``: the first tick where two recordings part;
+- ``gpi replay play FILE [--to TICK]``: re-simulate headless to a tick and print
+  its checksum (the windowed player comes from the simulator hook);
+- ``gpi replay render FILE --tick T ... --out DIR``: PNGs of chosen ticks
+  (from the simulator hook).
+
+Re-simulation needs a simulator, built by a factory ``f(header) ->
+Simulator`` (see :mod:`gpi.replays.verify`). ``--simulator module:function``
+or ``path/to/file.py:function`` names it; the default is
+``$GPI_REPLAY_SIMULATOR`` or ``gpi.runtime.replay_sim:make_simulator``. The
+module may also define ``play(replay, simulator, args) -> int`` and
+``render(replay, simulator, ticks, out_dir) -> list[path]``. When no
+simulator can be built the command says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gpi.replays import (
+    Replay,
+    ReplayError,
+    ReplayHeader,
+    SimulatorUnavailableError,
+    diff,
+    seek,
+    verify,
+)
+
+__all__ = ["DEFAULT_SIMULATOR", "load_simulator", "register"]
+
+DEFAULT_SIMULATOR = "gpi.runtime.replay_sim:make_simulator"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``gpi replay`` and its sub-commands."""
+    p = subparsers.add_parser(
+        "replay",
+        help="inspect, verify, compare, play and render .gpir replays",
+        description="Inspect, verify, compare, play and render deterministic replays (.gpir).",
+    )
+    sub = p.add_subparsers(dest="replay_command", metavar="ACTION")
+    sub.required = True
+
+    def sim_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--simulator",
+            default=os.environ.get("GPI_REPLAY_SIMULATOR", DEFAULT_SIMULATOR),
+            help="simulator factory, module:function or file.py:function "
+            f"(default: $GPI_REPLAY_SIMULATOR or {DEFAULT_SIMULATOR})",
+        )
+        sp.add_argument(
+            "--force", action="store_true",
+            help="replay even if the loaded plugins differ from the recorded ones",
+        )
+
+    info = sub.add_parser("info", help="header, ticks, keyframes, size and damage of a replay")
+    info.add_argument("file", type=Path)
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    info.set_defaults(handler=_info)
+
+    ver = sub.add_parser("verify", help="re-simulate and compare every tick's checksum")
+    ver.add_argument("file", type=Path)
+    ver.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim_opts(ver)
+    ver.set_defaults(handler=_verify)
+
+    dif = sub.add_parser("diff", help="the first tick where two recordings part")
+    dif.add_argument("a", type=Path)
+    dif.add_argument("b", type=Path)
+    dif.set_defaults(handler=_diff)
+
+    play = sub.add_parser("play", help="re-simulate to a tick (headless) or play in the window")
+    play.add_argument("file", type=Path)
+    play.add_argument("--to", type=int, default=None, help="tick to stop at (default: the last)")
+    play.add_argument("--window", action="store_true", help="play in the window (needs the runtime)")
+    sim_opts(play)
+    play.set_defaults(handler=_play)
+
+    ren = sub.add_parser("render", help="write PNGs of chosen ticks")
+    ren.add_argument("file", type=Path)
+    ren.add_argument("--tick", type=int, action="append", required=True, help="tick to render (repeat)")
+    ren.add_argument("--out", type=Path, default=Path("."), help="folder for the PNGs")
+    sim_opts(ren)
+    ren.set_defaults(handler=_render)
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _err(msg: str) -> None:
+    print(f"gpi replay: {msg}", file=sys.stderr)
+
+
+def _open(path: Path) -> Replay | None:
+    try:
+        return Replay.open(path)
+    except FileNotFoundError:
+        _err(f"{path}: no such file")
+    except IsADirectoryError:
+        _err(f"{path}: is a folder, not a replay file")
+    except (ReplayError, OSError) as exc:
+        _err(str(exc))
+    return None
+
+
+def _load_hook(spec: str) -> tuple[ModuleType, str]:
+    if ":" not in spec:
+        raise SimulatorUnavailableError(f"simulator spec {spec!r} must look like module:function")
+    mod_name, _, attr = spec.rpartition(":")
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(mod_name)
+            uspec = importlib.util.spec_from_file_location(f"_gpi_replay_sim_{path.stem}", path)
+            if uspec is None or uspec.loader is None or not path.is_file():
+                raise ImportError(f"no file {path}")
+            module = importlib.util.module_from_spec(uspec)
+            sys.path.insert(0, str(path.resolve().parent))
+            try:
+                uspec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(path.resolve().parent))
+        else:
+            module = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise SimulatorUnavailableError(
+            f"re-simulation is not available yet: cannot import {mod_name!r} ({exc}). "
+            "Pass --simulator module:function, or set GPI_REPLAY_SIMULATOR"
+        ) from exc
+    return module, attr
+
+
+def load_simulator(spec: str, header: ReplayHeader, *, force: bool = False) -> tuple[Any, ModuleType]:
+    """Build a simulator for ``header`` from a factory spec; returns it and its module."""
+    module, attr = _load_hook(spec)
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise SimulatorUnavailableError(
+            f"re-simulation is not available yet: {module.__name__} has no function {attr!r}"
+        )
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    sim = factory(header, force=force) if "force" in params else factory(header)
+    return sim, module
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _info_dict(rp: Replay) -> dict[str, Any]:
+    h = rp.header
+    seconds = rp.tick_count / h.tick_rate
+    return {
+        "file": rp.path,
+        "file_bytes": rp.file_size,
+        "engine_version": h.engine_version,
+        "abi_version": h.abi_version,
+        "seed": h.seed,
+        "tick_rate": h.tick_rate,
+        "start_tick": h.start_tick,
+        "keyframe_interval": h.keyframe_interval,
+        "checksum_interval": h.checksum_interval,
+        "created": h.created,
+        "plugins": [dict(p) for p in h.plugins],
+        "components": [c.get("name", "?") for c in h.schema],
+        "initial_snapshot_bytes": len(h.initial_snapshot),
+        "ticks": rp.tick_count,
+        "first_tick": rp.start_tick if rp.tick_count else None,
+        "last_tick": rp.last_tick,
+        "seconds": seconds,
+        "blocks": len(rp.blocks),
+        "keyframes": rp.keyframe_ticks,
+        "bytes_per_tick": rp.bytes_per_tick(),
+        "bytes_per_tick_without_keyframes": rp.bytes_per_tick(include_keyframes=False),
+        "bytes_per_second": rp.data_bytes / seconds if seconds else 0.0,
+        "complete": rp.complete,
+        "tail": None if rp.tail is None else {
+            "kind": rp.tail.kind, "offset": rp.tail.offset, "block": rp.tail.block_index,
+            "tick": rp.tail.tick, "reason": rp.tail.reason, "lost_bytes": rp.tail.lost_bytes,
+        },
+    }
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+def _info(args: argparse.Namespace) -> int:
+    rp = _open(args.file)
+    if rp is None:
+        return 1
+    with rp:
+        d = _info_dict(rp)
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"replay {args.file}", show_header=False)
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    created = (
+        _dt.datetime.fromtimestamp(d["created"], _dt.UTC).isoformat(timespec="seconds")
+        if d["created"] else "-"
+    )
+    kfs = d["keyframes"]
+    kf_text = f"{len(kfs)}" + (f" (ticks {', '.join(map(str, kfs[:6]))}{', ...' if len(kfs) > 6 else ''})" if kfs else "")
+    rows = [
+        ("engine / ABI", f"{d['engine_version']} / ABI {d['abi_version']}"),
+        ("created", created),
+        ("seed", str(d["seed"])),
+        ("tick rate", f"{d['tick_rate']:g} Hz"),
+        ("ticks", f"{d['ticks']} ({d['first_tick']}..{d['last_tick']}, {d['seconds']:.1f} s)"
+         if d["ticks"] else "0"),
+        ("blocks", str(d["blocks"])),
+        ("keyframes", f"{kf_text}, every {d['keyframe_interval']} ticks"),
+        ("checksums", f"stored every {d['checksum_interval']} ticks, chained per block"),
+        ("components", ", ".join(d["components"]) or "-"),
+        ("initial snapshot", _fmt_bytes(d["initial_snapshot_bytes"])),
+        ("file size", _fmt_bytes(d["file_bytes"])),
+        ("bytes per tick", f"{d['bytes_per_tick']:.2f} ({d['bytes_per_tick_without_keyframes']:.2f} without keyframe blocks)"),
+        ("bytes per second", f"{d['bytes_per_second']:.1f}"),
+    ]
+    if d["tail"] is not None:
+        tl = d["tail"]
+        rows.append(("damage", f"[red]{tl['kind']} tail at byte {tl['offset']} (block {tl['block']}): "
+                     f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {tl['reason']}[/red]"))
+    rows.append(("closed cleanly", "[green]yes[/green]" if d["complete"] else "[yellow]no (recorder did not close; readable up to the last block)[/yellow]"))
+    for k, v in rows:
+        t.add_row(k, v)
+    con.print(t)
+    if d["plugins"]:
+        pt = Table(title="plugins")
+        for col in ("name", "version", "content hash"):
+            pt.add_column(col)
+        for p in d["plugins"]:
+            pt.add_row(str(p["name"]), str(p["version"]), str(p["content_hash"]))
+        con.print(pt)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    rp = _open(args.file)
+    if rp is None:
+        return 1
+    with rp:
+        try:
+            sim, _ = load_simulator(args.simulator, rp.header, force=args.force)
+        except SimulatorUnavailableError as exc:
+            _err(str(exc))
+            return 2
+        except ReplayError as exc:
+            _err(str(exc))
+            return 1
+        from rich.console import Console
+
+        con = Console()
+        if args.no_progress or rp.tick_count < 600:
+            res = verify(rp, sim)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            with Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn(), console=con, transient=True,
+            ) as bar:
+                task = bar.add_task("verifying", total=rp.tick_count)
+                res = verify(rp, sim, progress=lambda done, total: bar.update(task, completed=done))
+        if res.ok:
+            con.print(f"[green]OK[/green] {res.message}")
+            return 0
+        con.print(f"[red]DIVERGED[/red] {res.message}")
+        if res.details:
+            from rich.table import Table
+
+            t = Table(title=f"differences ({res.details_source})")
+            for col in ("component", "entity", "expected", "actual", "written by"):
+                t.add_column(col)
+            for dd in res.details[:50]:
+                t.add_row(dd.component, str(dd.entity), repr(dd.expected), repr(dd.actual), ", ".join(dd.systems))
+            con.print(t)
+            if len(res.details) > 50:
+                con.print(f"... and {len(res.details) - 50} more")
+        elif res.details_source:
+            con.print(res.details_source)
+        return 1
+
+
+def _diff(args: argparse.Namespace) -> int:
+    ra = _open(args.a)
+    if ra is None:
+        return 1
+    with ra:
+        rb = _open(args.b)
+        if rb is None:
+            return 1
+        with rb:
+            res = diff(ra, rb)
+    for line in res.header_differences:
+        print(f"header: {line}")
+    print(res.message)
+    return 0 if res.same else 1
+
+
+def _play(args: argparse.Namespace) -> int:
+    rp = _open(args.file)
+    if rp is None:
+        return 1
+    with rp:
+        try:
+            sim, module = load_simulator(args.simulator, rp.header, force=args.force)
+        except SimulatorUnavailableError as exc:
+            _err(str(exc))
+            return 2
+        except ReplayError as exc:
+            _err(str(exc))
+            return 1
+        if args.window:
+            play_fn = getattr(module, "play", None)
+            if play_fn is None:
+                _err("windowed playback is not available yet: the simulator module has no play()")
+                return 2
+            return int(play_fn(rp, sim, args) or 0)
+        last = rp.last_tick
+        if last is None:
+            _err(f"{args.file}: the replay holds no ticks")
+            return 1
+        to: int = last if args.to is None else int(args.to)
+        try:
+            seek(rp, sim, to)
+        except ReplayError as exc:
+            _err(str(exc))
+            return 1
+        checksum = getattr(sim, "checksum", None)
+        extra = f", checksum {checksum():#018x}" if callable(checksum) else ""
+        print(f"simulated to tick {to}{extra}")
+        return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    rp = _open(args.file)
+    if rp is None:
+        return 1
+    with rp:
+        try:
+            sim, module = load_simulator(args.simulator, rp.header, force=args.force)
+        except SimulatorUnavailableError as exc:
+            _err(str(exc))
+            return 2
+        except ReplayError as exc:
+            _err(str(exc))
+            return 1
+        render_fn = getattr(module, "render", None)
+        if render_fn is None:
+            _err("rendering is not available yet: the simulator module has no render()")
+            return 2
+        args.out.mkdir(parents=True, exist_ok=True)
+        for path in render_fn(rp, sim, list(args.tick), args.out):
+            print(path)
+        return 0
