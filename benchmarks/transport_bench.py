@@ -250,15 +250,22 @@ def print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     f = result["figures"]
-    t = Table(title=f"transport: {f['round_trips_per_rep']} round trips x {f['reps']} reps, 64 MiB array")
+    t = Table(
+        title=f"transport: {f['round_trips_per_rep']} round trips x {f['reps']} reps, 64 MiB array"
+    )
     t.add_column("measurement")
     t.add_column("value", justify="right")
     t.add_row("os.pipe 1-byte ping-pong", f"{f['rtt_pipe_us']:.2f} us")
     t.add_row("multiprocessing.Pipe, msgpack ping/pong", f"{f['rtt_mp_pipe_us']:.2f} us")
     t.add_row("Channel.request ping/pong", f"{f['rtt_channel_us']:.2f} us")
     t.add_row("numpy memcpy 64 MiB", f"{f['memcpy_64mib_gib_s']:.2f} GiB/s")
-    t.add_row("arena: child writes, host copies out", f"{f['arena_copy_out_64mib_gib_s']:.2f} GiB/s")
-    t.add_row("arena: child writes, host views (zero copy)", f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s")
+    t.add_row(
+        "arena: child writes, host copies out", f"{f['arena_copy_out_64mib_gib_s']:.2f} GiB/s"
+    )
+    t.add_row(
+        "arena: child writes, host views (zero copy)",
+        f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s",
+    )
     for name, tg in result["targets"].items():
         mark = "met" if tg["met"] else "MISSED"
         t.add_row(f"target {name}", f"{tg['value']} {tg['op']} {tg['target']}: {mark}")
@@ -271,7 +278,9 @@ def main() -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer round trips and repetitions")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
+    ap.add_argument(
+        "--json", action="store_true", help="end with one JSON line of figures and targets"
+    )
     args = ap.parse_args()
     result = measure(args.quick)
     print_table(result)

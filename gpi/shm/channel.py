@@ -27,7 +27,7 @@ from typing import Any
 
 from gpi.shm import protocol
 from gpi.shm.arena import Arena
-from gpi.shm.errors import ShmError
+from gpi.shm.errors import PeerDiedError, ShmError
 from gpi.shm.ring import Ring, ring_region_size
 from gpi.shm.segment import PAGE_SIZE, Segment, align_up
 
@@ -126,7 +126,9 @@ class Channel:
         return [seg.fd for seg in self._segments]
 
     @classmethod
-    def attach(cls, spec: Mapping[str, Any], fds: Sequence[int], *, watch_parent: bool = True) -> Channel:
+    def attach(
+        cls, spec: Mapping[str, Any], fds: Sequence[int], *, watch_parent: bool = True
+    ) -> Channel:
         """Child side: map the segments (taking ownership of ``fds``) and bind the rings."""
         if spec.get("protocol") != protocol.PROTOCOL_VERSION:
             for fd in fds:
@@ -178,8 +180,13 @@ class Channel:
         if host_pid:
             try:
                 self.set_peer_pid(host_pid)
+            except ProcessLookupError:
+                self.close()
+                raise PeerDiedError(
+                    f"channel {self.name!r}: host process {host_pid} is gone before attach"
+                ) from None
             except OSError:
-                pass  # other pid namespace or gone already: fall back to no watching
+                pass  # e.g. another pid namespace: no watching possible
 
     def _drop_pidfd(self) -> None:
         fd, self._pidfd = self._pidfd, -1
@@ -190,9 +197,7 @@ class Channel:
 
     def send(self, msg: Mapping[str, Any], timeout: float | None = None) -> None:
         """Frame ``msg`` (version stamped) and push it to the peer."""
-        self._tx().push(
-            protocol.encode(msg, kinds=self.kinds, max_size=self.max_message), timeout
-        )
+        self._tx().push(protocol.encode(msg, kinds=self.kinds, max_size=self.max_message), timeout)
 
     def recv(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message from the peer, waiting up to ``timeout`` seconds (None: forever)."""

@@ -87,7 +87,5 @@ def decode(data: bytes, *, kinds: frozenset[str], max_size: int) -> dict[str, An
         )
     kind = msg.get("kind")
     if kind not in kinds:
-        raise ProtocolError(
-            f"unknown message kind {kind!r} (known: {', '.join(sorted(kinds))})"
-        )
+        raise ProtocolError(f"unknown message kind {kind!r} (known: {', '.join(sorted(kinds))})")
     return msg

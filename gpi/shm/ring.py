@@ -79,7 +79,9 @@ class Ring:
         self._core.spin_ns = DEFAULT_SPIN_NS
 
     @classmethod
-    def create(cls, segment: Segment, offset: int = 0, capacity: int | None = None, name: str = "") -> Ring:
+    def create(
+        cls, segment: Segment, offset: int = 0, capacity: int | None = None, name: str = ""
+    ) -> Ring:
         """Initialise a new ring; ``capacity`` defaults to the largest power of two that fits."""
         if capacity is None:
             room = segment.size - offset - HEADER_SIZE
@@ -237,7 +239,9 @@ class Ring:
         state = f"head={head} tail={tail} capacity={self.capacity}"
         fix = "; call reset() on both ends to recover"
         if rc == ring_ops.E_INDEX:
-            return FrameError(f"{where}: corrupt index ({state}): more than a ring's worth in flight{fix}")
+            return FrameError(
+                f"{where}: corrupt index ({state}): more than a ring's worth in flight{fix}"
+            )
         length, tag = core.frame_header() if core is not None else (0, 0)
         if rc == ring_ops.E_MAGIC:
             return FrameError(

@@ -130,7 +130,9 @@ def _published_garbage(ring: Ring, seg: Segment, words: tuple[int, int], tail: i
         ((0, ring_ops.FRAME_MAGIC), 4096, "corrupt index"),
     ],
 )
-def test_bad_frames_are_named_and_reset_recovers(words: tuple[int, int], tail: int, match: str) -> None:
+def test_bad_frames_are_named_and_reset_recovers(
+    words: tuple[int, int], tail: int, match: str
+) -> None:
     cap = 256
     with Segment.create(ring_region_size(cap), "bad") as seg:
         ring = Ring.create(seg, 0, cap)
