@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from ecs_fixtures import ALL
 
-from gpi.ecs import Component, World
-
-POSITION = Component("Position", "float32", (2,))
-VELOCITY = Component("Velocity", "float32", (2,))
-HEALTH = Component("Health", "int32")
-TINT = Component("Tint", "uint8", (4,))
-ALL = (POSITION, VELOCITY, HEALTH, TINT)
+from gpi.ecs import World
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
-from conftest import ALL
+from ecs_fixtures import ALL
 
 from gpi.ecs import (
     Access,

@@ -7,7 +7,7 @@ import os
 import msgpack
 import numpy as np
 import pytest
-from conftest import HEALTH, POSITION
+from ecs_fixtures import HEALTH, POSITION
 
 from gpi.ecs import (
     Component,
