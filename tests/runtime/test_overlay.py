@@ -251,3 +251,21 @@ def test_empty_model_and_cost_and_close(overlay):
     assert "closed" in repr(overlay)
     with pytest.raises(OverlayError):
         overlay.frame(empty)
+
+
+@pytest.mark.gl
+def test_system_table_refreshes_every_n_frames(overlay):
+    from gpi.runtime.telemetry import CallRecord
+
+    model = OverlayModel(telemetry=Telemetry())
+    tel = model.telemetry
+    overlay.refresh_frames = 3
+    tel.record_call(CallRecord("a", "p", 0, 0, host_wall_ns=1000))
+    first = overlay.table_rows(model)
+    assert [r.name for r in first] == ["p/a"]
+    tel.record_frame(0, 0, 5000)
+    tel.record_call(CallRecord("b", "p", 1, 0, host_wall_ns=1000))
+    tel.record_frame(1, 5000, 5000)
+    assert overlay.table_rows(model) is first  # held steady between refreshes
+    tel.record_frame(2, 10000, 5000)
+    assert {r.name for r in overlay.table_rows(model)} == {"p/a", "p/b"}

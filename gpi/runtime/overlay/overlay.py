@@ -34,7 +34,7 @@ from imgui_bundle.python_backends.sdl2_backend import SDL2Renderer
 
 from gpi.runtime.overlay.errors import OverlayError
 from gpi.runtime.overlay.model import OverlayAction, OverlayModel, PluginStatus
-from gpi.runtime.telemetry import sort_rows
+from gpi.runtime.telemetry import SystemRow, Telemetry, sort_rows
 
 __all__ = ["TOGGLE_SCANCODES", "Overlay", "WINDOW_TITLE"]
 
@@ -90,7 +90,14 @@ class Overlay:
     _imgui_ctx: Any = None
     _implot_ctx: Any = None
 
-    def __init__(self, window: Any, *, visible: bool = True, width: float = 680.0) -> None:
+    def __init__(
+        self,
+        window: Any,
+        *,
+        visible: bool = True,
+        width: float = 680.0,
+        refresh_frames: int = 15,
+    ) -> None:
         self._window = _sdl_window(window)
         self.visible = visible
         """Whether :meth:`frame` draws anything."""
@@ -101,6 +108,9 @@ class Overlay:
         self.item_rects: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
         """Screen rectangles of the last frame's control buttons (for tests and tools)."""
         self._pending: list[OverlayAction] = []
+        self.refresh_frames = int(refresh_frames)
+        """Telemetry frames between recomputing the system table (15 = 4 Hz at 60 fps)."""
+        self._rows_cache: tuple[Telemetry, int, list[SystemRow]] | None = None
         try:
             self._imgui_ctx = imgui.create_context()
             self._implot_ctx = implot.create_context()
@@ -297,7 +307,7 @@ class Overlay:
                 self.sort_key = _SYSTEM_COLUMNS[spec.column_index][1]
                 self.sort_descending = spec.sort_direction == imgui.SortDirection.descending
                 specs.specs_dirty = False
-            rows = sort_rows(model.telemetry.system_rows(), self.sort_key, self.sort_descending)
+            rows = sort_rows(self.table_rows(model), self.sort_key, self.sort_descending)
             for r in rows:
                 imgui.table_next_row()
                 cells = (
@@ -315,6 +325,20 @@ class Overlay:
                     imgui.text(cell)
         finally:
             imgui.end_table()
+
+    def table_rows(self, model: OverlayModel) -> list[SystemRow]:
+        """System rows, recomputed every ``refresh_frames`` telemetry frames (readable, cheap)."""
+        tel = model.telemetry
+        cached = self._rows_cache
+        if (
+            cached is None
+            or cached[0] is not tel
+            or tel.frame_count < cached[1]
+            or tel.frame_count - cached[1] >= self.refresh_frames
+            or (tel.frame_count == 0 and len(cached[2]) != len(tel.systems()))
+        ):
+            cached = self._rows_cache = (tel, tel.frame_count, tel.system_rows())
+        return cached[2]
 
     def _plugins_table(self, model: OverlayModel, actions: list[OverlayAction]) -> None:
         if not imgui.collapsing_header("Plugins", imgui.TreeNodeFlags_.default_open):
