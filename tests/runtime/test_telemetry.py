@@ -275,3 +275,12 @@ def test_real_clock_headless_run_nests_and_adds_up():
     for f in tel.frames:
         assert f.systems_ns <= f.waves_ns <= f.dur_ns  # sequential calls here
     assert {r.name: r.calls for r in tel.system_rows()} == {"demo/move": 50, "demo/spin": 50}
+
+
+def test_wave_stats():
+    tel = fill(Telemetry(window=50), frames=80)
+    stats = tel.wave_stats()
+    assert set(stats) == {("update", 0), ("update", 1), ("update", 2)}
+    for key, s in stats.items():
+        durs = [w.dur_ns * 1e-6 for w in list(tel.waves) if (w.stage, w.wave) == key][-50:]
+        assert s.count == 50 and s.mean == pytest.approx(np.mean(durs))

@@ -199,6 +199,7 @@ class Overlay:
                 self._controls(model, actions)
                 self._frame_plots(model)
                 self._systems_table(model)
+                self._waves(model)
                 self._plugins_table(model, actions)
                 self._archetypes(model)
         finally:
@@ -216,8 +217,7 @@ class Overlay:
             rss = model.telemetry.memory[-1].rss
             host = rss.get("host", 0) / 2**20
             children = sum(v for k, v in rss.items() if k != "host") / 2**20
-            imgui.same_line()
-            imgui.text_disabled(f"  RSS host {host:.0f} MiB, plugins {children:.0f} MiB")
+            imgui.text_disabled(f"RSS: host {host:.0f} MiB, plugins {children:.0f} MiB")
         if imgui.button("Resume" if c.paused else "Pause"):
             actions.append(OverlayAction("resume" if c.paused else "pause"))
         self._remember("pause")
@@ -325,6 +325,16 @@ class Overlay:
                     imgui.text(cell)
         finally:
             imgui.end_table()
+
+    def _waves(self, model: OverlayModel) -> None:
+        waves = model.telemetry.wave_stats()
+        if not waves:
+            return
+        parts = [
+            f"{stage or 'wave'} {index}: {st.mean:.2f}/{st.p95:.2f}"
+            for (stage, index), st in waves.items()
+        ]
+        imgui.text_disabled("waves mean/p95 ms  " + "   ".join(parts))
 
     def table_rows(self, model: OverlayModel) -> list[SystemRow]:
         """System rows, recomputed every ``refresh_frames`` telemetry frames (readable, cheap)."""

@@ -117,6 +117,7 @@ class Telemetry:
         self._calls_by_key: dict[tuple[str, str], deque[CallRecord]] = {}
         self._series: dict[tuple[str, str], deque[int]] = {}
         self._frame_calls_ns: dict[tuple[str, str], int] = {}
+        self._wave_ns: dict[tuple[str, int], deque[int]] = {}
         self._frame_waves_ns = 0
         self._frame_count = 0
         self._open_frame: tuple[int, int] | None = None
@@ -159,6 +160,10 @@ class Telemetry:
         """Add one wave span."""
         rec = WaveRecord(int(tick), int(wave), int(start_ns), int(dur_ns), stage)
         self._frame_waves_ns += rec.dur_ns
+        durations = self._wave_ns.get((rec.stage, rec.wave))
+        if durations is None:
+            durations = self._wave_ns[(rec.stage, rec.wave)] = deque(maxlen=self.window)
+        durations.append(rec.dur_ns)
         self._push(self.waves, rec)
         return rec
 
@@ -277,6 +282,13 @@ class Telemetry:
                 )
             )
         return sort_rows(rows, sort_by, descending)
+
+    def wave_stats(self) -> dict[tuple[str, int], Stats]:
+        """Duration statistics per ``(stage, wave index)`` over the window, in ms."""
+        return {
+            key: summarize(np.fromiter(d, dtype=np.float64, count=len(d))).scaled(_NS_TO_MS)
+            for key, d in sorted(self._wave_ns.items())
+        }
 
     def system_series_ms(self) -> tuple[list[tuple[str, str]], np.ndarray]:
         """Per-frame time of each system over the window: (keys, array[n_systems, n_frames] ms).
