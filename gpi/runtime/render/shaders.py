@@ -1,0 +1,33 @@
+"""GLSL 3.30 core shaders of the 2D renderer.
+
+One program draws every draw-list vertex (float32 x, y + normalised uint8
+RGBA, see :mod:`gpi.cython_ext.drawlist`): the vertex shader maps world
+coordinates to clip space with ``u_transform = (sx, sy, ox, oy)``
+(:meth:`gpi.runtime.render.camera.Camera.transform`); the fragment shader
+writes the vertex colour (alpha blended by the renderer).
+"""
+
+from __future__ import annotations
+
+__all__ = ["FRAGMENT_SHADER", "VERTEX_SHADER"]
+
+VERTEX_SHADER = """
+#version 330 core
+layout(location = 0) in vec2 a_pos;
+layout(location = 1) in vec4 a_color;
+uniform vec4 u_transform;
+out vec4 v_color;
+void main() {
+    gl_Position = vec4(a_pos * u_transform.xy + u_transform.zw, 0.0, 1.0);
+    v_color = a_color;
+}
+"""
+
+FRAGMENT_SHADER = """
+#version 330 core
+in vec4 v_color;
+out vec4 frag_color;
+void main() {
+    frag_color = v_color;
+}
+"""
