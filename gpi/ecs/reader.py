@@ -125,7 +125,17 @@ class WorldReader:
             raise LayoutError("a WorldView is read-only: query(writable=True) is only for the host World")
         tables = self._queries.match(self._tables, self._components, names, with_, without)
         epoch = self._epoch
-        return [Chunk(t, names, epoch, writable) for t in tables if t.rows]
+        key = (names, writable)
+        out = []
+        for t in tables:
+            if not t.rows:
+                continue
+            ch = t.chunk_cache.get(key)
+            if ch is None or ch.epoch != epoch:
+                ch = Chunk(t, names, epoch, writable)
+                t.chunk_cache[key] = ch
+            out.append(ch)
+        return out
 
     # -- resources and events -------------------------------------------------------
 

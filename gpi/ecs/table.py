@@ -71,6 +71,7 @@ class Table:
         self.version = int(version)
         self._bind(segment_id, segment, int(capacity))
         # archetype graph: component name -> table id after adding/removing it
+        self.chunk_cache: dict[tuple[tuple[str, ...], bool], Any] = {}  # see WorldReader.query
         self.add_edges: dict[str, int] = {}
         self.remove_edges: dict[str, int] = {}
 

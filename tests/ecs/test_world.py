@@ -237,3 +237,15 @@ def test_entity_count_and_empty_spawn(world: World) -> None:
     assert world.epoch == e and world.entity_count == 0
     with pytest.raises(SchemaError):
         world.spawn(-1)
+
+
+def test_chunks_are_reused_until_the_epoch_changes(world: World) -> None:
+    world.spawn(3, {"Position": 0, "Health": 1})
+    a = world.query("Position")
+    assert world.query("Position")[0] is a[0]
+    assert world.query("Position", writable=True)[0] is not a[0]
+    world.spawn(1, {"Health": 1})  # another table, but a new epoch
+    b = world.query("Position")
+    assert b[0] is not a[0] and len(b[0]) == 3
+    world.query("Position", with_=["Health"])  # lists work too (slow path)
+    assert [len(c) for c in world.query("Position", with_=["Health"])] == [3]

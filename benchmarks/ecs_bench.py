@@ -1,0 +1,269 @@
+"""ECS benchmark: movement update and bulk spawn, gpi vs esper 3.x vs raw numpy.
+
+- Movement: ``Position += Velocity * dt`` (float32[2] each) over N entities,
+  N = 10k, 100k, 1M. ``gpi`` goes through the public API every tick
+  (``world.query("Position", "Velocity", writable=True)``, then the update on
+  each chunk); ``numpy`` runs the same expression on the very same column
+  arrays, taken once (the floor); ``esper`` runs the idiomatic loop over
+  ``esper.get_components(Position, Velocity)`` with ``__slots__`` classes.
+  Esper at 1M is slow: only a few ticks are timed there.
+- Spawn: 100k entities with Position and Velocity from arrays in one
+  ``world.spawn`` call vs an ``esper.create_entity`` loop.
+- Also shown: world checksum and snapshot of 100k entities.
+
+Usage: ``python benchmarks/ecs_bench.py [--quick] [--json]``. The two sides of
+each ratio are interleaved (A B A B ...) after a warm-up and the median per
+tick is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import esper
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpi.ecs import Component, World  # noqa: E402
+
+DT = np.float32(1.0 / 60.0)
+POSITION = Component("Position", "float32", (2,))
+VELOCITY = Component("Velocity", "float32", (2,))
+
+
+class EPosition:
+    __slots__ = ("x", "y")
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x = x
+        self.y = y
+
+
+class EVelocity:
+    __slots__ = ("x", "y")
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x = x
+        self.y = y
+
+
+def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(n)
+    return rng.uniform(0, 1000, (n, 2)).astype(np.float32), rng.uniform(-5, 5, (n, 2)).astype(np.float32)
+
+
+def _gpi_world(n: int) -> World:
+    w = World()
+    w.register(POSITION, VELOCITY)
+    pos, vel = _data(n)
+    w.spawn(n, {"Position": pos, "Velocity": vel})
+    return w
+
+
+def gpi_tick(world: World) -> None:
+    for c in world.query("Position", "Velocity", writable=True):
+        c["Position"] += c["Velocity"] * DT
+
+
+def _esper_world(n: int, name: str) -> None:
+    esper.switch_world(name)
+    esper.clear_database()
+    pos, vel = _data(n)
+    for (px, py), (vx, vy) in zip(pos.tolist(), vel.tolist()):
+        esper.create_entity(EPosition(px, py), EVelocity(vx, vy))
+
+
+def esper_tick() -> None:
+    dt = float(DT)
+    for _ent, (p, v) in esper.get_components(EPosition, EVelocity):
+        p.x += v.x * dt
+        p.y += v.y * dt
+
+
+def _time(fn: Callable[[], Any], ticks: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(ticks):
+        fn()
+    return (time.perf_counter() - t0) / ticks
+
+
+def _interleaved(fns: dict[str, Callable[[], Any]], ticks: dict[str, int], reps: int) -> dict[str, float]:
+    for fn in fns.values():  # warm-up
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    gc.disable()
+    try:
+        for _ in range(reps):
+            for name, fn in fns.items():
+                samples[name].append(_time(fn, ticks[name]))
+    finally:
+        gc.enable()
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def measure_movement(n: int, quick: bool) -> dict[str, float]:
+    world = _gpi_world(n)
+    try:
+        (table,) = [t for t in world.tables if t.rows]
+        pos, vel = table.view("Position"), table.view("Velocity")
+
+        def numpy_tick() -> None:
+            p = pos
+            p += vel * DT
+
+        fns: dict[str, Callable[[], Any]] = {"gpi": lambda: gpi_tick(world), "numpy": numpy_tick}
+        big = n >= 1_000_000
+        ticks = {"gpi": 3 if big else max(5, 2_000_000 // n), "numpy": 3 if big else max(5, 2_000_000 // n)}
+        reps = (5 if quick else 9) if not big else (3 if quick else 5)
+        out = _interleaved(fns, ticks, reps)
+        esper_ok = not (quick and big)
+        if esper_ok:
+            _esper_world(n, f"bench{n}")
+            e_ticks = 1 if big else max(1, 200_000 // n)
+            e_reps = 2 if big else (3 if quick else 5)
+            fns2: dict[str, Callable[[], Any]] = {"esper": esper_tick, "gpi": lambda: gpi_tick(world)}
+            out2 = _interleaved(fns2, {"esper": e_ticks, "gpi": ticks["gpi"]}, e_reps)
+            out["esper"] = out2["esper"]
+            esper.clear_database()
+            esper.switch_world("default")
+            esper.delete_world(f"bench{n}")
+        return out
+    finally:
+        world.close()
+
+
+def measure_spawn(n: int, quick: bool) -> dict[str, float]:
+    pos, vel = _data(n)
+    gpi_s: list[float] = []
+    esper_s: list[float] = []
+    for _ in range(3 if quick else 5):
+        with World() as w:
+            w.register(POSITION, VELOCITY)
+            t0 = time.perf_counter()
+            w.spawn(n, {"Position": pos, "Velocity": vel})
+            gpi_s.append(time.perf_counter() - t0)
+        esper.switch_world("spawnbench")
+        esper.clear_database()
+        p_l, v_l = pos.tolist(), vel.tolist()
+        t0 = time.perf_counter()
+        for (px, py), (vx, vy) in zip(p_l, v_l):
+            esper.create_entity(EPosition(px, py), EVelocity(vx, vy))
+        esper_s.append(time.perf_counter() - t0)
+        esper.clear_database()
+    esper.switch_world("default")
+    esper.delete_world("spawnbench")
+    return {"gpi": statistics.median(gpi_s), "esper": statistics.median(esper_s)}
+
+
+def measure_extras(n: int) -> dict[str, float]:
+    with _gpi_world(n) as w:
+        cs = [(_time(w.checksum, 5)) for _ in range(5)]
+        t0 = time.perf_counter()
+        snap = w.snapshot()
+        t_snap = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        World.from_snapshot(snap).close()
+        t_load = time.perf_counter() - t0
+        return {"checksum_ms": statistics.median(cs) * 1e3, "snapshot_ms": t_snap * 1e3,
+                "restore_ms": t_load * 1e3, "snapshot_bytes": float(len(snap))}
+
+
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    figures: dict[str, float] = {}
+    sizes = [10_000, 100_000, 1_000_000]
+    for n in sizes:
+        r = measure_movement(n, quick)
+        lab = _label(n)
+        figures[f"movement_{lab}_gpi_ms"] = round(r["gpi"] * 1e3, 4)
+        figures[f"movement_{lab}_numpy_ms"] = round(r["numpy"] * 1e3, 4)
+        figures[f"query_overhead_vs_numpy_{lab}"] = round(r["gpi"] / r["numpy"], 3)
+        if "esper" in r:
+            figures[f"movement_{lab}_esper_ms"] = round(r["esper"] * 1e3, 3)
+            figures[f"esper_speedup_movement_{lab}"] = round(r["esper"] / r["gpi"], 1)
+    s = measure_spawn(100_000, quick)
+    figures["spawn_100k_gpi_ms"] = round(s["gpi"] * 1e3, 3)
+    figures["spawn_100k_esper_ms"] = round(s["esper"] * 1e3, 1)
+    figures["esper_speedup_spawn_100k"] = round(s["esper"] / s["gpi"], 1)
+    for k, v in measure_extras(100_000).items():
+        figures[f"{k.replace('_ms', '')}_100k_ms" if k.endswith("_ms") else f"{k}_100k"] = round(v, 3)
+
+    def target(key: str, op: str, goal: float) -> dict[str, Any]:
+        value = figures[key]
+        met = value >= goal if op == ">=" else value <= goal
+        return {"value": value, "op": op, "target": goal, "met": bool(met)}
+
+    targets = {
+        "esper_speedup_movement_100k": target("esper_speedup_movement_100k", ">=", 50),
+        "esper_speedup_spawn_100k": target("esper_speedup_spawn_100k", ">=", 20),
+        "query_overhead_vs_numpy_100k": target("query_overhead_vs_numpy_100k", "<=", 1.3),
+    }
+    return {"figures": figures, "targets": targets, "quick": quick}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    f = result["figures"]
+    console = Console()
+    t = Table(title="Movement: Position += Velocity * dt (ms per tick, median)")
+    for col in ("entities", "gpi (query API)", "raw numpy", "esper 3.x", "gpi / numpy", "esper / gpi"):
+        t.add_column(col, justify="right")
+    for lab in ("10k", "100k", "1m"):
+        e = f.get(f"movement_{lab}_esper_ms")
+        t.add_row(
+            lab,
+            f"{f[f'movement_{lab}_gpi_ms']:.3f}",
+            f"{f[f'movement_{lab}_numpy_ms']:.3f}",
+            "skipped (--quick)" if e is None else f"{e:.1f}",
+            f"{f[f'query_overhead_vs_numpy_{lab}']:.2f}x",
+            "-" if e is None else f"{f[f'esper_speedup_movement_{lab}']:.0f}x",
+        )
+    console.print(t)
+    s = Table(title="Other operations, 100k entities")
+    s.add_column("what")
+    s.add_column("figure", justify="right")
+    s.add_row("spawn 100k, gpi (one call)", f"{f['spawn_100k_gpi_ms']:.2f} ms")
+    s.add_row("spawn 100k, esper create_entity loop", f"{f['spawn_100k_esper_ms']:.1f} ms")
+    s.add_row("spawn speedup", f"{f['esper_speedup_spawn_100k']:.0f}x")
+    s.add_row("world checksum", f"{f['checksum_100k_ms']:.3f} ms")
+    s.add_row("snapshot (lz4)", f"{f['snapshot_100k_ms']:.2f} ms, {f['snapshot_bytes_100k'] / 1e6:.2f} MB")
+    s.add_row("from_snapshot", f"{f['restore_100k_ms']:.2f} ms")
+    console.print(s)
+    g = Table(title="Targets")
+    for col in ("target", "value", "goal", "met"):
+        g.add_column(col)
+    for name, tg in result["targets"].items():
+        g.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}", "yes" if tg["met"] else "MISSED")
+    console.print(g)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions; no esper at 1M")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
+    args = ap.parse_args()
+    result = measure(args.quick)
+    print_table(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
