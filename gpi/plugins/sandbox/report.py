@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import linecache
-import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,9 +179,10 @@ def classify_violation(exc: BaseException) -> dict[str, Any] | None:
         elif code == errno.EAGAIN and "fork" in where:
             info = {"layer": "rlimits", "what": "process limit (RLIMIT_NPROC) reached"}
     elif isinstance(exc, ValueError) and "not allowed to raise maximum limit" in str(exc):
-        # CPython's resource.setrlimit turns EPERM into this ValueError.
-        layer = "seccomp" if os.geteuid() == 0 else "rlimits"
-        info = {"layer": layer, "what": "attempt to raise a resource limit refused"}
+        # CPython's resource.setrlimit turns EPERM into this ValueError. The
+        # refusal comes from seccomp (prlimit64 writes) or, without it, from
+        # the hard limit itself; either way it protects the rlimits layer.
+        info = {"layer": "rlimits", "what": "attempt to raise a resource limit refused"}
     if info is not None and where:
         info["where"] = where
     return info

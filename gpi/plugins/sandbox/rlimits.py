@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpi.plugins.sandbox.policy import SandboxPolicy
 
-__all__ = ["apply_rlimits", "current_address_space"]
+__all__ = ["apply_rlimits", "current_address_space", "has_capability", "nproc_enforced"]
+
+CAP_SYS_ADMIN = 21
+CAP_SYS_RESOURCE = 24
 
 
 def current_address_space() -> int:
@@ -43,6 +46,25 @@ def current_address_space() -> int:
     except OSError:
         pass
     return 0
+
+
+def has_capability(cap: int) -> bool:
+    """Whether this process has capability number ``cap`` in its effective set."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except OSError:
+        pass
+    return False
+
+
+def nproc_enforced() -> bool:
+    """Whether the kernel applies RLIMIT_NPROC to us: not for real uid 0, nor with CAP_SYS_RESOURCE/ADMIN."""
+    if os.getuid() == 0:
+        return False  # the kernel exempts the root user itself, capabilities or not
+    return not (has_capability(CAP_SYS_RESOURCE) or has_capability(CAP_SYS_ADMIN))
 
 
 def _set(res: int, value: int) -> int:
@@ -85,6 +107,6 @@ def apply_rlimits(policy: SandboxPolicy) -> tuple[bool, str]:
         parts.append(f"CORE={_set(resource.RLIMIT_CORE, policy.core_bytes)}")
     if policy.nproc is not None:
         v = _set(resource.RLIMIT_NPROC, policy.nproc)
-        note = " (not enforced for root: seccomp blocks processes)" if os.geteuid() == 0 else ""
+        note = "" if nproc_enforced() else " (not enforced for root/CAP_SYS_RESOURCE: seccomp blocks processes)"
         parts.append(f"NPROC={v}{note}")
     return True, " ".join(parts) if parts else "no limits in policy"
