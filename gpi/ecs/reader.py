@@ -105,7 +105,8 @@ class WorldReader:
                 f"entity {int(eid):#x} has no component {name!r}; it has {list(table.names)}"
             )
         value = col[row]
-        return value.copy() if isinstance(value, np.ndarray) else value
+        # arrays and structured (np.void) values are views: hand out copies
+        return value.copy() if isinstance(value, (np.ndarray, np.void)) else value
 
     # -- queries --------------------------------------------------------------------
 

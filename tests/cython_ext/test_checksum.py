@@ -52,3 +52,15 @@ def test_sensitive_to_content_position_length_and_seed() -> None:
 def test_reference_module_fallback_signature() -> None:
     # Same call shape as the kernel: (data, seed) -> int.
     assert isinstance(ck.checksum_bytes_reference(b"abc", 5), int)
+
+
+def test_fallback_gives_the_same_world_checksum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpi.ecs import Component, World
+
+    with World() as w:
+        w.register(Component("P", "float32", (2,)), Component("H", "int16"))
+        w.spawn(1001, {"P": np.random.default_rng(1).random((1001, 2)), "H": 3})
+        w.insert_resource("r", {"b": 1, "a": [1.5, "x"]})
+        compiled = w.checksum()
+        monkeypatch.setattr(ck, "_kernel", None)
+        assert w.checksum() == compiled

@@ -249,3 +249,18 @@ def test_chunks_are_reused_until_the_epoch_changes(world: World) -> None:
     assert b[0] is not a[0] and len(b[0]) == 3
     world.query("Position", with_=["Health"])  # lists work too (slow path)
     assert [len(c) for c in world.query("Position", with_=["Health"])] == [3]
+
+
+def test_structured_components(world: World) -> None:
+    body = Component("Body", np.dtype([("mass", "<f4"), ("kind", "u1")]))
+    world.register(body)
+    ids = world.spawn(3, {"Body": np.array([(1.0, 2), (3.0, 4), (5.0, 6)], dtype=body.dtype)})
+    v = world.get(ids[1], "Body")
+    assert (float(v["mass"]), int(v["kind"])) == (3.0, 4)
+    v["mass"] = 99  # a copy
+    assert float(world.get(ids[1], "Body")["mass"]) == 3.0
+    world.set(ids[1], "Body", (7.0, 8))
+    assert int(world.get(ids[1], "Body")["kind"]) == 8
+    snap = world.snapshot()
+    with World.from_snapshot(snap) as copy:
+        assert copy.checksum() == world.checksum()
