@@ -31,6 +31,7 @@ from gpi.replays.verify import (
     Simulator,
     VerifyResult,
     diff,
+    diff_simulated,
     seek,
     verify,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "check_plugins",
     "diff",
     "diff_input",
+    "diff_simulated",
     "seek",
     "verify",
 ]

@@ -48,27 +48,30 @@ reader stops at the first block that is cut short or fails its CRC and reports
 where the good part ends (see :mod:`gpi.replays.reader`). Keyframes always open
 a block (marker ``GPIK``), so the keyframe index is built from block headers.
 
-Checksums: ticks are checked at two granularities, a trade-off between file
-size and how precisely verification pins a divergence from the file alone.
+Checksums: a world checksum is a u64, 8 incompressible bytes; stored for
+every tick that is ~500 B/s at 60 Hz, eight times the 64 B/s budget for an idle
+recording. So ticks are checked at two granularities:
 
-* The full world checksum (u64, 8 incompressible bytes) is stored in the
-  records of ticks where ``(tick - start_tick + 1) % N == 0`` (N =
-  ``checksum_interval``), on every keyframe tick and on the last tick of every
-  block.
 * Every tick's checksum is folded into a chain,
   ``chain(t) = xxh64(u64le(chain(t-1)) + u64le(checksum(t)))`` with
   ``chain(start_tick - 1) = 0``, and each block header stores the chain value
-  after its last tick. So every tick is verified, even those without a stored
-  checksum: a divergence that heals before the next checkpoint still breaks the
-  chain.
+  after its last tick. A matching chain vouches for every tick up to there
+  (a divergence that heals before the block ends still breaks it).
+* The full checksum is stored in a record on keyframe ticks, and also on ticks
+  where ``(tick - start_tick + 1) % N == 0`` when ``N = checksum_interval`` is
+  positive. ``N = 0`` (the default) stores no others.
 
-With N = 1 the file alone names the first divergent tick (~8 bytes per tick,
-about 500 B/s at 60 Hz). With N = tick rate (the default, one checkpoint per
-second) an idle minute costs ~3.4 KB and verification first learns a window
-of at most N ticks; it then re-simulates the window a second time from the
+Blocks end on tick boundaries that are multiples of the block length
+(``flush_interval_s * tick_rate`` ticks, 60 by default), except when the
+recorder falls behind real time, so two recordings of the same run have chain
+values at the same ticks and :func:`gpi.replays.verify.diff` can compare them.
+
+Verification with the default therefore first learns a window of at most one
+block (one second); it then re-simulates the window a second time from the
 nearest keyframe and compares the two runs tick by tick, which pins the exact
 tick for nondeterminism (the usual cause). For a deterministic change (edited
-plugin code) it reports the window and the first mismatching checkpoint.
+plugin code) it reports the window, or, with ``N = 1``, the exact tick from
+the file alone. Measured sizes are in ``docs/replays.md``.
 """
 
 from __future__ import annotations
@@ -157,8 +160,8 @@ class ReplayHeader:
                 object.__setattr__(self, "engine_version", gpi.__version__)
             if not self.abi_version:
                 object.__setattr__(self, "abi_version", gpi.ABI_VERSION)
-        if self.checksum_interval <= 0:
-            object.__setattr__(self, "checksum_interval", max(1, round(self.tick_rate)))
+        if self.checksum_interval < 0:
+            raise ValueError(f"checksum_interval must be >= 0 (0 = chain only), got {self.checksum_interval}")
         if self.keyframe_interval < 0:
             raise ValueError(f"keyframe_interval must be >= 0 (0 = none), got {self.keyframe_interval}")
         if self.tick_rate <= 0:
@@ -220,7 +223,7 @@ class ReplayHeader:
                 raise HeaderError(
                     f"replay header plugin entry {p!r} must be a map with name, version, content_hash"
                 )
-        if d["checksum_interval"] < 1 or d["keyframe_interval"] < 0 or d["tick_rate"] <= 0:
+        if d["checksum_interval"] < 0 or d["keyframe_interval"] < 0 or d["tick_rate"] <= 0:
             raise HeaderError(
                 "replay header has an out-of-range checksum_interval, keyframe_interval or tick_rate"
             )
@@ -243,13 +246,18 @@ class ReplayHeader:
             raise HeaderError(f"replay header is invalid: {exc}") from exc
 
     def is_checkpoint(self, tick: int) -> bool:
-        """Whether the record of ``tick`` always stores its full checksum."""
-        return (tick - self.start_tick + 1) % self.checksum_interval == 0
+        """Whether the record of ``tick`` stores its full checksum (keyframes aside)."""
+        n = self.checksum_interval
+        return n > 0 and (tick - self.start_tick + 1) % n == 0
 
     def keyframe_due(self, tick: int) -> bool:
-        """Whether a keyframe is expected after ``tick`` (every K ticks from the start)."""
+        """Whether a keyframe is expected after ``tick``: every K ticks after the start.
+
+        Keyframe ticks are multiples of K counted from ``start_tick``, so with K
+        a multiple of the block length a keyframe opens an aligned block.
+        """
         k = self.keyframe_interval
-        return k > 0 and (tick - self.start_tick + 1) % k == 0
+        return k > 0 and tick > self.start_tick and (tick - self.start_tick) % k == 0
 
 
 def pack_file_header(header: ReplayHeader) -> bytes:

@@ -1,10 +1,14 @@
 """Recording a replay: :class:`Recorder` appends per-tick records in blocks.
 
 The recorder buffers records in memory and writes a block (see
-:mod:`gpi.replays.format`) when the oldest buffered record is older than
-``flush_interval_s``, when the block holds ``block_max_ticks`` ticks or
-``block_max_bytes`` of raw data, before every keyframe (keyframes open a
-block), on :meth:`Recorder.flush` and on :meth:`Recorder.close`. Each block is
+:mod:`gpi.replays.format`) after every tick whose number (counted from the
+start) is a multiple of the block length ``block_max_ticks`` (default:
+``flush_interval_s`` worth of ticks at the header's tick rate, so blocks line
+up in tick terms between recordings), when the oldest buffered record is older
+than ``flush_interval_s`` by the clock (the host fell behind real time), when
+the buffer holds ``block_max_bytes`` of raw data, before every keyframe
+(keyframes open a block), on :meth:`Recorder.flush` and on
+:meth:`Recorder.close`. Each block is
 one ``os.write`` on a file opened with ``O_APPEND``, optionally followed by
 ``fsync``. A host killed at any moment therefore leaves a file whose blocks up
 to the last completed write are intact; at most ``flush_interval_s`` of ticks
@@ -19,7 +23,9 @@ records, so there is nothing to flush then.
 
 from __future__ import annotations
 
+import operator
 import os
+import struct
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +34,7 @@ from typing import Any
 
 import lz4.block
 import msgpack
+from xxhash import xxh64_intdigest
 
 from gpi.replays.errors import RecordError
 from gpi.replays.format import (
@@ -36,7 +43,6 @@ from gpi.replays.format import (
     BLOCK_HEADER,
     BLOCK_KEYFRAME,
     ReplayHeader,
-    chain_step,
     pack_file_header,
 )
 from gpi.replays.inputs import InputState
@@ -48,6 +54,7 @@ from gpi.replays.records import FAULT_KINDS, encode_record
 __all__ = ["Recorder", "pack_block"]
 
 _U64_LIMIT = 1 << 64
+_PAIR = struct.Struct("<QQ")  # chain_step inlined: (previous chain, checksum)
 
 
 def pack_block(marker: bytes, first_tick: int, count: int, chain: int, payload: Any) -> bytes:
@@ -79,25 +86,27 @@ class Recorder:
         checksum_interval: int | None = None,
         flush_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        block_max_ticks: int = 3600,
+        block_max_ticks: int | None = None,
         block_max_bytes: int = 4 << 20,
         fsync: bool = False,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if flush_interval_s < 0:
             raise ValueError(f"flush_interval_s must be >= 0, got {flush_interval_s}")
-        if block_max_ticks < 1:
+        if block_max_ticks is not None and block_max_ticks < 1:
             raise ValueError(f"block_max_ticks must be >= 1, got {block_max_ticks}")
         changes: dict[str, Any] = {"created": float(wall_clock())}
         if keyframe_interval is not None:
             changes["keyframe_interval"] = keyframe_interval
         if checksum_interval is not None:
-            if checksum_interval < 1:
-                raise ValueError(f"checksum_interval must be >= 1, got {checksum_interval}")
+            if checksum_interval < 0:
+                raise ValueError(f"checksum_interval must be >= 0 (0 = chain only), got {checksum_interval}")
             changes["checksum_interval"] = checksum_interval
         self.header = replace(header, **changes)
         self.path = os.fspath(path)
         self.flush_interval_s = float(flush_interval_s)
+        if block_max_ticks is None:
+            block_max_ticks = max(1, min(3600, round(self.flush_interval_s * self.header.tick_rate)))
         self.block_max_ticks = block_max_ticks
         self.block_max_bytes = block_max_bytes
         self.fsync = fsync
@@ -109,7 +118,8 @@ class Recorder:
         self._block_has_keyframe = False
         self._next_tick = self.header.start_tick
         self._chain = 0
-        self._last_checksum: int | None = None
+        self._start = self.header.start_tick
+        self._ci = self.header.checksum_interval
         self._last_input = InputState()
         self.blocks_written = 0
         self.bytes_written = 0
@@ -175,7 +185,12 @@ class Recorder:
                 f"recorder for {self.path!r} expected tick {self._next_tick}, got {tick}: "
                 "ticks must be recorded in order without gaps"
             )
-        if isinstance(checksum, bool) or not isinstance(checksum, int) or not 0 <= checksum < _U64_LIMIT:
+        if checksum.__class__ is not int:
+            try:  # numpy integers and other index types are fine; bools and floats are not
+                checksum = operator.index(checksum) if not isinstance(checksum, bool) else -1
+            except TypeError:
+                checksum = -1
+        if not 0 <= checksum < _U64_LIMIT:
             raise RecordError(f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}")
         for f in faults:
             if f.get("kind") not in FAULT_KINDS:
@@ -183,38 +198,50 @@ class Recorder:
                     f"tick {tick}: fault event {dict(f)!r} has kind {f.get('kind')!r}; "
                     f"expected one of {sorted(FAULT_KINDS)}"
                 )
-        if isinstance(input_delta, InputState):
-            delta: Mapping[str, Any] = diff_input(self._last_input, input_delta)
+        delta: Mapping[str, Any] | None
+        if input_delta.__class__ is InputState:
+            assert isinstance(input_delta, InputState)
+            if input_delta is self._last_input or input_delta == self._last_input:
+                delta = None
+            else:
+                delta = diff_input(self._last_input, input_delta) or None
+                self._last_input = input_delta
+        elif isinstance(input_delta, InputState):
+            delta = diff_input(self._last_input, input_delta) or None
             self._last_input = input_delta
         else:
-            delta = input_delta or {}
+            delta = input_delta or None
             if delta:
                 self._last_input = apply_input(self._last_input, delta)
         if keyframe is not None:
             # keyframe ticks carry the whole input state so seeking starts there
             delta = full_input(self._last_input)
         now = self._clock()
-        if keyframe is not None and self._rows:
+        rows = self._rows
+        if keyframe is not None and rows:
             self._flush_block()  # a keyframe always opens a block
-        if not self._rows:
+            rows = self._rows
+        if not rows:
             self._block_first = tick
             self._block_started_at = now
             self._block_has_keyframe = keyframe is not None
-        store_checksum = keyframe is not None or self.header.is_checkpoint(tick)
-        row = encode_record(
-            delta, checksum if store_checksum else None, faults, swaps, keyframe
-        )
-        self._rows.append(row)
-        self._row_bytes += 8 + (len(keyframe) if keyframe is not None else 0) + (
-            16 * len(delta) if delta else 0
-        )
-        self._chain = chain_step(self._chain, checksum)
-        self._last_checksum = checksum
+        if keyframe is None and delta is None and not faults and not swaps:
+            # the common idle case, encoded directly
+            ci = self._ci
+            row: Any = [None, checksum] if ci and (tick - self._start + 1) % ci == 0 else None
+        else:
+            store = keyframe is not None or self.header.is_checkpoint(tick)
+            row = encode_record(delta, checksum if store else None, faults, swaps, keyframe)
+            self._row_bytes += 8 + (len(keyframe) if keyframe is not None else 0) + 16 * len(
+                delta or ()
+            )
+        rows.append(row)
+        self._chain = xxh64_intdigest(_PAIR.pack(self._chain, checksum))
         self._next_tick = tick + 1
         if (
-            len(self._rows) >= self.block_max_ticks
-            or self._row_bytes >= self.block_max_bytes
+            (tick - self._start + 1) % self.block_max_ticks == 0
             or now - self._block_started_at >= self.flush_interval_s
+            or self._row_bytes >= self.block_max_bytes
         ):
             self._flush_block()
 
@@ -265,12 +292,6 @@ class Recorder:
         if not self._rows:
             return
         rows = self._rows
-        fields = list(rows[-1] or [])
-        if len(fields) < 2 or fields[1] is None:
-            # the last tick of every block keeps its full checksum
-            fields += [None] * (2 - len(fields))
-            fields[1] = self._last_checksum
-            rows[-1] = fields
         marker = BLOCK_KEYFRAME if self._block_has_keyframe else BLOCK_DATA
         block = pack_block(marker, self._block_first, len(rows), self._chain, rows)
         self._rows = []

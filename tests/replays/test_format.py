@@ -54,31 +54,38 @@ def test_round_trip(sample: tuple[Path, list[int]]) -> None:
             assert state == scripted_input(rec.tick)
             assert rec.checksum == sums[rec.tick]
         assert rp.record(33).faults == ({"kind": "skipped", "plugin": "p", "system": "move"},)
-        assert rp.keyframe_ticks == list(range(39, 300, 40))
+        assert rp.keyframe_ticks == list(range(40, 300, 40))
         assert all(rp.record(k).keyframe for k in rp.keyframe_ticks)
-        assert rp.nearest_keyframe(100)[0] == 79
-        assert rp.nearest_keyframe(39)[0] == 39
-        assert rp.nearest_keyframe(10) == (-1, h.initial_snapshot)
+        assert rp.nearest_keyframe(100)[0] == 80
+        assert rp.nearest_keyframe(40)[0] == 40
+        assert rp.nearest_keyframe(39) == (-1, h.initial_snapshot)
         assert rp.input_state_at(123) == scripted_input(123)
         assert [r.tick for r in rp.iter_ticks(98, 103)] == [98, 99, 100, 101, 102]
         with pytest.raises(SeekError, match="outside"):
             rp.record(300)
 
 
-def test_sparse_checksums_keep_block_ends_and_keyframes(tmp_path: Path) -> None:
+def test_sparse_checksums_keep_checkpoints_and_keyframes(tmp_path: Path) -> None:
     path = tmp_path / "sparse.gpir"
     sums = record_run(path, 200, keyframe_interval=64, checksum_interval=60, block_max_ticks=30)
     with Replay.open(path) as rp:
         stored = {r.tick for r in rp.iter_ticks() if r.checksum is not None}
-        block_ends = {b.last_tick for b in rp.blocks}
-        assert stored == {59, 119, 179} | set(rp.keyframe_ticks) | block_ends
+        assert stored == {59, 119, 179} | set(rp.keyframe_ticks)
         assert all(rp.record(t).checksum == sums[t] for t in stored)
         assert rp.header.checksum_interval == 60
 
 
-def test_default_checksum_interval_is_one_second() -> None:
-    assert ReplayHeader(tick_rate=60).checksum_interval == 60
-    assert ReplayHeader(tick_rate=30).checksum_interval == 30
+def test_default_is_chain_only_with_aligned_blocks(tmp_path: Path) -> None:
+    h = ReplayHeader(tick_rate=60)
+    assert h.checksum_interval == 0 and not h.is_checkpoint(59)
+    path = tmp_path / "default.gpir"
+    record_run(path, 250, keyframe_interval=120, checksum_interval=0, clock=lambda: 0.0)
+    with Replay.open(path) as rp:
+        # blocks end on multiples of 60 ticks; keyframes (every 120) open blocks
+        assert [(b.first_tick, b.count) for b in rp.blocks] == [
+            (0, 60), (60, 60), (120, 60), (180, 60), (240, 10)
+        ]
+        assert {r.tick for r in rp if r.checksum is not None} == {120, 240}
 
 
 def _damaged(tmp_path: Path, data: bytes, name: str = "bad.gpir") -> Path:

@@ -43,10 +43,11 @@ def test_block_max_ticks_and_keyframes_open_blocks(tmp_path: Path) -> None:
         for t in range(20):
             rec.record_tick(t, {}, 1000 + t, keyframe=b"kf" if rec.keyframe_due(t) else None)
     with Replay.open(path) as rp:
+        # blocks end after multiples of 8 ticks, and every keyframe opens one
         assert [(b.first_tick, b.count, b.keyframe) for b in rp.blocks] == [
-            (0, 4, False), (4, 5, True), (9, 5, True), (14, 5, True), (19, 1, True)
+            (0, 5, False), (5, 3, True), (8, 2, False), (10, 5, True), (15, 1, True), (16, 4, False)
         ]
-        assert rp.keyframe_ticks == [4, 9, 14, 19]
+        assert rp.keyframe_ticks == [5, 10, 15]
 
 
 def test_input_state_or_delta(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from replay_testsim import ToySim, record_run, scripted_input
 
-from gpi.replays import InputState, Replay, SeekError, diff, seek, verify
+from gpi.replays import InputState, Replay, SeekError, diff, diff_simulated, seek, verify
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_exact_mode_pins_deterministic_change(exact: tuple[Path, list[int]]) -> 
     assert not res.ok and res.exact and res.first_divergent_tick == 222
     assert res.expected == sums[222] and res.actual != sums[222]
     assert "nondeterministic" not in res.message
-    # the details compare with the next recorded keyframe (tick 249)
-    assert "249" in res.details_source
+    # the details compare with the next recorded keyframe (tick 250)
+    assert "250" in res.details_source
     assert {d.component for d in res.details} == {"Position"}
     assert {d.entity for d in res.details} == {1}
 
@@ -71,9 +71,9 @@ def test_sparse_mode_reports_the_window_for_a_deterministic_change(sparse: tuple
     with Replay.open(path) as rp:
         res = verify(rp, ToySim(changed_from=222))
     assert not res.ok and not res.exact
-    # checkpoints at 179 (every 60) and 199 (keyframe) matched; 239 did not
-    assert res.window == (200, 239) and res.first_divergent_tick == 239
-    assert "200..239" in res.message
+    # checkpoints at 179 (every 60) and 200 (keyframe) matched; 239 did not
+    assert res.window == (201, 239) and res.first_divergent_tick == 239
+    assert "201..239" in res.message
 
 
 def test_transient_divergence_breaks_the_chain(tmp_path: Path) -> None:
@@ -122,3 +122,32 @@ def test_diff_two_recordings(tmp_path: Path, exact: tuple[Path, list[int]]) -> N
         assert not res.same and res.first_divergent_tick == 300 and res.kind == "checksum"
         res = diff(ra, rd)
         assert res.first_divergent_tick == 200 and res.kind == "input"
+
+
+@pytest.fixture(scope="module")
+def default_mode(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
+    p = tmp_path_factory.mktemp("v") / "default.gpir"
+    return p, record_run(p, 400, keyframe_interval=100, checksum_interval=0, clock=lambda: 0.0)
+
+
+def test_default_mode_chain_only(default_mode: tuple[Path, list[int]]) -> None:
+    path, _ = default_mode
+    with Replay.open(path) as rp:
+        assert verify(rp, ToySim()).ok
+        res = verify(rp, ToySim(bad_tick=137))
+        assert res.first_divergent_tick == 137 and res.exact and res.kind == "chain"
+        res = verify(rp, ToySim(changed_from=222))
+        # blocks of 60 ticks, the keyframe at 200 opens one: the window is 200..239
+        assert not res.exact and res.window == (200, 239) and res.kind == "chain"
+
+
+def test_diff_simulated_is_exact_whatever_the_checkpoints(tmp_path: Path, default_mode: tuple[Path, list[int]]) -> None:
+    b = tmp_path / "b.gpir"
+    record_run(b, 400, sim=ToySim(changed_from=222), keyframe_interval=100, checksum_interval=0)
+    with Replay.open(default_mode[0]) as ra, Replay.open(b) as rb:
+        coarse = diff(ra, rb)
+        assert not coarse.same and coarse.window is not None and coarse.window[0] <= 222 <= coarse.window[1]
+        res = diff_simulated(ra, ToySim(), rb, ToySim(changed_from=222))
+        assert res.first_divergent_tick == 222 and res.kind == "world"
+        assert {(d.component, d.entity) for d in res.details} == {("Position", 1)}
+        assert diff_simulated(ra, ToySim(), ra, ToySim()).same

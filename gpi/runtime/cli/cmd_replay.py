@@ -39,6 +39,7 @@ from gpi.replays import (
     ReplayHeader,
     SimulatorUnavailableError,
     diff,
+    diff_simulated,
     seek,
     verify,
 )
@@ -84,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dif = sub.add_parser("diff", help="the first tick where two recordings part")
     dif.add_argument("a", type=Path)
     dif.add_argument("b", type=Path)
+    dif.add_argument(
+        "--simulator", default=None,
+        help="re-simulate both side by side with this factory (exact, names components); "
+        "without it the files are compared as recorded",
+    )
+    dif.add_argument("--force", action="store_true", help="ignore plugin mismatches")
     dif.set_defaults(handler=_diff)
 
     play = sub.add_parser("play", help="re-simulate to a tick (headless) or play in the window")
@@ -319,10 +326,24 @@ def _diff(args: argparse.Namespace) -> int:
         if rb is None:
             return 1
         with rb:
-            res = diff(ra, rb)
+            if args.simulator:
+                try:
+                    sim_a, _ = load_simulator(args.simulator, ra.header, force=args.force)
+                    sim_b, _ = load_simulator(args.simulator, rb.header, force=args.force)
+                except SimulatorUnavailableError as exc:
+                    _err(str(exc))
+                    return 2
+                except ReplayError as exc:
+                    _err(str(exc))
+                    return 1
+                res = diff_simulated(ra, sim_a, rb, sim_b)
+            else:
+                res = diff(ra, rb)
     for line in res.header_differences:
         print(f"header: {line}")
     print(res.message)
+    for d in res.details[:50]:
+        print(f"  {d.describe()}")
     return 0 if res.same else 1
 
 

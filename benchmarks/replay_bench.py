@@ -1,0 +1,308 @@
+"""Replay benchmark: file size, recording overhead, verify speed and seek time.
+
+Format-level measurements of :mod:`gpi.replays`, driven by a stand-in
+simulation: a numpy world of N entities (Position and Velocity, float32[2]
+each; one tick is ``vel += accel(input); pos += vel * dt``, the checksum is
+xxh64 over both columns, a snapshot is their bytes). It is not the ECS world
+or the demo; it has a realistic per-tick cost and incompressible state, which
+is what the replay machinery sees.
+
+- Bytes per tick, per second and per minute of 60 Hz ticks, for idle input
+  (nothing pressed) and busy input (mouse moving every tick, keys changing
+  every few ticks), with checksums stored every tick (``checksum_interval=1``)
+  and once per second (``checksum_interval=60``, the default); keyframes are off
+  here and reported separately (bytes per keyframe of the stand-in world).
+  Flushes follow a simulated 60 Hz clock with a 1 s flush interval, as live.
+- Recording overhead: time in ``Recorder.record_tick`` (block encoding, lz4,
+  write included) as a share of the stand-in tick time (step + checksum),
+  measured in the same loop; also with keyframe snapshots every 300 ticks.
+- Verify speed: ticks re-simulated and checked per second, as a multiple of
+  real time at 60 Hz, and verify's cost over bare stepping.
+- Seek time to a random tick as a function of the keyframe interval K.
+
+Usage: ``python benchmarks/replay_bench.py [--quick] [--json]``. Medians of
+several repetitions; the two sides of each ratio are measured in the same loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpi.replays import (  # noqa: E402
+    InputState,
+    Recorder,
+    Replay,
+    ReplayHeader,
+    TickRecord,
+    seek,
+    verify,
+)
+
+TICK_RATE = 60
+DT = np.float32(1.0 / TICK_RATE)
+
+
+class StandInSim:
+    """N entities with float32 Position/Velocity; deterministic given the inputs."""
+
+    def __init__(self, n: int, seed: int = 1) -> None:
+        rng = np.random.default_rng(seed)
+        self.n = n
+        self.pos = rng.uniform(0, 1000, (n, 2)).astype(np.float32)
+        self.vel = rng.uniform(-5, 5, (n, 2)).astype(np.float32)
+        self._accel = np.zeros(2, np.float32)
+
+    def reset_to(self, snapshot: bytes) -> None:
+        half = len(snapshot) // 2
+        self.pos = np.frombuffer(snapshot[:half], np.float32).reshape(-1, 2).copy()
+        self.vel = np.frombuffer(snapshot[half:], np.float32).reshape(-1, 2).copy()
+
+    def step(self, input: InputState, record: TickRecord | None = None) -> int:
+        self._accel[0] = (1.0 if input.held("right") else 0.0) - (1.0 if input.held("left") else 0.0)
+        self._accel[1] = np.float32(input.mouse[1] % 7) * np.float32(0.01)
+        self.vel += self._accel
+        self.pos += self.vel * DT
+        np.mod(self.pos, np.float32(1000), out=self.pos)
+        return self.checksum()
+
+    def checksum(self) -> int:
+        h = xxhash.xxh64()
+        h.update(self.pos)
+        h.update(self.vel)
+        return h.intdigest()
+
+    def snapshot(self) -> bytes:
+        return self.pos.tobytes() + self.vel.tobytes()
+
+
+def idle_input(t: int) -> InputState:
+    return InputState()
+
+
+_BUSY_KEYS = ["left", "right", "up", "down", "space"]
+
+
+def busy_input(t: int) -> InputState:
+    keys = {k for i, k in enumerate(_BUSY_KEYS) if (t // (7 + 3 * i)) % 2}
+    return InputState(keys=keys, mouse=(400 + (t * 3) % 300, 300 + (t * 7) % 200), buttons={1} if t % 40 < 10 else set())
+
+
+class TickClock:
+    """Simulated time: advances one 60 Hz tick per call of ``tick()``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += 1.0 / TICK_RATE
+
+
+def record(
+    path: Path, sim: StandInSim, ticks: int, inputs: Any, *, checksum_interval: int,
+    keyframe_interval: int, timed: bool = False,
+) -> tuple[float, float]:
+    """Record ``ticks`` ticks; returns (seconds in sim.step, seconds in record_tick+snapshot)."""
+    clock = TickClock()
+    header = ReplayHeader(seed=1, tick_rate=TICK_RATE, initial_snapshot=sim.snapshot())
+    t_sim = t_rec = 0.0
+    pc = time.perf_counter
+    with Recorder(
+        path, header, keyframe_interval=keyframe_interval, checksum_interval=checksum_interval,
+        flush_interval_s=1.0, clock=clock,
+    ) as rec:
+        for t in range(ticks):
+            state = inputs(t)
+            a = pc()
+            c = sim.step(state)
+            b = pc()
+            kf = sim.snapshot() if rec.keyframe_due(t) else None
+            rec.record_tick(t, state, c, keyframe=kf)
+            e = pc()
+            t_sim += b - a
+            t_rec += e - b
+            clock.tick()
+    return t_sim, t_rec
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    n_ent = 2_000 if quick else 10_000
+    reps = 3 if quick else 5
+    size_ticks = 1800 if quick else 3600
+    figures: dict[str, Any] = {"entities": n_ent}
+    tmp = Path(tempfile.mkdtemp(prefix="gpi_replay_bench_"))
+
+    # -- bytes per tick ------------------------------------------------------------
+    for name, fn in (("idle", idle_input), ("busy", busy_input)):
+        for ci in (1, 60):
+            p = tmp / f"size_{name}_{ci}.gpir"
+            record(p, StandInSim(n_ent), size_ticks, fn, checksum_interval=ci, keyframe_interval=0)
+            with Replay.open(p) as rp:
+                per_tick = rp.data_bytes / rp.tick_count
+            key = f"{name}_ci{ci}"
+            figures[f"{key}_bytes_per_tick"] = round(per_tick, 3)
+            figures[f"{key}_bytes_per_s"] = round(per_tick * TICK_RATE, 1)
+            figures[f"{key}_bytes_per_min"] = round(per_tick * TICK_RATE * 60)
+    p = tmp / "kf.gpir"
+    record(p, StandInSim(n_ent), 600, idle_input, checksum_interval=60, keyframe_interval=300)
+    with Replay.open(p) as rp:
+        kf_bytes = sum(b.size for b in rp.blocks if b.keyframe) / max(1, len(rp.keyframe_ticks))
+    figures["keyframe_bytes"] = round(kf_bytes)
+    figures["keyframe_raw_bytes"] = n_ent * 16
+
+    # -- recording overhead --------------------------------------------------------
+    rec_ticks = 600 if quick else 1800
+    shares, shares_kf, rec_us, tick_us = [], [], [], []
+    for r in range(reps + 1):
+        ts, tr = record(tmp / "ovh.gpir", StandInSim(n_ent), rec_ticks, busy_input, checksum_interval=60, keyframe_interval=0)
+        ts2, tr2 = record(tmp / "ovh_kf.gpir", StandInSim(n_ent), rec_ticks, busy_input, checksum_interval=60, keyframe_interval=300)
+        if r == 0:
+            continue  # warm-up
+        shares.append(tr / ts)
+        shares_kf.append(tr2 / ts2)
+        rec_us.append(tr / rec_ticks * 1e6)
+        tick_us.append(ts / rec_ticks * 1e6)
+    figures["record_us_per_tick"] = round(statistics.median(rec_us), 2)
+    figures["standin_tick_us"] = round(statistics.median(tick_us), 1)
+    figures["record_share_of_tick_pct"] = round(100 * statistics.median(shares), 2)
+    figures["record_share_with_keyframes_pct"] = round(100 * statistics.median(shares_kf), 2)
+    figures["record_share_of_60hz_frame_pct"] = round(100 * statistics.median(rec_us) / (1e6 / TICK_RATE), 3)
+
+    # -- verify speed --------------------------------------------------------------
+    v_ticks = 600 if quick else 1200
+    vpath = tmp / "verify.gpir"
+    record(vpath, StandInSim(n_ent), v_ticks, busy_input, checksum_interval=60, keyframe_interval=300)
+    speeds, over = [], []
+    for _ in range(reps):
+        with Replay.open(vpath) as rp:
+            a = time.perf_counter()
+            res = verify(rp, StandInSim(n_ent))
+            b = time.perf_counter()
+        assert res.ok, res.message
+        sim = StandInSim(n_ent)
+        c = time.perf_counter()
+        for t in range(v_ticks):
+            sim.step(busy_input(t))
+        d = time.perf_counter()
+        speeds.append((v_ticks / TICK_RATE) / (b - a))
+        over.append((b - a) / (d - c))
+    figures["verify_x_realtime"] = round(statistics.median(speeds), 1)
+    figures["verify_cost_over_bare_stepping"] = round(statistics.median(over), 3)
+
+    # -- seek time vs keyframe interval -------------------------------------------------
+    s_ticks = 1200 if quick else 3600
+    ks = (30, 120, 600)
+    paths = {}
+    for k in ks:
+        paths[k] = tmp / f"seek_{k}.gpir"
+        record(paths[k], StandInSim(n_ent), s_ticks, busy_input, checksum_interval=60, keyframe_interval=k)
+    rng = random.Random(5)
+    targets = [rng.randrange(s_ticks) for _ in range(10 if quick else 20)]
+    seek_ms: dict[int, list[float]] = {k: [] for k in ks}
+    opened = {k: Replay.open(paths[k]) for k in ks}
+    try:
+        for tgt in targets:  # interleaved over K
+            for k in ks:
+                sim = StandInSim(n_ent)
+                a = time.perf_counter()
+                seek(opened[k], sim, tgt)
+                seek_ms[k].append((time.perf_counter() - a) * 1e3)
+    finally:
+        for rp in opened.values():
+            rp.close()
+    for k in ks:
+        figures[f"seek_ms_k{k}"] = round(statistics.median(seek_ms[k]), 2)
+        figures[f"seek_ms_max_k{k}"] = round(max(seek_ms[k]), 2)
+        figures[f"file_kib_k{k}"] = round(paths[k].stat().st_size / 1024, 1)
+
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+
+    def target(value: float, op: str, tgt: float) -> dict[str, Any]:
+        met = value < tgt if op == "<" else value >= tgt
+        return {"value": value, "op": op, "target": tgt, "met": met}
+
+    targets_out = {
+        "record_share_of_tick_pct": target(figures["record_share_of_tick_pct"], "<", 2),
+        "idle_bytes_per_s_default_ci60": target(figures["idle_ci60_bytes_per_s"], "<", 64),
+        "idle_bytes_per_s_exact_ci1": target(figures["idle_ci1_bytes_per_s"], "<", 64),
+        "verify_x_realtime_standin": target(figures["verify_x_realtime"], ">=", 20),
+    }
+    return {"figures": figures, "targets": targets_out}
+
+
+def show(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    f = result["figures"]
+    con = Console()
+    t = Table(title=f"replay file size (60 Hz, 1 s blocks, keyframes off; stand-in world {f['entities']} entities)")
+    for col in ("input", "checksums stored", "B/tick", "B/s", "B/min"):
+        t.add_column(col, justify="right")
+    for name in ("idle", "busy"):
+        for ci, label in ((1, "every tick"), (60, "every 60 ticks + chain (default)")):
+            k = f"{name}_ci{ci}"
+            t.add_row(name, label, f"{f[k + '_bytes_per_tick']:.2f}", f"{f[k + '_bytes_per_s']:.1f}", f"{f[k + '_bytes_per_min']}")
+    con.print(t)
+    con.print(f"one keyframe of the stand-in world: {f['keyframe_bytes']} B stored ({f['keyframe_raw_bytes']} B raw)")
+
+    t = Table(title="recording overhead (busy input)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("stand-in tick (step + checksum)", f"{f['standin_tick_us']} µs")
+    t.add_row("Recorder.record_tick", f"{f['record_us_per_tick']} µs")
+    t.add_row("share of tick time", f"{f['record_share_of_tick_pct']} %")
+    t.add_row("share with keyframes every 300 ticks (snapshot incl.)", f"{f['record_share_with_keyframes_pct']} %")
+    t.add_row("share of a 60 Hz frame (16.7 ms)", f"{f['record_share_of_60hz_frame_pct']} %")
+    t.add_row("verify speed", f"{f['verify_x_realtime']}x real time")
+    t.add_row("verify cost over bare stepping", f"{f['verify_cost_over_bare_stepping']}x")
+    con.print(t)
+
+    t = Table(title="seek to a random tick vs keyframe interval K")
+    for col in ("K", "median ms", "max ms", "file KiB"):
+        t.add_column(col, justify="right")
+    for k in (30, 120, 600):
+        t.add_row(str(k), f"{f[f'seek_ms_k{k}']}", f"{f[f'seek_ms_max_k{k}']}", f"{f[f'file_kib_k{k}']}")
+    con.print(t)
+
+    t = Table(title="targets")
+    for col in ("target", "value", "goal", "met"):
+        t.add_column(col)
+    for name, tg in result["targets"].items():
+        t.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}", "[green]yes[/green]" if tg["met"] else "[red]no[/red]")
+    con.print(t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller world, fewer ticks and repetitions")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
+    args = ap.parse_args()
+    result = measure(args.quick)
+    show(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
