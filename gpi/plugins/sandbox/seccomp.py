@@ -108,6 +108,8 @@ ALLOWED_SYSCALLS: tuple[str, ...] = (
     # sockets the host passed in (no new sockets: socket/socketpair/connect are absent)
     "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg", "shutdown",
     "getsockname", "getpeername", "getsockopt", "setsockopt",
+    # watching the host die (the channel polls a pidfd; signalling through it is denied)
+    "pidfd_open",
     # leaving
     "exit", "exit_group", "wait4", "waitid",
 )
@@ -118,7 +120,7 @@ DENIED_SYSCALLS: tuple[str, ...] = (
     # new programs and processes
     "execve", "execveat", "fork", "vfork",
     # other processes
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
     "pidfd_send_signal", "pidfd_getfd", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
     "process_madvise", "move_pages", "migrate_pages",
     # mounts and namespaces

@@ -60,6 +60,48 @@ print("RESULT " + json.dumps(RESULT, default=str), flush=True)
 """
 
 
+def _script(code: str, setup: str) -> str:
+    return PRELUDE + textwrap.dedent(setup) + BODY.replace("{code}", textwrap.indent(textwrap.dedent(code), "    "))
+
+
+def start_child(
+    code: str,
+    plugin_dir: Path,
+    policy: SandboxPolicy | None = None,
+    setup: str = "",
+    args: dict[str, Any] | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen[str]:
+    """Start the sandboxed child (pipes for stdout/stderr) and return it still running."""
+    policy = policy or SandboxPolicy()
+    # The script lives in the plugin folder, like a plugin's own code (and so
+    # tracebacks can show its source lines under Landlock).
+    path = plugin_dir / "attack.py"
+    path.write_text(_script(code, setup))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return subprocess.Popen(
+        [sys.executable, str(path), json.dumps(policy.to_dict()), str(plugin_dir), json.dumps(args or {})],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=str(plugin_dir.parent), pass_fds=pass_fds,
+    )
+
+
+def child_result(proc: subprocess.Popen[str], timeout: float = 30.0) -> dict[str, Any]:
+    """Wait for a child from :func:`start_child` and decode its RESULT line (or its death)."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    lines = [ln[7:] for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if lines:
+        out: dict[str, Any] = json.loads(lines[-1])
+    elif proc.returncode < 0:
+        out = {"outcome": "killed", "returncode": proc.returncode, "violation": classify_exit(proc.returncode)}
+    else:
+        raise AssertionError(f"child exited {proc.returncode} without a result:\n{stderr[-3000:]}")
+    out["stderr"] = stderr[-2000:]
+    return out
+
+
 def run_child(
     code: str,
     plugin_dir: Path,
@@ -68,28 +110,8 @@ def run_child(
     args: dict[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Any]:
-    policy = policy or SandboxPolicy()
-    script = PRELUDE + textwrap.dedent(setup) + BODY.replace("{code}", textwrap.indent(textwrap.dedent(code), "    "))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    # The script lives in the plugin folder, like a plugin's own code (and so
-    # tracebacks can show its source lines under Landlock).
-    path = plugin_dir / "attack.py"
-    path.write_text(script)
-    proc = subprocess.run(
-        [sys.executable, str(path), json.dumps(policy.to_dict()), str(plugin_dir), json.dumps(args or {})],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(plugin_dir.parent),
-    )
-    lines = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if lines:
-        out: dict[str, Any] = json.loads(lines[-1])
-    elif proc.returncode < 0:
-        out = {"outcome": "killed", "returncode": proc.returncode, "violation": classify_exit(proc.returncode)}
-    else:
-        raise AssertionError(f"child exited {proc.returncode} without a result:\n{proc.stderr[-3000:]}")
-    out["stderr"] = proc.stderr[-2000:]
-    return out
+    """Run ``code`` in a sandboxed child and return its result dict."""
+    return child_result(start_child(code, plugin_dir, policy, setup, args), timeout)
 
 
 def record(attack: str, result: dict[str, Any], layer: str) -> None:

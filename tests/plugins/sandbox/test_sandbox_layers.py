@@ -270,3 +270,52 @@ def test_a_required_layer_that_fails_stops_the_child(run_sandboxed: Run) -> None
     res = run_sandboxed("value = 1", policy=SandboxPolicy(address_space_bytes=1 << 20))
     assert res["outcome"] == "sandbox-error", res
     assert res["layer"] == "rlimits" and "required" in res["error"], res
+
+
+# -- the real transport through the sandbox -----------------------------------------
+
+
+def test_shm_channel_works_across_the_sandbox(plugin_dir: Path) -> None:
+    """The child attaches the real gpi.shm Channel *after* the sandbox and serves requests."""
+    import numpy as np
+    from sandbox_harness import child_result, start_child
+
+    from gpi.shm import Channel, send_with_fds
+
+    ch = Channel.create("sbx", ring_capacity=1 << 14, arena_size=1 << 20, drawlist_size=1 << 16)
+    host_sock, child_sock = socket.socketpair()
+    try:
+        proc = start_child(
+            """
+            from gpi.shm import Channel, recv_with_fds
+            spec, fds = recv_with_fds(socket.socket(fileno=ARGS["fd"]))
+            ch = Channel.attach(spec, fds)
+            served = 0
+            while True:
+                msg = ch.recv(timeout=20)
+                if msg["kind"] == "shutdown":
+                    break
+                ch.arena.reset()
+                arr, ref = ch.arena.array(np.float64, (msg["n"],))
+                arr[:] = np.arange(msg["n"]) * 2.0
+                ch.send({"kind": "result", "ref": ref, "sum": float(arr.sum())})
+                served += 1
+            value = served
+            """,
+            plugin_dir, args={"fd": child_sock.fileno()}, pass_fds=(child_sock.fileno(),),
+        )
+        send_with_fds(host_sock, ch.child_spec(), ch.child_fds())
+        ch.set_peer_pid(proc.pid)
+        for n in (1, 1000, 50_000):
+            reply = ch.request({"kind": "call", "n": n}, timeout=20)
+            view = ch.arena.view(reply["ref"])
+            assert reply["sum"] == float(n * (n - 1))
+            assert np.array_equal(view, np.arange(n) * 2.0)
+        ch.send({"kind": "shutdown"})
+        res = child_result(proc)
+    finally:
+        ch.close()
+        host_sock.close()
+        child_sock.close()
+    value = allowed(res, "serve 3 requests over the real shm Channel (futex rings, arena)")
+    assert value == 3
