@@ -543,7 +543,7 @@ def circles_reference(pos: Any, radius: Any, color: Any, layer: Any = 0,
     m = idx.size
     xs = np.stack([np.broadcast_to(px, (m, segs)), ring_x[:, :-1], ring_x[:, 1:]], axis=2)
     ys = np.stack([np.broadcast_to(py, (m, segs)), ring_y[:, :-1], ring_y[:, 1:]], axis=2)
-    return _fill(xs.reshape(m, -1), ys.reshape(m, -1), c[idx]), layers, counts
+    return _fill(xs.reshape(m, 3 * segs), ys.reshape(m, 3 * segs), c[idx]), layers, counts
 
 
 def lines_reference(pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
