@@ -64,6 +64,9 @@ def apply_sandbox(
         paths += [os.fspath(p) for p in policy.read_paths]
         paths += [os.fspath(p) for p in read_paths]
         _, _, detail = landlock.restrict_to_read_only(paths)
+        skipped = [p for p in landlock.sys_path_entries()[1] if p]
+        if skipped:
+            detail += f"; {len(skipped)} sys.path folder(s) outside the interpreter not granted"
         if threads_before > 1:
             detail += f"; {threads_before - 1} thread(s) started earlier are not covered"
         return True, detail

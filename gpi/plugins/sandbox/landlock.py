@@ -43,7 +43,7 @@ from pathlib import Path
 
 from gpi.plugins.sandbox._libc import errno_error, libc
 
-__all__ = ["abi_version", "default_read_paths", "restrict_to_read_only"]
+__all__ = ["abi_version", "default_read_paths", "restrict_to_read_only", "sys_path_entries"]
 
 SYS_landlock_create_ruleset = 444
 SYS_landlock_add_rule = 445
@@ -111,12 +111,44 @@ def _handled_fs(abi: int) -> int:
     return mask
 
 
+def _is_library_path(entry: str, prefixes: list[str]) -> bool:
+    """A ``sys.path`` entry that holds installed code, not a project or home folder."""
+    real = os.path.realpath(entry)
+    for prefix in prefixes:
+        if real == prefix or real.startswith(prefix.rstrip("/") + "/"):
+            return True
+    name = os.path.basename(real.rstrip("/"))
+    return name in ("site-packages", "dist-packages") or real.endswith((".zip", ".egg", ".whl"))
+
+
+def sys_path_entries() -> tuple[list[str], list[str]]:
+    """``sys.path`` split into (granted, skipped).
+
+    Granted: entries inside the interpreter's prefixes, ``site-packages``/
+    ``dist-packages`` folders and zip archives. Skipped: ``''``, the working
+    directory (``python -m`` puts it first) and other project folders, which
+    could be a whole home directory; the plugin's own imports come from its
+    folder, and the child imported everything else before the sandbox.
+    """
+    prefixes = sorted(
+        {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}
+    )
+    granted: list[str] = []
+    skipped: list[str] = []
+    for entry in sys.path:
+        if entry and _is_library_path(entry, prefixes):
+            granted.append(entry)
+        else:
+            skipped.append(entry)
+    return granted, skipped
+
+
 def default_read_paths(plugin_dir: str | os.PathLike[str]) -> list[str]:
     """The plugin folder plus what the interpreter needs to keep importing."""
     paths: list[str] = [os.fspath(plugin_dir)]
     paths += [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
-    paths += [p for p in sys.path if p]  # '' would mean the whole working directory
-    import gpi  # the package itself, for submodules imported after the sandbox
+    paths += sys_path_entries()[0]
+    import gpi  # the package itself (not its checkout), for submodules imported later
 
     paths.append(str(Path(gpi.__file__).resolve().parent))
     paths += [

@@ -319,3 +319,15 @@ def test_shm_channel_works_across_the_sandbox(plugin_dir: Path) -> None:
         child_sock.close()
     value = allowed(res, "serve 3 requests over the real shm Channel (futex rings, arena)")
     assert value == 3
+
+
+def test_project_folders_on_sys_path_are_not_readable(run_sandboxed: Run, tmp_path: Path) -> None:
+    """A sys.path entry that is a project/home folder (``python -m`` adds the cwd) stays closed."""
+    proj = tmp_path / "project"
+    proj.mkdir()
+    (proj / "notes.txt").write_text("private\n")
+    res = run_sandboxed(
+        "value = open(os.path.join(ARGS['proj'], 'notes.txt')).read()",
+        setup="sys.path.insert(0, ARGS['proj'])\n", args={"proj": str(proj)},
+    )
+    refused(res, "landlock", "read a project folder that is on sys.path")
