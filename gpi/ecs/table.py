@@ -177,10 +177,16 @@ class Table:
         n = self.rows
         k = len(rows)
         keep = n - k
-        removed = np.zeros(n, dtype=bool)
-        removed[rows] = True
-        dst = np.flatnonzero(removed[:keep])
-        src = keep + np.flatnonzero(~removed[keep:])
+        if k * 32 < n:  # few rows: work on O(k) arrays, not an n-sized mask
+            r = np.sort(np.asarray(rows, dtype=np.int64))
+            dst = r[r < keep]
+            tail = np.arange(keep, n, dtype=np.int64)
+            src = tail[~np.isin(tail, r[r >= keep])]
+        else:
+            removed = np.zeros(n, dtype=bool)
+            removed[rows] = True
+            dst = np.flatnonzero(removed[:keep])
+            src = keep + np.flatnonzero(~removed[keep:])
         if len(dst):
             self.entities[dst] = self.entities[src]
             for col in self.columns.values():

@@ -120,11 +120,6 @@ class WorldView(WorldReader):
         self._resources = Resources(resources or {})
         self._events = Events(events or {})
 
-    @property
-    def entity_count(self) -> int:
-        """Number of live entities."""
-        return sum(t.rows for t in self._tables)
-
     def close(self) -> None:
         """Drop every view (the segments belong to the caller). Safe to call twice."""
         self._tables = []

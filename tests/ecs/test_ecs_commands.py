@@ -231,3 +231,14 @@ def test_command_buffer_recording_errors() -> None:
     with pytest.raises(CommandError, match="ragged"):
         cb.set("Position", [1, 2], [[1, 2], [3]])
     assert len(cb) == 0 and repr(cb)
+
+
+def test_validate_alone_changes_nothing(populated: tuple[World, np.ndarray]) -> None:
+    world, ids = populated
+    before = world.checksum()
+    good = _buf(lambda cb: (cb.set("Health", ids[:2], 5), cb.despawn(ids[2:4]), cb.spawn(3)))
+    assert world.validate(good, Access(None), "x") is None
+    assert world.checksum() == before
+    with pytest.raises(CommandError, match="system 'x'"):
+        world.validate(_buf(lambda cb: cb.set("Nope", ids[:1], 1)), source="x")
+    assert world.checksum() == before

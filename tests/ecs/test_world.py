@@ -264,3 +264,15 @@ def test_structured_components(world: World) -> None:
     snap = world.snapshot()
     with World.from_snapshot(snap) as copy:
         assert copy.checksum() == world.checksum()
+
+
+@pytest.mark.parametrize("n, k", [(1000, 3), (1000, 900), (64, 1)])
+def test_swap_remove_few_and_many_rows(world: World, n: int, k: int) -> None:
+    ids = world.spawn(n, {"Health": np.arange(n)})
+    rng = np.random.default_rng(k)
+    gone = rng.choice(n, k, replace=False)
+    world.despawn(ids[gone])
+    (c,) = world.query("Health") if k < n else [None]
+    assert sorted(c["Health"].tolist()) == sorted(set(range(n)) - set(gone.tolist()))
+    for eid, h in zip(c.entities.tolist(), c["Health"].tolist()):
+        assert world.get(eid, "Health") == h

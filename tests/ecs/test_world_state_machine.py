@@ -60,17 +60,16 @@ class WorldMachine(RuleBasedStateMachine):
             return []
         return sorted({alive[p % len(alive)] for p in picks})
 
-    @rule(n=st.integers(0, 6), names=name_sets, v=small)
+    @rule(n=st.one_of(st.integers(0, 6), st.integers(30, 70)), names=name_sets, v=small)
     def spawn(self, n: int, names: set[str], v: int) -> None:
         values = {name: _value(name, v) for name in names}
         ids = self._do("spawn", n, values)
-        for i, eid in enumerate(ids.tolist()):
+        for eid in ids.tolist():
             assert eid not in self.model and eid not in self.dead
             self.model[eid] = {name: _as_model(name, _value(name, v)) for name in names}
-            del i
 
     @precondition(lambda self: self.model)
-    @rule(picks=st.lists(small, min_size=1, max_size=4))
+    @rule(picks=st.lists(small, min_size=1, max_size=40))
     def despawn(self, picks: list[int]) -> None:
         ids = self._pick(picks)
         self._do("despawn", np.array(ids, dtype=np.uint64))
