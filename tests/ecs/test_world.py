@@ -276,3 +276,21 @@ def test_swap_remove_few_and_many_rows(world: World, n: int, k: int) -> None:
     assert sorted(c["Health"].tolist()) == sorted(set(range(n)) - set(gone.tolist()))
     for eid, h in zip(c.entities.tolist(), c["Health"].tolist()):
         assert world.get(eid, "Health") == h
+
+
+def test_no_fd_leaks_across_growth_restore_and_close() -> None:
+    def nfd() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = nfd()
+    for _ in range(3):
+        w = World()
+        w.register(POSITION, HEALTH)
+        ids = w.spawn(3000, {"Position": 0})
+        w.add_component(ids[::2], "Health", 1)
+        w.despawn(ids[:100])
+        snap = w.snapshot()
+        w.restore(snap)
+        World.from_snapshot(snap).close()
+        w.close()
+    assert nfd() == before
