@@ -21,8 +21,8 @@ the GIL in two passes:
 Rotations use ``gpi_sincosf`` (below), a float sine/cosine about 1e-7 from
 the exact values: the numpy reference uses numpy's ``cos``/``sin`` and the two
 agree within float tolerance, not bit for bit. Quads and lines of large calls
-are written with non-temporal stores (``stream``), which roughly halves the
-memory traffic of the output.
+of one layer are written with non-temporal stores (``stream``), which saves
+the read-for-ownership of every output line.
 
 Vertices are 12 bytes: float32 x, float32 y, uint8 r, g, b, a. Every shape is
 a list of triangles (no index buffer). Each kernel returns ``(rc, lo, hi)``: ``rc`` is the number of shapes written
@@ -210,7 +210,7 @@ def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bin
     ``stream`` writes with non-temporal stores (for outputs much larger than the cache).
     """
     cdef gpi_wc wc
-    wc.stream = stream
+    wc.stream = 0
     wc.len = 0
     cdef Py_ssize_t n = pos.shape[0], i
     cdef float px, py, hx, hy, r, c, s, a, b, d, e
@@ -227,6 +227,9 @@ def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bin
         raise ValueError("sizes must be [n, 2] and rotations [n]")
     with nogil:
         rc = _prologue(layer, counts, &lo, &hi)
+        # one layer: destinations are consecutive, so the write combiner can stream whole lines;
+        # several layers interleave destinations and would flush partial lines on every quad
+        wc.stream = stream and lo == hi
         for i in range(n):
             if rc != 0:
                 break
@@ -348,7 +351,7 @@ def lines(const float[:, :] pos, const float[:, :] end, const float[:] width,
           uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts, bint stream=False):
     """Segments from ``pos`` to ``pos + end`` as quads of ``width``: 6 vertices each."""
     cdef gpi_wc wc
-    wc.stream = stream
+    wc.stream = 0
     wc.len = 0
     cdef Py_ssize_t n = pos.shape[0], i
     cdef float px, py, qx, qy, dx, dy, hw, ln, nx, ny, lo_x, hi_x, lo_y, hi_y
@@ -366,6 +369,7 @@ def lines(const float[:, :] pos, const float[:, :] end, const float[:] width,
         raise ValueError("line ends must be [n, 2] and widths [n]")
     with nogil:
         rc = _prologue(layer, counts, &lo, &hi)
+        wc.stream = stream and lo == hi
         for pass_ in range(2):
             if pass_ == 1:
                 if rc == 0:

@@ -149,13 +149,14 @@ class Renderer:
 
     # -- buffers ------------------------------------------------------------------------
 
-    def _reserve(self, nbytes: int) -> None:
-        """Orphan the vertex buffer, growing it to a power of two >= ``nbytes``."""
+    def _reserve(self, nbytes: int, orphan: bool = True) -> None:
+        """Orphan the vertex buffer (or only grow it), to a power of two >= ``nbytes``."""
         cap = max(self._capacity, 1 << 16)
         while cap < nbytes:
             cap *= 2
+        if orphan or cap != self._capacity:
+            GL.glBufferData(GL.GL_ARRAY_BUFFER, cap, None, GL.GL_STREAM_DRAW)
         self._capacity = cap
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, cap, None, GL.GL_STREAM_DRAW)
 
     def _live(self) -> None:
         if self._closed:
@@ -283,13 +284,17 @@ class Renderer:
         return calls
 
     def upload_only(self, drawlists: Sequence[Any], *, copy: bool = False) -> int:
-        """Upload ``drawlists`` into the vertex buffer without drawing (benchmarks); returns bytes."""
+        """Upload ``drawlists`` into the vertex buffer without drawing (benchmarks); returns bytes.
+
+        Unlike :meth:`render` it keeps the buffer's storage (no orphaning), so
+        only the copy itself is measured.
+        """
         self._live()
         regions = [resolve_region(s) for s in drawlists]
         headers = [read_header(r) for r in regions]
         total = sum(h.vertex_count for h in headers)
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._vbo)
-        self._reserve(total * VERTEX_SIZE)
+        self._reserve(total * VERTEX_SIZE, orphan=False)
         base = 0
         for r, h in zip(regions, headers):
             if h.vertex_count:

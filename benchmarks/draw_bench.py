@@ -1,0 +1,228 @@
+"""Draw-list benchmark: Cython kernels vs numpy, kernel bandwidth vs memcpy, GL upload paths.
+
+- Build: N rotated quads (N = 100k, 1M; random positions, sizes, angles,
+  colours, 4 layers; a view rectangle that keeps every quad) turned into
+  draw-list vertices (6 x 12 bytes per quad) by the Cython kernel
+  (:func:`gpi.cython_ext.drawlist.build_quads`, into a preallocated region)
+  and by its numpy reference (:func:`quads_reference`, the vectorised
+  version the tests compare against).
+- Bandwidth: the kernel's output bytes per second against a numpy copy
+  (``np.copyto``, i.e. memcpy) of the same number of bytes.
+- Upload: the finished draw list sent to a GL vertex buffer in a headless
+  context (SDL offscreen + Mesa EGL): ``glBufferSubData`` straight from the
+  draw-list memory vs a numpy copy first and then ``glBufferSubData`` from
+  the copy (``glFinish`` after each, so the driver's work is counted).
+- Frame: one full ``Renderer.render`` of the 100k-quad list at 512x512.
+
+Usage: ``python benchmarks/draw_bench.py [--quick] [--json]``. The sides of
+each ratio are interleaved (A B A B ...) after a warm-up; medians reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpi.cython_ext import drawlist as dl  # noqa: E402
+
+
+def _columns(n: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(n)
+    pos = rng.uniform(-1000, 1000, (n, 2)).astype(np.float32)
+    size = rng.uniform(1, 20, (n, 2)).astype(np.float32)
+    color = rng.integers(0, 256, (n, 4), dtype=np.uint8)
+    layer = rng.integers(0, 4, n).astype(np.int32)
+    rot = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+    return pos, size, color, layer, rot
+
+
+VIEW = (-1100.0, -1100.0, 1100.0, 1100.0)
+
+
+def _interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
+    for fn in fns.values():  # warm-up (also faults in every page of the outputs)
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    gc.disable()
+    try:
+        for _ in range(reps):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def measure_build(n: int, reps: int) -> dict[str, float]:
+    pos, size, color, layer, rot = _columns(n)
+    out = np.zeros(n * 6 * dl.VERTEX_SIZE, dtype=np.uint8)
+    src = np.ones_like(out)
+    dst = np.zeros_like(out)
+    scratch = dl._Scratch()
+    res = dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch)
+    assert res.shapes == n
+    times = _interleaved(
+        {
+            "kernel": lambda: dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch),
+            "numpy": lambda: dl.quads_reference(pos, size, color, layer, rot, VIEW),
+            "memcpy": lambda: np.copyto(dst, src),
+        },
+        reps,
+    )
+    times["bytes"] = float(out.nbytes)
+    return times
+
+
+def measure_upload(quick: bool) -> dict[str, float]:
+    from gpi.runtime.window import Window, configure_platform
+
+    configure_platform()
+    from gpi.runtime.render import Camera, Renderer
+
+    figures: dict[str, float] = {}
+    with Window(512, 512, "draw bench", hidden=True) as win:
+        renderer = Renderer(win)
+        try:
+            for n in (100_000, 1_000_000):
+                pos, size, color, layer, rot = _columns(n)
+                d = dl.DrawList.allocate(6 * n, batch_capacity=16)
+                d.draw_quads(pos, size, color, layer, rot)
+                d.finish()
+                reps = 3 if quick else 7
+                t = _interleaved(
+                    {
+                        "direct": lambda d=d: renderer.upload_only([d]),
+                        "copy": lambda d=d: renderer.upload_only([d], copy=True),
+                    },
+                    reps,
+                )
+                lab = _label(n)
+                nbytes = d.vertex_count * dl.VERTEX_SIZE
+                figures[f"upload_{lab}_direct_ms"] = round(t["direct"] * 1e3, 3)
+                figures[f"upload_{lab}_copy_ms"] = round(t["copy"] * 1e3, 3)
+                figures[f"upload_{lab}_direct_gbps"] = round(nbytes / t["direct"] / 1e9, 2)
+                figures[f"upload_{lab}_copy_gbps"] = round(nbytes / t["copy"] / 1e9, 2)
+                figures[f"upload_copy_overhead_{lab}"] = round(t["copy"] / t["direct"], 2)
+                if n == 100_000:
+                    cam = Camera(zoom=512 / 2200)
+
+                    def frame(d: dl.DrawList = d, cam: Camera = cam) -> None:
+                        renderer.render([d], cam)
+                        renderer.read_pixels()
+
+                    figures["frame_100k_ms"] = round(_interleaved({"f": frame}, reps)["f"] * 1e3, 2)
+        finally:
+            renderer.close()
+    return figures
+
+
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def measure(quick: bool, with_gl: bool = True) -> dict[str, Any]:
+    figures: dict[str, float] = {}
+    for n in (100_000, 1_000_000):
+        r = measure_build(n, 5 if quick else 11)
+        lab = _label(n)
+        figures[f"quads_{lab}_kernel_ms"] = round(r["kernel"] * 1e3, 3)
+        figures[f"quads_{lab}_numpy_ms"] = round(r["numpy"] * 1e3, 3)
+        figures[f"memcpy_{lab}_ms"] = round(r["memcpy"] * 1e3, 3)
+        figures[f"kernel_speedup_vs_numpy_{lab}"] = round(r["numpy"] / r["kernel"], 2)
+        figures[f"kernel_{lab}_gbps"] = round(r["bytes"] / r["kernel"] / 1e9, 2)
+        figures[f"memcpy_{lab}_gbps"] = round(r["bytes"] / r["memcpy"] / 1e9, 2)
+        figures[f"kernel_bandwidth_vs_memcpy_{lab}"] = round(r["memcpy"] / r["kernel"], 3)
+        figures[f"output_bytes_{lab}"] = r["bytes"]
+    if with_gl:
+        try:
+            figures.update(measure_upload(quick))
+        except Exception as exc:  # no GL on this machine: report the rest
+            print(f"GL upload measurement skipped: {exc}", file=sys.stderr)
+
+    def target(key: str, goal: float) -> dict[str, Any]:
+        value = figures[key]
+        return {"value": value, "op": ">=", "target": goal, "met": bool(value >= goal)}
+
+    targets = {
+        "kernel_speedup_vs_numpy_1m": target("kernel_speedup_vs_numpy_1m", 3),
+        "kernel_bandwidth_vs_memcpy": {
+            **target("kernel_bandwidth_vs_memcpy_1m", 0.4),
+        },
+    }
+    return {"figures": figures, "targets": targets, "quick": quick}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    f = result["figures"]
+    console = Console()
+    t = Table(title="Rotated quads -> draw-list vertices (72 B per quad), median ms")
+    for col in ("quads", "Cython kernel", "numpy reference", "speedup", "kernel GB/s",
+                "memcpy same bytes", "memcpy GB/s", "kernel / memcpy"):
+        t.add_column(col, justify="right")
+    for lab in ("100k", "1m"):
+        t.add_row(
+            lab,
+            f"{f[f'quads_{lab}_kernel_ms']:.2f}",
+            f"{f[f'quads_{lab}_numpy_ms']:.2f}",
+            f"{f[f'kernel_speedup_vs_numpy_{lab}']:.1f}x",
+            f"{f[f'kernel_{lab}_gbps']:.2f}",
+            f"{f[f'memcpy_{lab}_ms']:.2f}",
+            f"{f[f'memcpy_{lab}_gbps']:.2f}",
+            f"{f[f'kernel_bandwidth_vs_memcpy_{lab}']:.2f}",
+        )
+    console.print(t)
+    if "upload_1m_direct_ms" in f:
+        u = Table(title="Upload to a GL vertex buffer (Mesa llvmpipe, headless), median ms")
+        for col in ("quads", "glBufferSubData from shared memory", "numpy copy + glBufferSubData",
+                    "copy / direct"):
+            u.add_column(col, justify="right")
+        for lab in ("100k", "1m"):
+            u.add_row(
+                lab,
+                f"{f[f'upload_{lab}_direct_ms']:.2f} ({f[f'upload_{lab}_direct_gbps']:.1f} GB/s)",
+                f"{f[f'upload_{lab}_copy_ms']:.2f} ({f[f'upload_{lab}_copy_gbps']:.1f} GB/s)",
+                f"{f[f'upload_copy_overhead_{lab}']:.2f}x",
+            )
+        console.print(u)
+        console.print(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms")
+    g = Table(title="Targets")
+    for col in ("target", "value", "goal", "met"):
+        g.add_column(col)
+    for name, tg in result["targets"].items():
+        g.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}", "yes" if tg["met"] else "MISSED")
+    console.print(g)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
+    ap.add_argument("--no-gl", action="store_true", help="skip the GL upload measurement")
+    args = ap.parse_args()
+    result = measure(args.quick, with_gl=not args.no_gl)
+    print_table(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
