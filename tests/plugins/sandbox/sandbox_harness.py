@@ -114,11 +114,15 @@ def run_child(
     return child_result(start_child(code, plugin_dir, policy, setup, args), timeout)
 
 
-def record(attack: str, result: dict[str, Any], layer: str) -> None:
+def record(attack: str, result: dict[str, Any], layer: str, note: str = "") -> None:
     """Add one row to the table printed at the end of the session."""
     outcome = result["outcome"]
     if outcome == "refused":
         outcome += f" ({result.get('error', '')[:60]})"
+    elif outcome == "killed":
+        outcome += f" (signal {-result['returncode']})"
+    if note:
+        outcome += f": {note}"
     ATTACK_TABLE.append((attack, outcome, layer, ", ".join(k for k, v in result.get("layers", {}).items() if v)))
 
 

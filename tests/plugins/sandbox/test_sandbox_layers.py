@@ -9,7 +9,9 @@ harm if a layer were missing are written to be harmless anyway (opening
 from __future__ import annotations
 
 import errno
+import signal
 import socket
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -331,3 +333,48 @@ def test_project_folders_on_sys_path_are_not_readable(run_sandboxed: Run, tmp_pa
         setup="sys.path.insert(0, ARGS['proj'])\n", args={"proj": str(proj)},
     )
     refused(res, "landlock", "read a project folder that is on sys.path")
+
+
+# -- the host's world segment against ctypes and mmap tricks ----------------------------
+
+
+def _host_world(plugin_dir: Path, code: str) -> tuple[dict[str, Any], bytes]:
+    """A host-made sealed segment holding known bytes, passed to a sandboxed child running ``code``."""
+    from sandbox_harness import child_result, start_child
+
+    from gpi.shm import Segment
+
+    with Segment.create(1 << 16, "world") as seg:
+        seg.array_view()[:16] = list(range(16))
+        seg.seal()
+        proc = start_child(
+            "ro = mmap.mmap(ARGS['fd'], 1 << 16, prot=mmap.PROT_READ)\n" + textwrap.dedent(code),
+            plugin_dir, args={"fd": seg.fd}, pass_fds=(seg.fd,),
+        )
+        res = child_result(proc)
+        return res, bytes(seg.array_view()[:16])
+
+
+def test_ctypes_write_into_the_world_kills_the_child_and_changes_nothing(plugin_dir: Path) -> None:
+    res, after = _host_world(plugin_dir, """
+    view = np.frombuffer(ro, dtype=np.uint8)
+    ctypes.memset(view.ctypes.data, 0xFF, 16)
+    """)
+    record("ctypes.memset into the read-only world", res, "memfd_seal", "world unchanged")
+    assert res["outcome"] == "killed" and res["returncode"] == -signal.SIGSEGV, res
+    assert after == bytes(range(16))
+
+
+def test_private_writable_mapping_never_reaches_the_world(plugin_dir: Path) -> None:
+    res, after = _host_world(plugin_dir, """
+    cow = mmap.mmap(ARGS['fd'], 1 << 16, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    cow[:16] = b"\\xff" * 16
+    value = [cow[0], ro[0]]
+    """)
+    record("MAP_PRIVATE writable copy of the world", res, "memfd_seal", "a private copy; world unchanged")
+    assert res["outcome"] == "allowed" and res["value"] == [255, 0], res
+    assert after == bytes(range(16))
+
+
+def test_writing_through_proc_self_mem_is_refused(run_sandboxed: Run) -> None:
+    refused(run_sandboxed("open('/proc/self/mem', 'r+b')"), "seccomp", "open /proc/self/mem for writing")
