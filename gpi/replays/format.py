@@ -161,9 +161,13 @@ class ReplayHeader:
             if not self.abi_version:
                 object.__setattr__(self, "abi_version", gpi.ABI_VERSION)
         if self.checksum_interval < 0:
-            raise ValueError(f"checksum_interval must be >= 0 (0 = chain only), got {self.checksum_interval}")
+            raise ValueError(
+                f"checksum_interval must be >= 0 (0 = chain only), got {self.checksum_interval}"
+            )
         if self.keyframe_interval < 0:
-            raise ValueError(f"keyframe_interval must be >= 0 (0 = none), got {self.keyframe_interval}")
+            raise ValueError(
+                f"keyframe_interval must be >= 0 (0 = none), got {self.keyframe_interval}"
+            )
         if self.tick_rate <= 0:
             raise ValueError(f"tick_rate must be positive, got {self.tick_rate}")
         object.__setattr__(self, "plugins", tuple(dict(p) for p in self.plugins))
@@ -212,7 +216,9 @@ class ReplayHeader:
         }
         for key, ok in types.items():
             if key not in d:
-                raise HeaderError(f"replay header lacks field {key!r}; the file is damaged or not a replay")
+                raise HeaderError(
+                    f"replay header lacks field {key!r}; the file is damaged or not a replay"
+                )
             if not isinstance(d[key], ok) or isinstance(d[key], bool):
                 raise HeaderError(
                     f"replay header field {key!r} has type {type(d[key]).__name__}, "
@@ -278,7 +284,9 @@ def parse_file_header(prefix: bytes, read_body: Any, where: str = "") -> tuple[R
     src = f"{where}: " if where else ""
     if len(prefix) < 4 or prefix[:4] != MAGIC:
         if len(prefix) < 4 and MAGIC.startswith(prefix):
-            raise TruncatedReplayError(f"{src}file is {len(prefix)} bytes long, too short to be a replay")
+            raise TruncatedReplayError(
+                f"{src}file is {len(prefix)} bytes long, too short to be a replay"
+            )
         raise ReplayFormatError(
             f"{src}not a GPI replay: starts with {bytes(prefix[:4])!r}, expected magic {MAGIC!r}"
         )

@@ -112,8 +112,9 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
             delta["kd"] = _sort_keys(down)
         if up:
             delta["ku"] = _sort_keys(up)
-    if not all(_same(a, b) for a, b in zip(prev.mouse, cur.mouse)):
-        delta["m"] = list(cur.mouse)
+    pm, cm = prev.mouse, cur.mouse
+    if pm != cm or ((0 in cm) and not (_same(pm[0], cm[0]) and _same(pm[1], cm[1]))):
+        delta["m"] = list(cm)
     if cur.buttons != prev.buttons:
         bdown = cur.buttons - prev.buttons
         bup = prev.buttons - cur.buttons
@@ -121,9 +122,11 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
             delta["bd"] = sorted(bdown)
         if bup:
             delta["bu"] = sorted(bup)
-    if cur.axes or prev.axes:  # not "!=": 0.0 == -0.0 would hide a sign flip
+    if (cur.axes or prev.axes) and cur.axes is not prev.axes:  # not "!=": 0.0 == -0.0
         changed = {
-            k: v for k, v in sorted(cur.axes.items()) if k not in prev.axes or not _same(prev.axes[k], v)
+            k: v
+            for k, v in sorted(cur.axes.items())
+            if k not in prev.axes or not _same(prev.axes[k], v)
         }
         removed = sorted(k for k in prev.axes if k not in cur.axes)
         if changed:

@@ -345,7 +345,9 @@ class Replay:
                 if offset < self.file_size:
                     self._stop("trailing", offset, index, next_tick, "bytes after the end block")
                 return
-            self.blocks.append(BlockInfo(index, offset, size, first, count, chain, marker == BLOCK_KEYFRAME))
+            self.blocks.append(
+                BlockInfo(index, offset, size, first, count, chain, marker == BLOCK_KEYFRAME)
+            )
             for rec in records:
                 if rec.keyframe is not None:
                     self.keyframes[rec.tick] = index

@@ -212,16 +212,32 @@ def verify(
                 if rec.checksum != c:
                     window_sums = {t: v for t, v in block_sums.items() if t > last_good}
                     return _diverged(
-                        replay, sim, "checksum", last_good + 1, rec.tick, rec.checksum, c,
-                        window_sums, done, localize,
+                        replay,
+                        sim,
+                        "checksum",
+                        last_good + 1,
+                        rec.tick,
+                        rec.checksum,
+                        c,
+                        window_sums,
+                        done,
+                        localize,
                     )
                 last_good = rec.tick
         if chain != block.chain:
             # checkpoints inside the block passed, but a divergence that healed
             # before one of them still breaks the chain: the window is the block
             return _diverged(
-                replay, sim, "chain", block.first_tick, block.last_tick, None, None,
-                block_sums, done, localize,
+                replay,
+                sim,
+                "chain",
+                block.first_tick,
+                block.last_tick,
+                None,
+                None,
+                block_sums,
+                done,
+                localize,
             )
         last_good = block.last_tick  # the chain vouches for every tick of the block
         if progress is not None:
@@ -245,8 +261,14 @@ def _diverged(
     localize: bool,
 ) -> VerifyResult:
     res = VerifyResult(
-        ok=False, ticks_checked=done, first_divergent_tick=hi, exact=lo == hi,
-        window=(lo, hi), expected=expected, actual=actual, kind=kind,
+        ok=False,
+        ticks_checked=done,
+        first_divergent_tick=hi,
+        exact=lo == hi,
+        window=(lo, hi),
+        expected=expected,
+        actual=actual,
+        kind=kind,
     )
     nondeterministic = False
     if localize:
@@ -361,14 +383,18 @@ def diff(replay_a: Replay, replay_b: Replay, *, progress: Progress | None = None
     last_equal = max(replay_a.start_tick, replay_b.start_tick) - 1
     res = DiffResult(same=True, ticks_compared=0, header_differences=hdr)
 
-    def part(tick: int, kind: str, a: Any, b: Any, window: tuple[int, int] | None = None) -> DiffResult:
+    def part(
+        tick: int, kind: str, a: Any, b: Any, window: tuple[int, int] | None = None
+    ) -> DiffResult:
         res.same = False
         res.first_divergent_tick = tick
         res.kind = kind
         res.a, res.b = a, b
         res.window = window or (tick, tick)
         res.ticks_compared = n
-        where = f"tick {tick}" if res.window[0] == res.window[1] else f"ticks {res.window[0]}..{tick}"
+        where = (
+            f"tick {tick}" if res.window[0] == res.window[1] else f"ticks {res.window[0]}..{tick}"
+        )
         res.message = f"recordings part at {where}: {kind} differs ({a!r} vs {b!r})"
         return res
 
@@ -385,12 +411,17 @@ def diff(replay_a: Replay, replay_b: Replay, *, progress: Progress | None = None
             return part(ra.tick, "swaps", list(ra.swaps), list(rb.swaps))
         if ra.checksum is not None and rb.checksum is not None:
             if ra.checksum != rb.checksum:
-                return part(ra.tick, "checksum", ra.checksum, rb.checksum, (last_equal + 1, ra.tick))
+                return part(
+                    ra.tick, "checksum", ra.checksum, rb.checksum, (last_equal + 1, ra.tick)
+                )
             last_equal = ra.tick
         if ra.tick in chains_a and ra.tick in chains_b:
             if chains_a[ra.tick] != chains_b[ra.tick]:
                 return part(
-                    ra.tick, "checksum chain", chains_a[ra.tick], chains_b[ra.tick],
+                    ra.tick,
+                    "checksum chain",
+                    chains_a[ra.tick],
+                    chains_b[ra.tick],
                     (last_equal + 1, ra.tick),
                 )
             last_equal = ra.tick  # equal chains vouch for every tick so far
@@ -404,7 +435,6 @@ def diff(replay_a: Replay, replay_b: Replay, *, progress: Progress | None = None
         f" (header differences: {'; '.join(hdr)})" if hdr else ""
     )
     return res
-
 
 
 def diff_simulated(

@@ -100,13 +100,17 @@ class Recorder:
             changes["keyframe_interval"] = keyframe_interval
         if checksum_interval is not None:
             if checksum_interval < 0:
-                raise ValueError(f"checksum_interval must be >= 0 (0 = chain only), got {checksum_interval}")
+                raise ValueError(
+                    f"checksum_interval must be >= 0 (0 = chain only), got {checksum_interval}"
+                )
             changes["checksum_interval"] = checksum_interval
         self.header = replace(header, **changes)
         self.path = os.fspath(path)
         self.flush_interval_s = float(flush_interval_s)
         if block_max_ticks is None:
-            block_max_ticks = max(1, min(3600, round(self.flush_interval_s * self.header.tick_rate)))
+            block_max_ticks = max(
+                1, min(3600, round(self.flush_interval_s * self.header.tick_rate))
+            )
         self.block_max_ticks = block_max_ticks
         self.block_max_bytes = block_max_bytes
         self.fsync = fsync
@@ -191,7 +195,9 @@ class Recorder:
             except TypeError:
                 checksum = -1
         if not 0 <= checksum < _U64_LIMIT:
-            raise RecordError(f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}")
+            raise RecordError(
+                f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}"
+            )
         for f in faults:
             if f.get("kind") not in FAULT_KINDS:
                 raise RecordError(
@@ -199,14 +205,7 @@ class Recorder:
                     f"expected one of {sorted(FAULT_KINDS)}"
                 )
         delta: Mapping[str, Any] | None
-        if input_delta.__class__ is InputState:
-            assert isinstance(input_delta, InputState)
-            if input_delta is self._last_input or input_delta == self._last_input:
-                delta = None
-            else:
-                delta = diff_input(self._last_input, input_delta) or None
-                self._last_input = input_delta
-        elif isinstance(input_delta, InputState):
+        if isinstance(input_delta, InputState):
             delta = diff_input(self._last_input, input_delta) or None
             self._last_input = input_delta
         else:
@@ -232,8 +231,8 @@ class Recorder:
         else:
             store = keyframe is not None or self.header.is_checkpoint(tick)
             row = encode_record(delta, checksum if store else None, faults, swaps, keyframe)
-            self._row_bytes += 8 + (len(keyframe) if keyframe is not None else 0) + 16 * len(
-                delta or ()
+            self._row_bytes += (
+                8 + (len(keyframe) if keyframe is not None else 0) + 16 * len(delta or ())
             )
         rows.append(row)
         self._chain = xxh64_intdigest(_PAIR.pack(self._chain, checksum))
@@ -258,7 +257,10 @@ class Recorder:
         try:
             self._flush_block()
             end = pack_block(
-                BLOCK_END, self._next_tick, 0, self._chain,
+                BLOCK_END,
+                self._next_tick,
+                0,
+                self._chain,
                 {"ticks": self._next_tick - self.header.start_tick},
             )
             self._write(end)
@@ -313,4 +315,3 @@ class Recorder:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"next tick {self._next_tick}"
         return f"<Recorder {self.path!r} {state}, {self.blocks_written} blocks>"
-

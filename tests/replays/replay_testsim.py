@@ -108,7 +108,10 @@ def record_run(
     header = ReplayHeader(seed=7, initial_snapshot=sim.snapshot(), meta=meta or {"n": sim.n})
     sums = []
     with Recorder(
-        path, header, keyframe_interval=keyframe_interval, checksum_interval=checksum_interval,
+        path,
+        header,
+        keyframe_interval=keyframe_interval,
+        checksum_interval=checksum_interval,
         **recorder_kw,
     ) as rec:
         for t in range(ticks):
@@ -116,5 +119,7 @@ def record_run(
             fl = faults(t)
             c = sim.step(state, TickRecord(t, faults=tuple(fl)))
             sums.append(c)
-            rec.record_tick(t, state, c, faults=fl, keyframe=sim.snapshot() if rec.keyframe_due(t) else None)
+            rec.record_tick(
+                t, state, c, faults=fl, keyframe=sim.snapshot() if rec.keyframe_due(t) else None
+            )
     return sums

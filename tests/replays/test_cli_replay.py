@@ -29,7 +29,9 @@ def test_info_json(rec: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert d["bytes_per_tick"] > 0
 
 
-def test_info_table_and_truncated_tail(rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_table_and_truncated_tail(
+    rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cut = tmp_path / "cut.gpir"
     cut.write_bytes(rec.read_bytes()[:-60])
     assert main(["replay", "info", str(cut)]) == 0

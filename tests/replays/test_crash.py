@@ -74,8 +74,11 @@ def test_killed_mid_block_write_is_a_truncated_tail(tmp_path: Path) -> None:
     # the same situation as a kill between the two halves of a block's write
     path = tmp_path / "halfway.gpir"
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import os, sys
             from gpi.replays import Recorder, ReplayHeader
             rec = Recorder(sys.argv[1], ReplayHeader(), block_max_ticks=10, keyframe_interval=0)
@@ -86,7 +89,9 @@ def test_killed_mid_block_write_is_a_truncated_tail(tmp_path: Path) -> None:
             os.truncate(sys.argv[1], size - 5)
             os.kill(os.getpid(), 9)
             """
-        ), str(path)],
+            ),
+            str(path),
+        ],
         cwd=Path(__file__).resolve().parents[2],
         check=False,
     )

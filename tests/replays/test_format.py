@@ -33,7 +33,11 @@ from gpi.replays.inputs import EMPTY_INPUT
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
     path = tmp_path_factory.mktemp("fmt") / "run.gpir"
     sums = record_run(
-        path, 300, keyframe_interval=40, checksum_interval=1, block_max_ticks=25,
+        path,
+        300,
+        keyframe_interval=40,
+        checksum_interval=1,
+        block_max_ticks=25,
         faults=lambda t: [{"kind": "skipped", "plugin": "p", "system": "move"}] if t == 33 else [],
     )
     return path, sums
@@ -83,7 +87,11 @@ def test_default_is_chain_only_with_aligned_blocks(tmp_path: Path) -> None:
     with Replay.open(path) as rp:
         # blocks end on multiples of 60 ticks; keyframes (every 120) open blocks
         assert [(b.first_tick, b.count) for b in rp.blocks] == [
-            (0, 60), (60, 60), (120, 60), (180, 60), (240, 10)
+            (0, 60),
+            (60, 60),
+            (120, 60),
+            (180, 60),
+            (240, 10),
         ]
         assert {r.tick for r in rp if r.checksum is not None} == {120, 240}
 
@@ -105,7 +113,9 @@ def test_bad_magic_garbage_and_empty(tmp_path: Path) -> None:
         Replay.open(_damaged(tmp_path, b"GPIR\x01"))
 
 
-def test_wrong_version_says_found_and_expected(sample: tuple[Path, list[int]], tmp_path: Path) -> None:
+def test_wrong_version_says_found_and_expected(
+    sample: tuple[Path, list[int]], tmp_path: Path
+) -> None:
     data = bytearray(sample[0].read_bytes())
     struct.pack_into("<H", data, 4, FORMAT_VERSION + 6)
     with pytest.raises(ReplayVersionError) as ei:
@@ -137,7 +147,9 @@ def test_truncated_tail_reports_where(sample: tuple[Path, list[int]], tmp_path: 
     assert (ei.value.block_index, ei.value.tick) == (5, b5.first_tick)
 
 
-def test_cut_at_block_boundary_is_readable_but_incomplete(sample: tuple[Path, list[int]], tmp_path: Path) -> None:
+def test_cut_at_block_boundary_is_readable_but_incomplete(
+    sample: tuple[Path, list[int]], tmp_path: Path
+) -> None:
     with Replay.open(sample[0]) as full:
         b = full.blocks[3]
     cut = _damaged(tmp_path, sample[0].read_bytes()[: b.offset])
@@ -185,9 +197,13 @@ def fuzz_base(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return path.read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_fuzz_truncations_and_bit_flips(fuzz_base: bytes, tmp_path: Path, data: st.DataObject) -> None:
+def test_fuzz_truncations_and_bit_flips(
+    fuzz_base: bytes, tmp_path: Path, data: st.DataObject
+) -> None:
     buf = bytearray(fuzz_base)
     cut = data.draw(st.integers(0, len(buf)), label="cut")
     flips = data.draw(st.lists(st.integers(0, len(buf) * 8 - 1), max_size=3), label="flips")

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from gpi.replays.inputs import EMPTY_INPUT, InputState, apply, diff, full
 
-keys = st.frozensets(st.one_of(st.integers(0, 1 << 30), st.text(min_size=1, max_size=6)), max_size=6)
+keys = st.frozensets(
+    st.one_of(st.integers(0, 1 << 30), st.text(min_size=1, max_size=6)), max_size=6
+)
 floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
 states = st.builds(
     InputState,

@@ -39,13 +39,20 @@ def test_time_bound_flush(tmp_path: Path) -> None:
 
 def test_block_max_ticks_and_keyframes_open_blocks(tmp_path: Path) -> None:
     path = tmp_path / "r.gpir"
-    with Recorder(path, ReplayHeader(), flush_interval_s=1e9, block_max_ticks=8, keyframe_interval=5) as rec:
+    with Recorder(
+        path, ReplayHeader(), flush_interval_s=1e9, block_max_ticks=8, keyframe_interval=5
+    ) as rec:
         for t in range(20):
             rec.record_tick(t, {}, 1000 + t, keyframe=b"kf" if rec.keyframe_due(t) else None)
     with Replay.open(path) as rp:
         # blocks end after multiples of 8 ticks, and every keyframe opens one
         assert [(b.first_tick, b.count, b.keyframe) for b in rp.blocks] == [
-            (0, 5, False), (5, 3, True), (8, 2, False), (10, 5, True), (15, 1, True), (16, 4, False)
+            (0, 5, False),
+            (5, 3, True),
+            (8, 2, False),
+            (10, 5, True),
+            (15, 1, True),
+            (16, 4, False),
         ]
         assert rp.keyframe_ticks == [5, 10, 15]
 
@@ -90,7 +97,9 @@ def test_fsync_and_start_tick(tmp_path: Path) -> None:
 
 def test_idle_ticks_are_tiny(tmp_path: Path) -> None:
     path = tmp_path / "idle.gpir"
-    with Recorder(path, ReplayHeader(), keyframe_interval=0, block_max_ticks=60, flush_interval_s=1e9) as rec:
+    with Recorder(
+        path, ReplayHeader(), keyframe_interval=0, block_max_ticks=60, flush_interval_s=1e9
+    ) as rec:
         for t in range(600):
             rec.record_tick(t, {}, (t * 0x9E3779B97F4A7C15) % (1 << 64))
     with Replay.open(path) as rp:

@@ -34,14 +34,19 @@ def test_deterministic_run_verifies(which: str, request: pytest.FixtureRequest) 
 
 def test_faults_are_replayed(tmp_path: Path) -> None:
     p = tmp_path / "faults.gpir"
-    skip = lambda t: [{"kind": "skipped", "plugin": "toy", "system": "move"}] if t in (10, 11) else []  # noqa: E731
+
+    def skip(t: int) -> list[dict[str, str]]:
+        return [{"kind": "skipped", "plugin": "toy", "system": "move"}] if t in (10, 11) else []
+
     record_run(p, 60, faults=skip)
     with Replay.open(p) as rp:
         assert verify(rp, ToySim()).ok
 
 
 @pytest.mark.parametrize("which", ["exact", "sparse"])
-def test_nondeterminism_is_caught_at_the_right_tick(which: str, request: pytest.FixtureRequest) -> None:
+def test_nondeterminism_is_caught_at_the_right_tick(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     path, _ = request.getfixturevalue(which)
     with Replay.open(path) as rp:
         res = verify(rp, ToySim(bad_tick=137))
@@ -66,7 +71,9 @@ def test_exact_mode_pins_deterministic_change(exact: tuple[Path, list[int]]) -> 
     assert {d.entity for d in res.details} == {1}
 
 
-def test_sparse_mode_reports_the_window_for_a_deterministic_change(sparse: tuple[Path, list[int]]) -> None:
+def test_sparse_mode_reports_the_window_for_a_deterministic_change(
+    sparse: tuple[Path, list[int]],
+) -> None:
     path, _ = sparse
     with Replay.open(path) as rp:
         res = verify(rp, ToySim(changed_from=222))
@@ -110,7 +117,14 @@ def test_seek_equals_running_to_the_tick(target: int, exact: tuple[Path, list[in
 def test_diff_two_recordings(tmp_path: Path, exact: tuple[Path, list[int]]) -> None:
     a = exact[0]
     b = tmp_path / "b.gpir"
-    record_run(b, 400, sim=ToySim(changed_from=300), keyframe_interval=50, checksum_interval=1, block_max_ticks=64)
+    record_run(
+        b,
+        400,
+        sim=ToySim(changed_from=300),
+        keyframe_interval=50,
+        checksum_interval=1,
+        block_max_ticks=64,
+    )
     c = tmp_path / "c.gpir"
     record_run(c, 400, keyframe_interval=7, checksum_interval=1, block_max_ticks=10)
     d = tmp_path / "d.gpir"
@@ -141,12 +155,18 @@ def test_default_mode_chain_only(default_mode: tuple[Path, list[int]]) -> None:
         assert not res.exact and res.window == (200, 239) and res.kind == "chain"
 
 
-def test_diff_simulated_is_exact_whatever_the_checkpoints(tmp_path: Path, default_mode: tuple[Path, list[int]]) -> None:
+def test_diff_simulated_is_exact_whatever_the_checkpoints(
+    tmp_path: Path, default_mode: tuple[Path, list[int]]
+) -> None:
     b = tmp_path / "b.gpir"
     record_run(b, 400, sim=ToySim(changed_from=222), keyframe_interval=100, checksum_interval=0)
     with Replay.open(default_mode[0]) as ra, Replay.open(b) as rb:
         coarse = diff(ra, rb)
-        assert not coarse.same and coarse.window is not None and coarse.window[0] <= 222 <= coarse.window[1]
+        assert (
+            not coarse.same
+            and coarse.window is not None
+            and coarse.window[0] <= 222 <= coarse.window[1]
+        )
         res = diff_simulated(ra, ToySim(), rb, ToySim(changed_from=222))
         assert res.first_divergent_tick == 222 and res.kind == "world"
         assert {(d.component, d.entity) for d in res.details} == {("Position", 1)}

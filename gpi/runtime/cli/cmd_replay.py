@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"(default: $GPI_REPLAY_SIMULATOR or {DEFAULT_SIMULATOR})",
         )
         sp.add_argument(
-            "--force", action="store_true",
+            "--force",
+            action="store_true",
             help="replay even if the loaded plugins differ from the recorded ones",
         )
 
@@ -86,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dif.add_argument("a", type=Path)
     dif.add_argument("b", type=Path)
     dif.add_argument(
-        "--simulator", default=None,
+        "--simulator",
+        default=None,
         help="re-simulate both side by side with this factory (exact, names components); "
         "without it the files are compared as recorded",
     )
@@ -96,13 +98,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play = sub.add_parser("play", help="re-simulate to a tick (headless) or play in the window")
     play.add_argument("file", type=Path)
     play.add_argument("--to", type=int, default=None, help="tick to stop at (default: the last)")
-    play.add_argument("--window", action="store_true", help="play in the window (needs the runtime)")
+    play.add_argument(
+        "--window", action="store_true", help="play in the window (needs the runtime)"
+    )
     sim_opts(play)
     play.set_defaults(handler=_play)
 
     ren = sub.add_parser("render", help="write PNGs of chosen ticks")
     ren.add_argument("file", type=Path)
-    ren.add_argument("--tick", type=int, action="append", required=True, help="tick to render (repeat)")
+    ren.add_argument(
+        "--tick", type=int, action="append", required=True, help="tick to render (repeat)"
+    )
     ren.add_argument("--out", type=Path, default=Path("."), help="folder for the PNGs")
     sim_opts(ren)
     ren.set_defaults(handler=_render)
@@ -153,7 +159,9 @@ def _load_hook(spec: str) -> tuple[ModuleType, str]:
     return module, attr
 
 
-def load_simulator(spec: str, header: ReplayHeader, *, force: bool = False) -> tuple[Any, ModuleType]:
+def load_simulator(
+    spec: str, header: ReplayHeader, *, force: bool = False
+) -> tuple[Any, ModuleType]:
     """Build a simulator for ``header`` from a factory spec; returns it and its module."""
     module, attr = _load_hook(spec)
     factory = getattr(module, attr, None)
@@ -204,9 +212,15 @@ def _info_dict(rp: Replay) -> dict[str, Any]:
         "bytes_per_tick_without_keyframes": rp.bytes_per_tick(include_keyframes=False),
         "bytes_per_second": rp.data_bytes / seconds if seconds else 0.0,
         "complete": rp.complete,
-        "tail": None if rp.tail is None else {
-            "kind": rp.tail.kind, "offset": rp.tail.offset, "block": rp.tail.block_index,
-            "tick": rp.tail.tick, "reason": rp.tail.reason, "lost_bytes": rp.tail.lost_bytes,
+        "tail": None
+        if rp.tail is None
+        else {
+            "kind": rp.tail.kind,
+            "offset": rp.tail.offset,
+            "block": rp.tail.block_index,
+            "tick": rp.tail.tick,
+            "reason": rp.tail.reason,
+            "lost_bytes": rp.tail.lost_bytes,
         },
     }
 
@@ -232,31 +246,53 @@ def _info(args: argparse.Namespace) -> int:
     t.add_column("value")
     created = (
         _dt.datetime.fromtimestamp(d["created"], _dt.UTC).isoformat(timespec="seconds")
-        if d["created"] else "-"
+        if d["created"]
+        else "-"
     )
     kfs = d["keyframes"]
-    kf_text = f"{len(kfs)}" + (f" (ticks {', '.join(map(str, kfs[:6]))}{', ...' if len(kfs) > 6 else ''})" if kfs else "")
+    kf_text = f"{len(kfs)}" + (
+        f" (ticks {', '.join(map(str, kfs[:6]))}{', ...' if len(kfs) > 6 else ''})" if kfs else ""
+    )
     rows = [
         ("engine / ABI", f"{d['engine_version']} / ABI {d['abi_version']}"),
         ("created", created),
         ("seed", str(d["seed"])),
         ("tick rate", f"{d['tick_rate']:g} Hz"),
-        ("ticks", f"{d['ticks']} ({d['first_tick']}..{d['last_tick']}, {d['seconds']:.1f} s)"
-         if d["ticks"] else "0"),
+        (
+            "ticks",
+            f"{d['ticks']} ({d['first_tick']}..{d['last_tick']}, {d['seconds']:.1f} s)"
+            if d["ticks"]
+            else "0",
+        ),
         ("blocks", str(d["blocks"])),
         ("keyframes", f"{kf_text}, every {d['keyframe_interval']} ticks"),
         ("checksums", f"stored every {d['checksum_interval']} ticks, chained per block"),
         ("components", ", ".join(d["components"]) or "-"),
         ("initial snapshot", _fmt_bytes(d["initial_snapshot_bytes"])),
         ("file size", _fmt_bytes(d["file_bytes"])),
-        ("bytes per tick", f"{d['bytes_per_tick']:.2f} ({d['bytes_per_tick_without_keyframes']:.2f} without keyframe blocks)"),
+        (
+            "bytes per tick",
+            f"{d['bytes_per_tick']:.2f} ({d['bytes_per_tick_without_keyframes']:.2f} without keyframe blocks)",
+        ),
         ("bytes per second", f"{d['bytes_per_second']:.1f}"),
     ]
     if d["tail"] is not None:
         tl = d["tail"]
-        rows.append(("damage", f"[red]{tl['kind']} tail at byte {tl['offset']} (block {tl['block']}): "
-                     f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {tl['reason']}[/red]"))
-    rows.append(("closed cleanly", "[green]yes[/green]" if d["complete"] else "[yellow]no (recorder did not close; readable up to the last block)[/yellow]"))
+        rows.append(
+            (
+                "damage",
+                f"[red]{tl['kind']} tail at byte {tl['offset']} (block {tl['block']}): "
+                f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {tl['reason']}[/red]",
+            )
+        )
+    rows.append(
+        (
+            "closed cleanly",
+            "[green]yes[/green]"
+            if d["complete"]
+            else "[yellow]no (recorder did not close; readable up to the last block)[/yellow]",
+        )
+    )
     for k, v in rows:
         t.add_row(k, v)
     con.print(t)
@@ -292,8 +328,12 @@ def _verify(args: argparse.Namespace) -> int:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
             with Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                TimeRemainingColumn(), console=con, transient=True,
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=con,
+                transient=True,
             ) as bar:
                 task = bar.add_task("verifying", total=rp.tick_count)
                 res = verify(rp, sim, progress=lambda done, total: bar.update(task, completed=done))
@@ -308,7 +348,13 @@ def _verify(args: argparse.Namespace) -> int:
             for col in ("component", "entity", "expected", "actual", "written by"):
                 t.add_column(col)
             for dd in res.details[:50]:
-                t.add_row(dd.component, str(dd.entity), repr(dd.expected), repr(dd.actual), ", ".join(dd.systems))
+                t.add_row(
+                    dd.component,
+                    str(dd.entity),
+                    repr(dd.expected),
+                    repr(dd.actual),
+                    ", ".join(dd.systems),
+                )
             con.print(t)
             if len(res.details) > 50:
                 con.print(f"... and {len(res.details) - 50} more")
