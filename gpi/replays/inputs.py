@@ -36,11 +36,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EMPTY_INPUT", "InputState", "apply", "diff", "full"]
+__all__ = ["DELTA_KEYS", "EMPTY_INPUT", "InputState", "apply", "diff", "full"]
 
 Key = int | str
 
-_DELTA_KEYS = frozenset({"kd", "ku", "m", "bd", "bu", "a", "ar", "="})
+#: the fields an input delta may have
+DELTA_KEYS = frozenset({"kd", "ku", "m", "bd", "bu", "a", "ar", "="})
 
 
 def _sort_keys(keys: Iterable[Key]) -> list[Key]:
@@ -148,10 +149,10 @@ def apply(prev: InputState, delta: Mapping[str, Any]) -> InputState:
     """The state after applying ``delta`` (as made by :func:`diff`) to ``prev``."""
     if not delta:
         return prev
-    unknown = set(delta) - _DELTA_KEYS
+    unknown = set(delta) - DELTA_KEYS
     if unknown:
         raise ValueError(
-            f"input delta has unknown field(s) {sorted(unknown)}; known: {sorted(_DELTA_KEYS)}"
+            f"input delta has unknown field(s) {sorted(unknown)}; known: {sorted(DELTA_KEYS)}"
         )
     if "=" in delta:
         return InputState.from_dict(delta["="])

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpi.replays.inputs import DELTA_KEYS
+
 __all__ = ["FAULT_KINDS", "TickRecord", "decode_record", "encode_record"]
 
 #: Fault event kinds the runtime reports; others are kept but flagged by tools.
@@ -94,8 +96,8 @@ def decode_record(tick: int, row: Any) -> TickRecord:
         raise ValueError(f"tick {tick}: record must be nil or an array of at most 5 items")
     row = row + [None] * (5 - len(row))
     i, c, f, s, k = row
-    if i is not None and not isinstance(i, dict):
-        raise ValueError(f"tick {tick}: input delta must be a map")
+    if i is not None and (not isinstance(i, dict) or not i.keys() <= DELTA_KEYS):
+        raise ValueError(f"tick {tick}: input delta must be a map with keys from {sorted(DELTA_KEYS)}")
     if c is not None and (not isinstance(c, int) or not 0 <= c < 1 << 64):
         raise ValueError(f"tick {tick}: checksum must be a u64")
     if f is not None and not (isinstance(f, list) and all(isinstance(x, dict) for x in f)):

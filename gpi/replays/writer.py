@@ -199,11 +199,14 @@ class Recorder:
                 f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}"
             )
         for f in faults:
-            if f.get("kind") not in FAULT_KINDS:
+            if not isinstance(f, Mapping) or f.get("kind") not in FAULT_KINDS:
                 raise RecordError(
-                    f"tick {tick}: fault event {dict(f)!r} has kind {f.get('kind')!r}; "
-                    f"expected one of {sorted(FAULT_KINDS)}"
+                    f"tick {tick}: fault event {f!r} must be a map whose 'kind' is one of "
+                    f"{sorted(FAULT_KINDS)}"
                 )
+        for sw in swaps:
+            if not isinstance(sw, Mapping):
+                raise RecordError(f"tick {tick}: plugin swap {sw!r} must be a map")
         delta: Mapping[str, Any] | None
         if isinstance(input_delta, InputState):
             delta = diff_input(self._last_input, input_delta) or None

@@ -105,3 +105,22 @@ def test_idle_ticks_are_tiny(tmp_path: Path) -> None:
     with Replay.open(path) as rp:
         # 10 s of idle 60 Hz ticks, one checkpoint per second: well under 64 B/s
         assert rp.data_bytes / 10 < 64
+
+
+def test_empty_recording_and_numpy_checksums(tmp_path: Path) -> None:
+    import numpy as np
+
+    empty = tmp_path / "empty.gpir"
+    Recorder(empty, ReplayHeader(initial_snapshot=b"s")).close()
+    with Replay.open(empty) as rp:
+        assert rp.tick_count == 0 and rp.complete and rp.last_tick is None
+        assert list(rp) == [] and rp.nearest_keyframe(-1) == (-1, b"s")
+    path = tmp_path / "np.gpir"
+    with Recorder(path, ReplayHeader(), checksum_interval=1) as rec:
+        rec.record_tick(0, {}, np.uint64(2**64 - 1))
+        with pytest.raises(RecordError, match="checksum"):
+            rec.record_tick(1, {}, True)  # type: ignore[arg-type]
+        with pytest.raises(RecordError, match="checksum"):
+            rec.record_tick(1, {}, 1.0)  # type: ignore[arg-type]
+    with Replay.open(path) as rp:
+        assert rp.record(0).checksum == 2**64 - 1

@@ -266,7 +266,12 @@ def _info(args: argparse.Namespace) -> int:
         ),
         ("blocks", str(d["blocks"])),
         ("keyframes", f"{kf_text}, every {d['keyframe_interval']} ticks"),
-        ("checksums", f"stored every {d['checksum_interval']} ticks, chained per block"),
+        (
+            "checksums",
+            f"chain per block, plus every {d['checksum_interval']} ticks and at keyframes"
+            if d["checksum_interval"]
+            else "chain per block, plus at keyframes",
+        ),
         ("components", ", ".join(d["components"]) or "-"),
         ("initial snapshot", _fmt_bytes(d["initial_snapshot_bytes"])),
         ("file size", _fmt_bytes(d["file_bytes"])),
