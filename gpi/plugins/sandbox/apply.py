@@ -26,6 +26,11 @@ from gpi.plugins.sandbox.report import LayerStatus, SandboxReport
 __all__ = ["apply_sandbox"]
 
 
+# The kernel's sandbox state is per process, so this record of it is too (a
+# container's own seccomp filter must not count, hence no prctl check).
+_applied_in: dict[str, int] = {}
+
+
 def _thread_count() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
@@ -52,6 +57,12 @@ def apply_sandbox(
     plugin_dir = os.fspath(plugin_dir)
     if not os.path.isdir(plugin_dir):
         raise SandboxError(f"sandbox: plugin folder {plugin_dir!r} does not exist", layer="landlock")
+    if _applied_in.get("pid") == os.getpid():
+        raise SandboxError(
+            "sandbox: apply_sandbox already ran in this process; its layers cannot be "
+            "loosened or re-applied: apply it once, in a fresh child",
+            layer="",
+        )
     # Nothing may be written, so do not even try to cache bytecode for the plugin.
     sys.dont_write_bytecode = True
     if "seccomp" in policy.layers:
@@ -71,13 +82,20 @@ def apply_sandbox(
             detail += f"; {threads_before - 1} thread(s) started earlier are not covered"
         return True, detail
 
+    def run_seccomp() -> tuple[bool, str]:
+        stacked = prctl.seccomp_mode() == 2  # e.g. a container runtime's own filter
+        active, detail = seccomp.install_filter(policy.seccomp_mode)
+        if stacked:
+            detail += "; stacked on a filter that was already there (container?)"
+        return active, detail
+
     steps: dict[str, Callable[[], tuple[bool, str]]] = {
         "rlimits": lambda: rlimits.apply_rlimits(policy),
         "no_new_privs": prctl.set_no_new_privs,
         "pdeathsig": lambda: prctl.set_parent_death_signal(signal.SIGKILL, expected_parent),
         "netns": netns.unshare_network,
         "landlock": run_landlock,
-        "seccomp": lambda: seccomp.install_filter(policy.seccomp_mode),
+        "seccomp": run_seccomp,
     }
     for name in ALL_LAYERS:
         required = name in policy.required
@@ -96,4 +114,5 @@ def apply_sandbox(
                 f"{name!r} from the policy's required layers.",
                 layer=name,
             )
+    _applied_in["pid"] = os.getpid()
     return report

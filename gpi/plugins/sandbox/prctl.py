@@ -17,10 +17,11 @@ import signal
 
 from gpi.plugins.sandbox._libc import errno_error, libc
 
-__all__ = ["get_no_new_privs", "set_no_new_privs", "set_parent_death_signal"]
+__all__ = ["get_no_new_privs", "seccomp_mode", "set_no_new_privs", "set_parent_death_signal"]
 
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
+PR_GET_SECCOMP = 21
 PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 
@@ -40,6 +41,11 @@ def set_no_new_privs() -> tuple[bool, str]:
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     active = get_no_new_privs()
     return active, "PR_SET_NO_NEW_PRIVS=1" if active else "prctl succeeded but flag reads 0"
+
+
+def seccomp_mode() -> int:
+    """This thread's seccomp mode: 0 none, 1 strict, 2 filter."""
+    return _prctl(PR_GET_SECCOMP)
 
 
 def get_no_new_privs() -> bool:

@@ -378,3 +378,8 @@ def test_private_writable_mapping_never_reaches_the_world(plugin_dir: Path) -> N
 
 def test_writing_through_proc_self_mem_is_refused(run_sandboxed: Run) -> None:
     refused(run_sandboxed("open('/proc/self/mem', 'r+b')"), "seccomp", "open /proc/self/mem for writing")
+
+
+def test_applying_twice_is_a_clear_error(run_sandboxed: Run) -> None:
+    res = run_sandboxed("apply_sandbox(POLICY, PLUGIN_DIR)")
+    assert res["outcome"] == "refused" and "already ran in this process" in res["error"], res
