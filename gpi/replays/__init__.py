@@ -23,6 +23,7 @@ from gpi.replays.format import FORMAT_VERSION, ReplayHeader, chain_step, check_p
 from gpi.replays.inputs import EMPTY_INPUT, InputState
 from gpi.replays.inputs import apply as apply_input
 from gpi.replays.inputs import diff as diff_input
+from gpi.replays.player import Player
 from gpi.replays.reader import BlockInfo, Replay, TailInfo
 from gpi.replays.records import FAULT_KINDS, TickRecord
 from gpi.replays.verify import (
@@ -49,6 +50,7 @@ __all__ = [
     "CorruptBlockError",
     "HeaderError",
     "InputState",
+    "Player",
     "PluginMismatchError",
     "RecordError",
     "Recorder",
