@@ -19,6 +19,7 @@ CHILD = textwrap.dedent(
     from gpi.replays import Recorder, ReplayHeader
     path = sys.argv[1]
     rec = Recorder(path, ReplayHeader(initial_snapshot=b"x" * 100), flush_interval_s=0.01,
+                   block_max_ticks=100_000,  # flushes come from the time bound
                    keyframe_interval=50, checksum_interval=1)
     t = 0
     blocks = 0
@@ -66,7 +67,8 @@ def test_sigkill_mid_recording(tmp_path: Path) -> None:
             assert rec.checksum == (rec.tick * 0x9E3779B97F4A7C15) % (1 << 64)
             if rec.keyframe is None:  # keyframe ticks hold the full input state instead
                 assert rec.input == ({"m": [rec.tick, 0]} if rec.tick % 7 == 0 else {})
-        assert rp.keyframe_ticks == list(range(49, rp.end_tick, 50))
+        assert rp.keyframe_ticks == list(range(50, rp.end_tick, 50))
+        assert len(rp.blocks) < rp.tick_count  # the time bound grouped ticks into blocks
 
 
 @pytest.mark.subprocess
