@@ -97,6 +97,7 @@ def apply_sandbox(
         "landlock": run_landlock,
         "seccomp": run_seccomp,
     }
+    _applied_in["pid"] = os.getpid()  # from here on layers are irreversible
     for name in ALL_LAYERS:
         required = name in policy.required
         if name not in policy.layers:
@@ -108,11 +109,12 @@ def apply_sandbox(
             active, detail = False, f"{type(exc).__name__}: {exc}"
         report.layers[name] = LayerStatus(name, active, detail, required)
         if required and not active:
-            raise SandboxError(
+            err = SandboxError(
                 f"sandbox layer {name!r} is required by the policy but could not be applied: {detail}. "
                 "Run `gpi doctor` to see which layers this machine supports, or drop "
                 f"{name!r} from the policy's required layers.",
                 layer=name,
             )
-    _applied_in["pid"] = os.getpid()
+            err.report = report  # what was applied before the failure, for the host
+            raise err
     return report

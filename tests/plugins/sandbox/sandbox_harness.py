@@ -46,7 +46,9 @@ try:
     REPORT = apply_sandbox(POLICY, PLUGIN_DIR)
 except Exception as exc:
     print("RESULT " + json.dumps({"outcome": "sandbox-error", "error": f"{type(exc).__name__}: {exc}",
-                                  "layer": getattr(exc, "layer", "")}), flush=True)
+                                  "layer": getattr(exc, "layer", ""),
+                                  "partial": exc.report.summary() if getattr(exc, "report", None) else ""}),
+          flush=True)
     raise SystemExit(0)
 RESULT = {"layers": {n: s.active for n, s in REPORT.layers.items()}}
 try:

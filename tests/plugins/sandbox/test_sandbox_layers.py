@@ -272,6 +272,7 @@ def test_a_required_layer_that_fails_stops_the_child(run_sandboxed: Run) -> None
     res = run_sandboxed("value = 1", policy=SandboxPolicy(address_space_bytes=1 << 20))
     assert res["outcome"] == "sandbox-error", res
     assert res["layer"] == "rlimits" and "required" in res["error"], res
+    assert res["partial"] == "rlimits-", res
 
 
 # -- the real transport through the sandbox -----------------------------------------
