@@ -1,0 +1,318 @@
+"""The plugin child: ``python -m gpi.plugins.child --sock FD``.
+
+One child runs one plugin. Its life:
+
+1. **Own imports** (numpy, msgpack, gpi.ecs, gpi.shm): done at module import,
+   before anything else, so the sandbox can forbid opening files afterwards.
+2. **Hello** on the control socket (a ``SOCK_SEQPACKET`` socketpair; see
+   :mod:`gpi.plugins.wire`), with the channel fds attached: ABI check, the
+   capabilities the host granted, the world seed, dt and the sandbox policy.
+3. **Confinement** (:func:`_confine`): the Linux sandbox from
+   :mod:`gpi.plugins.sandbox` when the host asks for it; the report travels
+   back in the handshake.
+4. **Plugin import** (the ``entry`` module of the plugin folder) and
+   collection of its components and systems (:func:`gpi.plugins.sdk.collect`).
+5. **Ready**: components and systems go to the host.
+6. **Loop**: ``run`` requests arrive on the shared-memory request ring; when a
+   request names a layout epoch the child has not seen, the matching
+   ``layout`` message (with new segment fds) is read from the socket first.
+   The system runs over a read-only :class:`~gpi.ecs.WorldView`; its command
+   list goes back on the response ring, big arrays in the output arena.
+
+An exception in plugin code becomes a ``result`` with an ``error`` (type,
+message, traceback): the child lives on. A failure before the loop (ABI,
+import, sandbox) is an ``error`` message on the socket, then exit.
+
+:class:`SystemRunner` is the part shared with isolation ``none``: the host runs
+the very same code in-process, so both modes give identical results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import gpi
+from gpi.ecs import CommandBuffer, WorldView, attach_segments, encode_inline
+from gpi.plugins import wire
+from gpi.plugins.context import SystemContext
+from gpi.plugins.errors import PluginLoadError, ProtocolError
+from gpi.plugins.sdk import Plugin, collect
+from gpi.shm import Channel, recv_with_fds, send_with_fds
+
+__all__ = ["ARENA_THRESHOLD", "SystemRunner", "error_info", "import_plugin", "main"]
+
+# Arrays at least this big go through the output arena instead of the ring message.
+ARENA_THRESHOLD = 4096
+
+# Exit codes of a child that could not start (the host also gets an "error" message).
+EXIT_PROTOCOL, EXIT_ABI, EXIT_SANDBOX, EXIT_IMPORT = 2, 3, 4, 5
+
+
+def error_info(exc: BaseException, tb: bool = True) -> dict[str, Any]:
+    """``{type, message, traceback}`` of an exception, for the wire."""
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)) if tb else "",
+    }
+
+
+def import_plugin(plugin_dir: str | Path, entry: str, name: str) -> Plugin:
+    """Import a plugin's entry module from its folder and collect its declarations.
+
+    The module gets a private name (``gpi_plugin_<name>``) so two plugins with
+    the same entry name never collide; the folder goes first on ``sys.path`` so
+    the plugin can import its own helper modules.
+    """
+    folder = Path(plugin_dir)
+    mod_name = f"gpi_plugin_{name}"
+    path = folder / f"{entry}.py"
+    search: list[str] | None = None
+    if not path.is_file():
+        path = folder / entry / "__init__.py"
+        search = [str(folder / entry)]
+    if not path.is_file():
+        raise PluginLoadError(f"plugin {name!r}: entry module {entry!r} not found in {folder}")
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(mod_name, path, submodule_search_locations=search)
+    if spec is None or spec.loader is None:
+        raise PluginLoadError(f"plugin {name!r}: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(mod_name, None)
+        raise PluginLoadError(
+            f"plugin {name!r}: importing {path} failed: {type(exc).__name__}: {exc}\n"
+            + "".join(traceback.format_exception(exc))
+        ) from exc
+    return collect(module, name)
+
+
+def _describe(p: Plugin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return [c.to_dict() for c in p.components.values()], [s.to_dict() for s in p.systems.values()]
+
+
+class SystemRunner:
+    """Runs one plugin's systems: builds the context, calls the function, catches errors."""
+
+    def __init__(self, plugin: Plugin, name: str, granted: Iterable[str], seed: int, dt: float) -> None:
+        self.plugin = plugin
+        self.name = name
+        self.granted = frozenset(granted)
+        self.seed = int(seed)
+        self.dt = float(dt)
+
+    def run(
+        self,
+        world: Any,
+        system: str,
+        tick: int,
+        input_state: Mapping[str, Any] | None = None,
+        draw: Any = None,
+    ) -> dict[str, Any]:
+        """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``."""
+        spec = self.plugin.systems.get(system)
+        t0 = time.perf_counter_ns()
+        c0 = time.thread_time_ns()
+        if spec is None or spec.fn is None:
+            return {"cmds": None, "logs": [], "dropped": 0, "cpu_ns": 0, "child_ns": 0,
+                    "error": {"type": "LookupError", "traceback": "",
+                              "message": f"plugin {self.name!r} has no system {system!r}"}}
+        ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
+                            granted=self.granted, input_state=input_state, draw=draw)
+        error = None
+        try:
+            spec.fn(ctx)
+        except Exception as exc:
+            error = error_info(exc)
+        cpu = time.thread_time_ns() - c0
+        wall = time.perf_counter_ns() - t0
+        cmds = ctx.take_commands() if error is None else None
+        return {"cmds": cmds, "logs": [list(x) for x in ctx.logs], "dropped": ctx.dropped_logs,
+                "cpu_ns": cpu, "child_ns": wall, "error": error}
+
+
+# -- confinement -------------------------------------------------------------------------
+
+
+def _confine(manifest: Mapping[str, Any], policy: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Apply the Linux sandbox (if asked and available); returns the report as a dict.
+
+    Runs after the child's own imports and before the plugin's. ``policy`` is
+    ``None`` when the host wants no sandbox; otherwise a
+    :meth:`SandboxPolicy.to_dict` dict, possibly with ``"enabled": False``.
+    A required layer that cannot be applied raises (the child then exits).
+    """
+    if policy is None or not policy.get("enabled", True):
+        return None
+    try:
+        from gpi.plugins.sandbox import SandboxPolicy, apply_sandbox
+    except ImportError as exc:  # the sandbox package is optional
+        return {"available": False, "detail": f"gpi.plugins.sandbox not importable: {exc}"}
+    data = {k: v for k, v in policy.items() if k != "enabled"}
+    pol = SandboxPolicy.from_dict(data)
+    report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid())
+    return {"available": True, **report.to_dict()}
+
+
+# -- the child process -----------------------------------------------------------------------
+
+
+class _Child:
+    """State of a running child: socket, channel, world view, runner."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.channel: Channel | None = None
+        self.view: WorldView | None = None
+        self.segments: dict[int, Any] = {}
+        self.epoch = -1
+        self.runner: SystemRunner | None = None
+        self.draw: Any = None
+        self.draw_tick = -1
+
+    def fail(self, stage: str, exc: BaseException) -> None:
+        info = error_info(exc)
+        try:
+            send_with_fds(self.sock, wire.make("error", stage=stage, **info))
+        except OSError:
+            pass
+
+    def start(self) -> int:
+        msg, fds = recv_with_fds(self.sock)
+        try:
+            hello = wire.check(msg, ["hello"], peer="host")
+            self.channel = Channel.attach(hello["channel"], fds)
+            fds = []
+        except Exception as exc:
+            for fd in fds:
+                os.close(fd)
+            self.fail("protocol", exc)
+            return EXIT_PROTOCOL
+        if hello["abi"] != gpi.ABI_VERSION:
+            self.fail("abi", PluginLoadError(
+                f"plugin {hello['plugin']!r} needs ABI {hello['abi']}, this gpi child speaks ABI "
+                f"{gpi.ABI_VERSION}; rebuild the plugin for ABI {gpi.ABI_VERSION}"))
+            return EXIT_ABI
+        try:
+            report = _confine(hello, hello.get("sandbox"))
+        except Exception as exc:
+            self.fail("sandbox", exc)
+            return EXIT_SANDBOX
+        try:
+            plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"])
+        except Exception as exc:
+            self.fail("import", exc)
+            return EXIT_IMPORT
+        self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"])
+        if "draw" in self.runner.granted:
+            self.draw = _make_drawlist(self.channel.drawlist)
+        comps, systems = _describe(plugin)
+        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=os.getpid(),
+                                           components=comps, systems=systems, sandbox=report))
+        return self.loop()
+
+    def sync_layout(self, epoch: int) -> None:
+        while self.epoch != epoch:
+            msg, fds = recv_with_fds(self.sock)
+            if msg.get("kind") == "shutdown":
+                raise SystemExit(0)
+            m = wire.check(msg, ["layout"], peer="host")
+            self.segments = attach_segments(m["layout"], m["segs"], fds, self.segments)
+            if self.view is None:
+                self.view = WorldView.from_layout(m["layout"], self.segments)
+            else:
+                self.view.update(m["layout"], self.segments)
+            self.epoch = int(m["epoch"])
+
+    def loop(self) -> int:
+        ch = self.channel
+        runner = self.runner
+        assert ch is not None and runner is not None
+        arena = ch.arena
+
+        def encode(a: np.ndarray) -> Any:
+            if a.nbytes < ARENA_THRESHOLD:
+                return encode_inline(a)
+            return {"arena": arena.write(a)}
+
+        while True:
+            msg = ch.recv(None)
+            kind = msg.get("kind")
+            if kind == "shutdown":
+                return 0
+            if kind != "run":
+                raise ProtocolError(f"child of {runner.name!r} got unexpected {kind!r} on its ring")
+            if msg.get("first"):
+                arena.reset()
+            self.sync_layout(int(msg["epoch"]))
+            view = self.view
+            assert view is not None
+            view.set_frame_state(msg.get("res"), msg.get("ev"))
+            if self.draw is not None and self.draw_tick != msg["tick"]:
+                self.draw.clear()
+                self.draw_tick = msg["tick"]
+            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), self.draw)
+            cmds: CommandBuffer | None = out["cmds"]
+            wire_cmds = None
+            if cmds is not None and len(cmds):
+                try:
+                    wire_cmds = cmds.to_wire(encode)
+                except Exception as exc:  # e.g. the arena is full
+                    out["error"] = error_info(exc)
+            if self.draw is not None:
+                self.draw.finish()
+            ch.send(wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
+                              dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
+                              error=out["error"]))
+
+
+def _make_drawlist(segment: Any) -> Any:
+    """A draw-list builder over the channel's draw-list segment (None if unavailable)."""
+    try:
+        from gpi.cython_ext.drawlist import DrawList
+    except ImportError:
+        return None
+    try:
+        return DrawList(segment)
+    except Exception:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m gpi.plugins.child``."""
+    parser = argparse.ArgumentParser(prog="gpi.plugins.child", description="GPI plugin child process")
+    parser.add_argument("--sock", type=int, required=True, help="fd of the control socket (SOCK_SEQPACKET)")
+    args = parser.parse_args(argv)
+    sock = socket.socket(fileno=args.sock)
+    child = _Child(sock)
+    try:
+        return child.start()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:  # the host is gone or spoke nonsense: nothing more to do
+        child.fail("protocol", exc)
+        return EXIT_PROTOCOL
+    finally:
+        if child.channel is not None:
+            child.channel.close()
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

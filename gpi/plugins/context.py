@@ -1,0 +1,210 @@
+"""The context a system function receives each tick.
+
+``ctx`` is the system's whole view of the world and its only way to change it:
+
+- ``ctx.tick``, ``ctx.dt`` (fixed step), ``ctx.rng`` (a generator seeded from
+  world seed, tick, plugin and system; see :mod:`gpi.plugins.rng`);
+- ``ctx.query(*names, with_=(), without=())`` over the read-only world (the
+  host's :class:`~gpi.ecs.World` in isolation ``none``, a
+  :class:`~gpi.ecs.WorldView` over shared memory in a child), yielding chunks
+  of contiguous read-only column views;
+- ``ctx.resource(name)``, ``ctx.events(name)`` for declared resources and events;
+- ``ctx.commands``: the :class:`~gpi.ecs.CommandBuffer` the host validates and
+  applies after the wave (``ctx.spawn``/``ctx.despawn``/``ctx.send_event`` are
+  shortcuts that check capabilities right away);
+- ``ctx.input`` (capability ``input``), ``ctx.draw`` (capability ``draw``);
+- ``ctx.log(...)``: lines that reach the host's log.
+
+The same class runs in the child and in the host, so isolation modes give the
+same results. Every check here raises at the offending call with a message that
+names the plugin and system; the host re-checks command lists regardless
+(the child is untrusted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from gpi.plugins.errors import CapabilityError
+from gpi.plugins.rng import system_rng
+from gpi.plugins.sdk import SystemSpec
+
+__all__ = ["LOG_LIMIT", "SystemContext"]
+
+# Log lines per call that travel back to the host; more are counted, not sent.
+LOG_LIMIT = 100
+
+
+class _DeclaredAccessError(CapabilityError):
+    """A system used a component, resource or event it did not declare."""
+
+
+class SystemContext:
+    """What a system function sees for one call: world, time, rng, input, commands, log."""
+
+    def __init__(
+        self,
+        world: Any,
+        spec: SystemSpec,
+        *,
+        plugin: str,
+        tick: int,
+        dt: float,
+        seed: int,
+        granted: Iterable[str] = (),
+        input_state: Mapping[str, Any] | None = None,
+        draw: Any = None,
+    ) -> None:
+        self.world = world
+        self.spec = spec
+        self.plugin = plugin
+        self.system = spec.name
+        self.tick = int(tick)
+        self.dt = float(dt)
+        self.seed = int(seed)
+        self.granted = frozenset(granted)
+        self._input = input_state if input_state is not None else {}
+        self._draw = draw
+        self._rng: np.random.Generator | None = None
+        self._commands: Any = None
+        self.logs: list[tuple[str, str]] = []
+        self.dropped_logs = 0
+
+    # -- identity and time ------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        """``plugin 'x' system 'y'``, for messages."""
+        return f"plugin {self.plugin!r} system {self.system!r}"
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This system's generator for this tick (created on first use)."""
+        if self._rng is None:
+            self._rng = system_rng(self.seed, self.tick, self.plugin, self.system)
+        return self._rng
+
+    # -- reading the world -------------------------------------------------------------
+
+    def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = ()) -> Iterator[Any]:
+        """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views."""
+        undeclared = [n for n in names if n not in self.spec.readable]
+        if undeclared:
+            raise _DeclaredAccessError(
+                f"{self.where} queried {undeclared} but declared reads={list(self.spec.reads)} "
+                f"writes={list(self.spec.writes)}; add them to reads=[...]"
+            )
+        return iter(self.world.query(*names, with_=tuple(with_), without=tuple(without)))
+
+    def entity_count(self) -> int:
+        """How many entities are alive."""
+        return int(self.world.entity_count)
+
+    def get(self, eid: int, name: str) -> Any:
+        """The value of component ``name`` of one entity (declared reads only)."""
+        if name not in self.spec.readable:
+            raise _DeclaredAccessError(f"{self.where} read {name!r} but did not declare it in reads=[...]")
+        return self.world.get(eid, name)
+
+    def is_alive(self, eid: int) -> bool:
+        """Whether ``eid`` is a live entity."""
+        return bool(self.world.is_alive(eid))
+
+    def resource(self, name: str) -> Any:
+        """A declared resource's value (raises if it is not in the world)."""
+        self._check_resource(name)
+        return self.world.resource(name)
+
+    def try_resource(self, name: str, default: Any = None) -> Any:
+        """A declared resource's value, or ``default`` when the world has none."""
+        self._check_resource(name)
+        value = self.world.try_resource(name)
+        return default if value is None else value
+
+    def events(self, name: str) -> list[Any]:
+        """Events of kind ``name`` sent last tick (or earlier this tick, by earlier waves)."""
+        self._check_event(name)
+        return list(self.world.events(name))
+
+    @property
+    def input(self) -> Mapping[str, Any]:
+        """The input state of this tick (keys, mouse, axes); needs capability ``input``."""
+        self._need("input", "read input")
+        return self._input
+
+    # -- changing the world (through commands) ----------------------------------------
+
+    @property
+    def commands(self) -> Any:
+        """This call's :class:`~gpi.ecs.CommandBuffer` (applied by the host after the wave)."""
+        if self._commands is None:
+            from gpi.ecs import CommandBuffer
+
+            self._commands = CommandBuffer()
+        return self._commands
+
+    def spawn(self, count: int, values: Mapping[str, Any]) -> None:
+        """Queue ``count`` new entities with component ``values``; needs ``spawns=True`` and ``spawn``."""
+        if not self.spec.spawns:
+            raise _DeclaredAccessError(f"{self.where} spawned entities but did not declare spawns=True")
+        self._need("spawn", "spawn entities")
+        self.commands.spawn(count, values)
+
+    def despawn(self, ids: Any) -> None:
+        """Queue despawning ``ids``; needs ``despawns=True`` and capability ``despawn``."""
+        if not self.spec.despawns:
+            raise _DeclaredAccessError(f"{self.where} despawned entities but did not declare despawns=True")
+        self._need("despawn", "despawn entities")
+        self.commands.despawn(ids)
+
+    def send_event(self, name: str, payload: Any) -> None:
+        """Queue an event for systems that run later (needs capability ``events``)."""
+        self._check_event(name)
+        self.commands.send_event(name, payload)
+
+    def insert_resource(self, name: str, value: Any) -> None:
+        """Queue setting a declared resource (needs capability ``resources``)."""
+        self._check_resource(name)
+        self.commands.insert_resource(name, value)
+
+    @property
+    def draw(self) -> Any:
+        """The draw-list builder of this call; needs capability ``draw``."""
+        self._need("draw", "draw")
+        if self._draw is None:
+            raise CapabilityError(f"{self.where}: no draw-list buffer is attached in this run (headless)")
+        return self._draw
+
+    def log(self, *parts: Any, level: str = "info") -> None:
+        """Send a log line to the host (at most :data:`LOG_LIMIT` lines per call)."""
+        if len(self.logs) >= LOG_LIMIT:
+            self.dropped_logs += 1
+            return
+        self.logs.append((str(level), " ".join(str(p) for p in parts)))
+
+    # -- checks -----------------------------------------------------------------------
+
+    def _need(self, cap: str, what: str) -> None:
+        if cap not in self.granted:
+            raise CapabilityError(
+                f"{self.where} tried to {what}, which needs capability {cap!r}; "
+                f"granted: {sorted(self.granted) or 'none'}. Add {cap!r} to capabilities in "
+                f"plugin.toml and make sure the host policy grants it"
+            )
+
+    def _check_resource(self, name: str) -> None:
+        if name not in self.spec.resources:
+            raise _DeclaredAccessError(f"{self.where} used resource {name!r} but declared resources={list(self.spec.resources)}")
+        self._need("resources", f"use resource {name!r}")
+
+    def _check_event(self, name: str) -> None:
+        if name not in self.spec.events:
+            raise _DeclaredAccessError(f"{self.where} used event {name!r} but declared events={list(self.spec.events)}")
+        self._need("events", f"use event {name!r}")
+
+    def take_commands(self) -> Any:
+        """The command buffer (possibly ``None`` when the system issued nothing)."""
+        return self._commands

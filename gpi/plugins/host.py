@@ -1,0 +1,747 @@
+"""The host side of plugins: :class:`PluginHost` runs plugin systems against a world.
+
+::
+
+    with World(seed=7) as world, PluginHost(world) as host:
+        host.load("examples/plugins/spawner", "examples/plugins/movement")
+        for _ in range(600):
+            host.tick(input_state={"keys": ["right"]})
+
+Loading (:meth:`PluginHost.load`): manifests are read and dependencies
+resolved before any child starts; each plugin gets one *worker*: a child
+process (isolation ``"process"``, the default) or the same runner in the host
+(``"none"``). The worker imports the plugin and reports its components and
+systems; the host registers the components (the same name with another schema
+in two plugins is an error), checks every system's declared access against
+the registered components and granted capabilities, and builds the
+:class:`~gpi.ecs.schedule.Schedule`.
+
+A tick (:meth:`PluginHost.tick`): for each wave of the schedule, every worker
+of the wave first gets the world's layout if its epoch changed (new segment
+fds only), then its run requests; with ``parallel=True`` all requests of a
+wave are sent before any result is read, so the children run at the same
+time. Results are taken **in schedule order** and each command list is applied
+with ``world.apply(cmds, access=..., source="plugin 'x' system 'y'")``. A
+rejected list is logged and recorded (:attr:`PluginHost.faults`); the world is
+untouched by it. An exception in plugin code is logged with its traceback.
+A child that dies or misses its deadline has the system skipped for that tick,
+the fault recorded, and is restarted. The host never stops for a plugin.
+
+Every call yields a timing record (a dict, see :data:`RECORD_FIELDS`) passed
+to ``on_call_record`` callbacks and kept in :attr:`PluginHost.records`
+(bounded); telemetry consumes them without this layer importing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import gpi
+from gpi.ecs import Access, CommandBuffer, CommandError, Component, World, missing_segment_ids
+from gpi.ecs.schedule import Schedule, SystemDecl
+from gpi.plugins import wire
+from gpi.plugins.child import SystemRunner, import_plugin
+from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
+from gpi.plugins.manifest import Manifest, load_manifest
+from gpi.plugins.sdk import SystemSpec, required_capabilities
+from gpi.shm import Channel, recv_with_fds, send_with_fds
+
+__all__ = [
+    "ISOLATION_MODES",
+    "RECORD_FIELDS",
+    "LoadedPlugin",
+    "PluginHost",
+    "TickReport",
+    "sandbox_available",
+]
+
+ISOLATION_MODES = ("process", "none")
+
+#: Keys of a per-call timing record.
+RECORD_FIELDS = (
+    "tick", "plugin", "system", "stage", "wave", "status", "host_ns", "child_ns", "cpu_ns",
+    "ipc_ns", "apply_ns", "cmd_bytes", "ops", "error",
+)
+
+_log = logging.getLogger("gpi.plugins")
+
+DEFAULT_TIMEOUT = 5.0  # seconds a child may take for one call before it is killed
+START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
+ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
+DRAWLIST_SIZE = 4 << 20
+
+
+def sandbox_available() -> bool:
+    """Whether :mod:`gpi.plugins.sandbox` imports (then the sandbox is on by default)."""
+    try:
+        import gpi.plugins.sandbox  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@dataclass
+class LoadedPlugin:
+    """A plugin the host runs: manifest, granted capabilities, declarations, worker state."""
+
+    name: str
+    manifest: Manifest
+    granted: frozenset[str]
+    refused: frozenset[str]
+    components: list[Component] = field(default_factory=list)
+    systems: dict[str, SystemSpec] = field(default_factory=dict)
+    sandbox: dict[str, Any] | None = None
+    status: str = "starting"
+    restarts: int = 0
+    pid: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """A msgpack/JSON-friendly summary (for overlays, `gpi doctor`, reports)."""
+        return {"name": self.name, "version": self.manifest.version, "status": self.status,
+                "restarts": self.restarts, "pid": self.pid, "granted": sorted(self.granted),
+                "refused": sorted(self.refused), "systems": list(self.systems),
+                "components": [c.name for c in self.components], "sandbox": self.sandbox}
+
+
+@dataclass
+class TickReport:
+    """What happened in one tick: ran, skipped, rejected and failed systems."""
+
+    tick: int
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_ns: int = 0
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+
+class _Worker:
+    """One plugin's executor: a child process or the in-process runner."""
+
+    plugin: LoadedPlugin
+
+    def start(self, world: World) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def submit(self, req: dict[str, Any], world: World) -> None:
+        raise NotImplementedError
+
+    def collect(self, timeout: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _InProcessWorker(_Worker):
+    """Isolation ``none``: the plugin runs in the host, through the same runner and checks."""
+
+    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float) -> None:
+        self.plugin = plugin
+        self.seed, self.dt = seed, dt
+        self.runner: SystemRunner | None = None
+        self._pending: deque[dict[str, Any]] = deque()
+        self.draw: Any = None
+
+    def start(self, world: World) -> dict[str, Any]:
+        m = self.plugin.manifest
+        p = import_plugin(m.path, m.entry, m.name)
+        self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt)
+        return {"components": [c.to_dict() for c in p.components.values()],
+                "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
+
+    def submit(self, req: dict[str, Any], world: World) -> None:
+        assert self.runner is not None
+        # Frame state (resources, events) is the live world's: same values the child receives.
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), self.draw)
+        cmds = out["cmds"]
+        if cmds is not None and len(cmds):
+            # Detach arrays from world memory so applying one op cannot change another's values,
+            # exactly as if they had been copied through the arena.
+            out["cmds"] = cmds.to_wire(lambda a: a if a.flags.owndata and a.base is None else a.copy())
+        else:
+            out["cmds"] = None
+        self._pending.append(out)
+
+    def collect(self, timeout: float) -> dict[str, Any]:
+        return self._pending.popleft()
+
+    def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
+        return CommandBuffer.from_wire(wire_cmds, lambda a: a, source=source)
+
+
+class _ProcessWorker(_Worker):
+    """Isolation ``process``: a child over a socketpair (control) and a shm channel (per tick)."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    sock: socket.socket | None = None
+    channel: Channel | None = None
+
+    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float, sandbox: dict[str, Any] | None) -> None:
+        self.plugin = plugin
+        self.seed, self.dt = seed, dt
+        self.sandbox = sandbox
+        self.known: set[int] = set()
+        self.epoch = -1
+
+    def start(self, world: World) -> dict[str, Any]:
+        m = self.plugin.manifest
+        self.channel = Channel.create(f"gpi-{m.name}", arena_size=ARENA_SIZE, drawlist_size=DRAWLIST_SIZE,
+                                      kinds=["run"])
+        host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = host_sock
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gpi.plugins.child", "--sock", str(child_sock.fileno())],
+                pass_fds=[child_sock.fileno()], close_fds=True,
+            )
+        finally:
+            child_sock.close()
+        self.channel.set_peer_pid(self.proc.pid)
+        hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
+                          granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
+                          sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
+        send_with_fds(host_sock, hello, self.channel.child_fds())
+        host_sock.settimeout(START_TIMEOUT)
+        try:
+            msg, fds = recv_with_fds(host_sock)
+        except (OSError, PluginError, Exception) as exc:
+            code = self._reap()
+            raise PluginCrashedError(
+                f"plugin {m.name!r}: child exited during start-up (exit code {code}): {exc}") from None
+        finally:
+            host_sock.settimeout(None)
+        for fd in fds:
+            os.close(fd)
+        msg = wire.check(msg, ["ready", "error"], peer=f"child of plugin {m.name!r}")
+        if msg["kind"] == "error":
+            self._reap()
+            stage = msg["stage"]
+            text = f"plugin {m.name!r}: {stage} failed in the child: {msg['type']}: {msg['message']}"
+            if stage == "import":
+                raise PluginLoadError(text)
+            raise PluginError(text)
+        self.epoch = -1
+        self.known = set()
+        return msg
+
+    def _reap(self, timeout: float = 2.0) -> int | None:
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def sync(self, world: World) -> None:
+        """Send the layout if the world's epoch changed since this child last saw it."""
+        if world.epoch == self.epoch:
+            return
+        assert self.sock is not None
+        layout = world.layout()
+        new = missing_segment_ids(layout, self.known)
+        segs = world.segments()
+        send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
+                      [segs[sid].fd for sid in new])
+        self.known = {int(sid) for sid, _ in layout["segments"]}
+        self.epoch = world.epoch
+
+    def submit(self, req: dict[str, Any], world: World) -> None:
+        assert self.channel is not None
+        self.sync(world)
+        self.channel.send(req)
+
+    def collect(self, timeout: float) -> dict[str, Any]:
+        assert self.channel is not None
+        msg = self.channel.recv(timeout)
+        return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
+
+    def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
+        assert self.channel is not None
+        arena = self.channel.arena
+        from gpi.ecs import decode_inline
+
+        def dec(obj: Any) -> np.ndarray:
+            if isinstance(obj, dict) and "arena" in obj:
+                return arena.view(obj["arena"])  # zero-copy; world.apply copies it into the table
+            arr = decode_inline(obj)
+            return arr
+
+        buf = CommandBuffer.from_wire(wire_cmds, dec, source=source)
+        return buf
+
+    def kill(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        return self._reap()
+
+    def close(self) -> None:
+        if self.channel is not None and self.proc is not None and self.proc.poll() is None:
+            try:
+                self.channel.send(wire.make("shutdown"), 0.1)
+            except Exception:
+                pass
+            try:
+                self.proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+# -- the host --------------------------------------------------------------------------------
+
+
+class PluginHost:
+    """Loads plugins, schedules their systems and applies their command lists (see module doc)."""
+
+    _closed = False
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        isolation: str = "process",
+        dt: float = 1.0 / 60.0,
+        seed: int | None = None,
+        grant: Iterable[str] | None = None,
+        sandbox: bool | None = None,
+        sandbox_policy: Mapping[str, Any] | None = None,
+        parallel: bool = True,
+        max_wave_size: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_call_record: Callable[[dict[str, Any]], None] | None = None,
+        on_log: Callable[[str, str, str], None] | None = None,
+        record_limit: int = 100_000,
+    ) -> None:
+        """A host for ``world``.
+
+        ``isolation``: ``"process"`` or ``"none"``; ``grant``: capabilities the
+        host is willing to grant (``None``: whatever a manifest requests);
+        ``sandbox``: confine children (default: on when the sandbox package
+        imports); ``parallel``: run a wave's children at the same time (else
+        one after another, same results); ``max_wave_size=1``: one system per
+        wave; ``timeout``: seconds per call before a child is killed and restarted.
+        """
+        if isolation not in ISOLATION_MODES:
+            raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
+        self.world = world
+        self.isolation = isolation
+        self.dt = float(dt)
+        self.seed = int(world.seed if seed is None else seed)
+        self.grant = None if grant is None else frozenset(grant)
+        self.sandbox = sandbox_available() if sandbox is None else bool(sandbox)
+        self.sandbox_policy = dict(sandbox_policy or {})
+        self.parallel = parallel
+        self.max_wave_size = max_wave_size
+        self.timeout = float(timeout)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        self.schedule = Schedule.build([])
+        self.tick_count = 0
+        self.records: deque[dict[str, Any]] = deque(maxlen=record_limit)
+        self.faults: list[dict[str, Any]] = []
+        self.logs: deque[tuple[str, str, str]] = deque(maxlen=10_000)
+        self._record_hooks: list[Callable[[dict[str, Any]], None]] = []
+        self._log_hooks: list[Callable[[str, str, str], None]] = []
+        if on_call_record is not None:
+            self._record_hooks.append(on_call_record)
+        if on_log is not None:
+            self._log_hooks.append(on_log)
+        self._workers: dict[str, _Worker] = {}
+        self._decls: dict[str, SystemDecl] = {}
+        self._access: dict[str, Access] = {}
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def on_call_record(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn(record)`` for every system call (see :data:`RECORD_FIELDS`)."""
+        self._record_hooks.append(fn)
+
+    def on_log(self, fn: Callable[[str, str, str], None]) -> None:
+        """Call ``fn(source, level, text)`` for every log line from the host or a plugin."""
+        self._log_hooks.append(fn)
+
+    def _emit_log(self, source: str, level: str, text: str) -> None:
+        self.logs.append((source, level, text))
+        _log.log(logging.getLevelName(level.upper()) if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
+                 else logging.INFO, "[%s] %s", source, text)
+        for fn in self._log_hooks:
+            fn(source, level, text)
+
+    def _fault(self, kind: str, plugin: str, system: str, error: str, **extra: Any) -> None:
+        rec = {"tick": self.tick_count, "kind": kind, "plugin": plugin, "system": system, "error": error, **extra}
+        self.faults.append(rec)
+        self._emit_log(f"{plugin}/{system}" if system else plugin, "error", f"{kind}: {error}")
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, *plugin_dirs: str | os.PathLike[str], available: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+        """Load plugin folders (and what they need from ``available``); returns the plugin names.
+
+        Raises :class:`ManifestError`, :class:`DependencyError`,
+        :class:`PluginLoadError`, :class:`SchemaError`, :class:`ScheduleError`
+        with messages that name the plugin; plugins loaded before stay loaded.
+        """
+        from gpi.plugins.resolve import dependency_order_edges, resolve
+
+        requested = [load_manifest(os.fspath(d), abi=gpi.ABI_VERSION) for d in plugin_dirs]
+        extra = [load_manifest(os.fspath(d), abi=gpi.ABI_VERSION) for d in available]
+        loaded_manifests = [p.manifest for p in self.plugins.values()]
+        order = resolve(requested, [*extra, *loaded_manifests])
+        new = [m for m in order if m.name not in self.plugins]
+        started: list[LoadedPlugin] = []
+        try:
+            for m in new:
+                started.append(self._start_plugin(m))
+            self._register(started)
+        except BaseException:
+            for lp in started:
+                self._stop_plugin(lp.name)
+            raise
+        edges = dependency_order_edges([p.manifest for p in self.plugins.values()])
+        self._rebuild_schedule(edges)
+        return [lp.name for lp in started]
+
+    def _policy_dict(self, m: Manifest) -> dict[str, Any] | None:
+        if not self.sandbox:
+            return None
+        try:
+            from gpi.plugins.sandbox import SandboxPolicy
+        except Exception:
+            return None
+        base = SandboxPolicy.from_dict(self.sandbox_policy) if self.sandbox_policy else SandboxPolicy()
+        pol = SandboxPolicy.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
+        return pol.to_dict()
+
+    def _start_plugin(self, m: Manifest) -> LoadedPlugin:
+        requested = frozenset(m.capabilities)
+        granted = requested if self.grant is None else requested & self.grant
+        lp = LoadedPlugin(m.name, m, granted, requested - granted)
+        if lp.refused:
+            self._emit_log(m.name, "warning", f"capabilities refused by host policy: {sorted(lp.refused)}")
+        worker = self._make_worker(lp)
+        try:
+            info = worker.start(self.world)
+        except BaseException:
+            worker.close()
+            raise
+        lp.components = [Component.from_dict(d) for d in info["components"]]
+        lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
+        lp.sandbox = info.get("sandbox")
+        lp.pid = info.get("pid")
+        lp.status = "running"
+        self.plugins[m.name] = lp
+        self._workers[m.name] = worker
+        return lp
+
+    def _make_worker(self, lp: LoadedPlugin) -> _Worker:
+        if self.isolation == "none":
+            return _InProcessWorker(lp, self.seed, self.dt)
+        return _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest))
+
+    def _register(self, new: list[LoadedPlugin]) -> None:
+        owners: dict[str, tuple[str, Component]] = {}
+        for lp in self.plugins.values():
+            for c in lp.components:
+                prev = owners.get(c.name)
+                if prev is not None and prev[1] != c:
+                    raise PluginError(
+                        f"plugin {lp.name!r} declares component {c.name!r} as {c} but plugin "
+                        f"{prev[0]!r} declared it as {prev[1]}; plugins must agree on shared schemas"
+                    )
+                owners.setdefault(c.name, (lp.name, c))
+        existing = self.world.components
+        for name, (owner, c) in owners.items():
+            have = existing.get(name)
+            if have is not None and have != c:
+                raise PluginError(f"plugin {owner!r} declares component {name!r} as {c} but the world has {have}")
+        self.world.register(*[c for _, c in owners.values() if c.name not in existing])
+        known = set(self.world.components)
+        for lp in new:
+            for spec in lp.systems.values():
+                unknown = [n for n in (*spec.reads, *spec.writes) if n not in known]
+                if unknown:
+                    raise PluginError(
+                        f"plugin {lp.name!r} system {spec.name!r} declares components {unknown} "
+                        f"that no loaded plugin defines; declare them with plugin.component(...) "
+                        f"or add the plugin that does as a dependency"
+                    )
+                missing = required_capabilities(spec) - lp.granted
+                if missing:
+                    self._emit_log(lp.name, "warning",
+                                   f"system {spec.name!r} needs capabilities {sorted(missing)} that were "
+                                   "not granted; its calls that use them will fail")
+
+    def _rebuild_schedule(self, edges: Iterable[tuple[str, str]]) -> None:
+        decls: list[SystemDecl] = []
+        self._decls.clear()
+        self._access.clear()
+        for lp in self.plugins.values():
+            for spec in lp.systems.values():
+                key = f"{lp.name}.{spec.name}"
+                d = SystemDecl(key, stage=spec.stage, reads=frozenset(spec.reads), writes=frozenset(spec.writes),
+                               resources=frozenset(spec.resources), events=frozenset(spec.events),
+                               before=spec.before, after=spec.after, structural=spec.structural,
+                               group=lp.name, name=spec.name)
+                decls.append(d)
+                self._decls[key] = d
+                structural = (spec.spawns and "spawn" in lp.granted) or (spec.despawns and "despawn" in lp.granted)
+                self._access[key] = Access(
+                    writes=spec.writes,
+                    resources=spec.resources if "resources" in lp.granted else (),
+                    events=spec.events if "events" in lp.granted else (),
+                    structural=structural,
+                )
+        deps: dict[str, list[str]] = {}
+        for dep, dependent in edges:
+            deps.setdefault(dependent, []).append(dep)
+        self.schedule = Schedule.build(decls, deps, max_wave_size=self.max_wave_size)
+        for w in self.schedule.warnings:
+            self._emit_log("schedule", "warning", w)
+
+    def _stop_plugin(self, name: str) -> None:
+        worker = self._workers.pop(name, None)
+        if worker is not None:
+            worker.close()
+        self.plugins.pop(name, None)
+
+    def unload(self, name: str) -> None:
+        """Stop a plugin and drop its systems from the schedule (its components stay registered)."""
+        from gpi.plugins.resolve import dependency_order_edges
+
+        self._stop_plugin(name)
+        self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def tick(self, input_state: Mapping[str, Any] | None = None) -> TickReport:
+        """Run every stage's waves once, apply the command lists in schedule order, clear events."""
+        t0 = time.perf_counter_ns()
+        report = TickReport(self.tick_count)
+        inp = dict(input_state or {})
+        for stage in self.schedule.stages:
+            for wi, wave in enumerate(self.schedule.stages[stage]):
+                self._run_wave(stage, wi, wave, inp, report)
+        self.world.clear_events()
+        report.wall_ns = time.perf_counter_ns() - t0
+        self.tick_count += 1
+        return report
+
+    def run(self, ticks: int, input_state: Mapping[str, Any] | None = None) -> list[TickReport]:
+        """Run ``ticks`` ticks with the same input; returns their reports."""
+        return [self.tick(input_state) for _ in range(ticks)]
+
+    def _request(self, key: str, inp: Mapping[str, Any], first: bool) -> dict[str, Any]:
+        d = self._decls[key]
+        lp = self.plugins[d.group]
+        w = self.world
+        req = {"v": wire.PROTOCOL_VERSION, "kind": "run", "tick": self.tick_count, "sys": d.name,
+               "epoch": w.epoch, "first": first}
+        if "input" in lp.granted:
+            req["input"] = inp
+        if d.resources:
+            req["res"] = {n: w.try_resource(n) for n in d.resources if w.try_resource(n) is not None}
+        if d.events:
+            req["ev"] = {n: list(w.events(n)) for n in d.events}
+        return req
+
+    def _run_wave(self, stage: str, wi: int, wave: list[str], inp: Mapping[str, Any], report: TickReport) -> None:
+        sent: dict[str, int] = {}  # key -> send time
+        dead: set[str] = set()  # plugins whose child failed during this wave
+        results: dict[str, dict[str, Any] | BaseException] = {}
+        seen_workers: set[str] = set()
+
+        def send(key: str) -> None:
+            plugin = self._decls[key].group
+            first = plugin not in seen_workers
+            seen_workers.add(plugin)
+            try:
+                req = self._request(key, inp, first)
+                sent[key] = time.perf_counter_ns()
+                self._workers[plugin].submit(req, self.world)
+            except Exception as exc:
+                results[key] = exc
+
+        def receive(key: str) -> None:
+            plugin = self._decls[key].group
+            if key in results:
+                return
+            if plugin in dead:
+                results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
+                return
+            try:
+                results[key] = self._workers[plugin].collect(self.timeout)
+            except Exception as exc:
+                results[key] = exc
+                dead.add(plugin)
+
+        if self.parallel:
+            for key in wave:
+                if self._decls[key].group in self.plugins:
+                    send(key)
+            for key in wave:
+                if key in sent:
+                    receive(key)
+        else:
+            for key in wave:
+                if self._decls[key].group in self.plugins:
+                    send(key)
+                    if key in sent:
+                        receive(key)
+        recv_ns = time.perf_counter_ns()
+        for key in wave:  # schedule order, never completion order
+            self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), recv_ns, report)
+        for plugin in sorted(dead):
+            self._restart(plugin)
+
+    def _finish(self, stage: str, wi: int, key: str, res: dict[str, Any] | BaseException | None,
+                t_sent: int, t_recv: int, report: TickReport) -> None:
+        d = self._decls[key]
+        plugin, system = d.group, d.name
+        source = f"plugin {plugin!r} system {system!r}"
+        rec: dict[str, Any] = {"tick": self.tick_count, "plugin": plugin, "system": system, "stage": stage,
+                               "wave": wi, "status": "ok", "host_ns": t_recv - t_sent, "child_ns": 0,
+                               "cpu_ns": 0, "ipc_ns": 0, "apply_ns": 0, "cmd_bytes": 0, "ops": 0, "error": None}
+        if res is None or isinstance(res, BaseException):
+            kind = "timeout" if isinstance(res, TimeoutError) else "crashed"
+            if isinstance(res, (ProtocolError, CommandError)):
+                kind = "protocol"
+            err = f"{source}: skipped this tick: {type(res).__name__}: {res}" if res else f"{source}: not run"
+            rec.update(status="skipped", error=err)
+            report.skipped.append(key)
+            self._fault(kind, plugin, system, err)
+            self._emit_record(rec)
+            return
+        rec["child_ns"] = int(res.get("child_ns") or 0)
+        rec["cpu_ns"] = int(res.get("cpu_ns") or 0)
+        rec["ipc_ns"] = max(0, rec["host_ns"] - rec["child_ns"])
+        for level, text in res.get("logs") or ():
+            self._emit_log(f"{plugin}/{system}", str(level), str(text))
+        if res.get("dropped"):
+            self._emit_log(f"{plugin}/{system}", "warning", f"{res['dropped']} log lines dropped (limit per call)")
+        if res.get("error"):
+            e = res["error"]
+            msg = f"{source} raised {e.get('type')}: {e.get('message')}"
+            rec.update(status="error", error=msg)
+            report.errors.append(key)
+            self._fault("exception", plugin, system, msg, traceback=e.get("traceback", ""))
+            if e.get("traceback"):
+                self._emit_log(f"{plugin}/{system}", "error", str(e["traceback"]).rstrip())
+            self._emit_record(rec)
+            return
+        report.ran.append(key)
+        wire_cmds = res.get("cmds")
+        if wire_cmds is not None:
+            t0 = time.perf_counter_ns()
+            try:
+                buf = self._workers[plugin].decode(wire_cmds, source)
+                rec["ops"] = len(buf)
+                rec["cmd_bytes"] = buf.nbytes
+                self.world.apply(buf, access=self._access[key], source=source)
+            except CommandError as exc:
+                rec.update(status="rejected", error=str(exc))
+                report.rejected.append(key)
+                self._fault("rejected", plugin, system, str(exc))
+            except Exception as exc:  # hostile or broken wire data
+                err = f"{source}: malformed command list: {type(exc).__name__}: {exc}"
+                rec.update(status="rejected", error=err)
+                report.rejected.append(key)
+                self._fault("rejected", plugin, system, err)
+            rec["apply_ns"] = time.perf_counter_ns() - t0
+        self._emit_record(rec)
+
+    def _emit_record(self, rec: dict[str, Any]) -> None:
+        self.records.append(rec)
+        for fn in self._record_hooks:
+            fn(rec)
+
+    def _restart(self, plugin: str) -> None:
+        lp = self.plugins.get(plugin)
+        worker = self._workers.get(plugin)
+        if lp is None or worker is None:
+            return
+        code = worker.kill() if isinstance(worker, _ProcessWorker) else None
+        worker.close()
+        lp.status = "restarting"
+        lp.restarts += 1
+        self._emit_log(plugin, "warning", f"child exited (code {code}); restarting (restart #{lp.restarts})")
+        new = self._make_worker(lp)
+        try:
+            info = new.start(self.world)
+        except Exception as exc:
+            new.close()
+            lp.status = "crashed"
+            self._fault("restart_failed", plugin, "", f"plugin {plugin!r}: restart failed: {exc}")
+            self._workers[plugin] = new
+            return
+        lp.pid = info.get("pid")
+        lp.sandbox = info.get("sandbox")
+        lp.status = "running"
+        self._workers[plugin] = new
+
+    # -- introspection and lifetime --------------------------------------------------------
+
+    def system_keys(self) -> list[str]:
+        """Every system, as ``plugin.system``, in schedule order."""
+        return self.schedule.order()
+
+    def drawlist(self, plugin: str) -> Any:
+        """The draw-list segment of a plugin's child (``None`` in isolation ``none``)."""
+        w = self._workers.get(plugin)
+        if isinstance(w, _ProcessWorker) and w.channel is not None:
+            return w.channel.drawlist
+        return None
+
+    def close(self) -> None:
+        """Stop every child. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for name in list(self._workers):
+            worker = self._workers.pop(name)
+            try:
+                worker.close()
+            except Exception:
+                pass
+        for lp in self.plugins.values():
+            lp.status = "stopped"
+
+    def __enter__(self) -> PluginHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"<PluginHost isolation={self.isolation} plugins={list(self.plugins)} "
+                f"systems={len(self.schedule)} tick={self.tick_count}>")
+
