@@ -176,7 +176,9 @@ def test_plugin_guide_commands_work_as_written(tmp_path: Path) -> None:
     shim.mkdir()
     (shim / "gpi").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m gpi "$@"\n')
     (shim / "gpi").chmod(0o755)
-    (shim / "python").symlink_to(sys.executable)
+    # scripts, not symlinks: a symlinked venv python would not find its venv
+    (shim / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (shim / "python").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
     env = dict(
