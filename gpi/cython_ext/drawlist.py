@@ -153,9 +153,6 @@ assert VERTEX_DTYPE.itemsize == VERTEX_SIZE and BATCH_DTYPE.itemsize == BATCH_RO
 assert HEADER_DTYPE.itemsize == HEADER_SIZE
 
 _INF = np.float32(np.inf)
-# Outputs at least this big are written with non-temporal stores (bigger than a 2-core
-# machine's L2+L3 share, so they would be evicted before anyone read them anyway).
-_STREAM_BYTES = 8 << 20
 View = tuple[float, float, float, float]
 
 
@@ -421,8 +418,7 @@ def build_quads(out: Any, pos: Any, size: Any, color: Any, layer: Any = 0,
     if _kernels is None:  # pragma: no cover
         return _reference_into(o, quads_reference(p, s, c, ly, rot, view), 6, "quads")
     rc, lo, hi = _kernels.quads(p, s, rot if rot is not None else np.zeros(1, np.float32),
-                                rot is not None, c, ly, *_view(view), o, sc.counts, sc.starts,
-                                n * 72 >= _STREAM_BYTES)
+                                rot is not None, c, ly, *_view(view), o, sc.counts, sc.starts)
     return _finish_kernel(rc, lo, hi, sc, 6, o, "quads")
 
 
@@ -454,8 +450,7 @@ def build_lines(out: Any, pos: Any, end: Any, width: Any, color: Any, layer: Any
     sc = scratch or _Scratch()
     if _kernels is None:  # pragma: no cover
         return _reference_into(o, lines_reference(p, e, w, c, ly, view), 6, "lines")
-    rc, lo, hi = _kernels.lines(p, e, w, c, ly, *_view(view), o, sc.counts, sc.starts,
-                                n * 72 >= _STREAM_BYTES)
+    rc, lo, hi = _kernels.lines(p, e, w, c, ly, *_view(view), o, sc.counts, sc.starts)
     return _finish_kernel(rc, lo, hi, sc, 6, o, "lines")
 
 

@@ -97,10 +97,9 @@ def test_lines_match_reference_byte_for_byte(seed, n):
     assert _same_bytes(out, verts)
 
 
-def test_large_calls_take_the_streaming_path_and_still_match():
-    n = 130_000  # 130k quads * 72 B > the streaming threshold
+def test_large_calls_match():
+    n = 130_000
     pos, size, color, layer, _ = _scene(7, n, layers=2)
-    assert n * 72 >= d._STREAM_BYTES
     out = _out(6 * n)
     d.build_quads(out, pos, size, color, layer, None, None)
     verts, _, _ = d.quads_reference(pos, size, color, layer, None, None)
