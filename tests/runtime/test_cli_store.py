@@ -164,6 +164,7 @@ def guide_commands() -> list[tuple[str, int]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_plugin_guide_commands_work_as_written(tmp_path: Path) -> None:
     import importlib.util
