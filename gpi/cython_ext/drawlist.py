@@ -415,7 +415,7 @@ def build_quads(out: Any, pos: Any, size: Any, color: Any, layer: Any = 0,
     rot = None if rotation is None else _floats(rotation, n, 0, "rotation")
     o = _out_bytes(out)
     sc = scratch or _Scratch()
-    if _kernels is None:  # pragma: no cover
+    if _kernels is None:
         return _reference_into(o, quads_reference(p, s, c, ly, rot, view), 6, "quads")
     rc, lo, hi = _kernels.quads(p, s, rot if rot is not None else np.zeros(1, np.float32),
                                 rot is not None, c, ly, *_view(view), o, sc.counts, sc.starts)
@@ -433,7 +433,7 @@ def build_circles(out: Any, pos: Any, radius: Any, color: Any, layer: Any = 0,
     o = _out_bytes(out)
     sc = scratch or _Scratch()
     vps = 3 * (u.shape[0] - 1)
-    if _kernels is None:  # pragma: no cover
+    if _kernels is None:
         return _reference_into(o, circles_reference(p, r, c, ly, view, unit=u), vps, "circles")
     rc, lo, hi = _kernels.circles(p, r, c, ly, u, *_view(view), o, sc.counts, sc.starts)
     return _finish_kernel(rc, lo, hi, sc, vps, o, "circles")
@@ -448,14 +448,14 @@ def build_lines(out: Any, pos: Any, end: Any, width: Any, color: Any, layer: Any
     c, ly = _colors(color, n), _layers(layer, n)
     o = _out_bytes(out)
     sc = scratch or _Scratch()
-    if _kernels is None:  # pragma: no cover
+    if _kernels is None:
         return _reference_into(o, lines_reference(p, e, w, c, ly, view), 6, "lines")
     rc, lo, hi = _kernels.lines(p, e, w, c, ly, *_view(view), o, sc.counts, sc.starts)
     return _finish_kernel(rc, lo, hi, sc, 6, o, "lines")
 
 
 def _reference_into(out: np.ndarray, ref: tuple[np.ndarray, np.ndarray, np.ndarray], vps: int,
-                    what: str) -> KernelResult:  # pragma: no cover - fallback without the build
+                    what: str) -> KernelResult:
     verts, layers, counts = ref
     if verts.nbytes > out.size:
         raise DrawListFullError(
