@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gpi
 from gpi.errors import GpiError
@@ -230,3 +233,56 @@ def test_unknown_keys_suggest(tmp_path: Path) -> None:
     assert "unknown key 'dependencys'" in str(err)
     err = fails(tmp_path, replace("memory_mb =", "memory ="))
     assert err.field == "[sandbox]"
+
+
+names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
+versions = st.builds(
+    lambda a, b, c: f"{a}.{b}.{c}", st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=names,
+    version=versions,
+    caps=st.lists(st.sampled_from(sorted(CAPABILITIES)), max_size=4),
+    deps=st.dictionaries(
+        names, st.sampled_from(["", ">=1.0", ">=1,<2", "==0.3.*", "~=1.4"]), max_size=3
+    ),
+    memory=st.none() | st.integers(1, 4096),
+    budget=st.none() | st.floats(0.01, 1000.0),
+    description=st.text(max_size=30),
+)
+def test_valid_manifests_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    version: str,
+    caps: list[str],
+    deps: dict[str, str],
+    memory: int | None,
+    budget: float | None,
+    description: str,
+) -> None:
+    deps.pop(name, None)
+    folder = tmp_path_factory.mktemp("m")
+    (folder / "main.py").write_text("")
+    sandbox = {k: v for k, v in {"memory_mb": memory, "budget_ms": budget}.items() if v is not None}
+    lines = [
+        "[plugin]",
+        f"name = {json.dumps(name)}",
+        f"version = {json.dumps(version)}",
+        "abi = 1",
+        'entry = "main"',
+        f"description = {json.dumps(description, ensure_ascii=False)}",
+        f"capabilities = {json.dumps(caps)}",
+        "[dependencies]",
+        *(f"{k} = {json.dumps(v)}" for k, v in deps.items()),
+        "[sandbox]",
+        *(f"{k} = {v!r}" for k, v in sandbox.items()),
+    ]
+    (folder / "plugin.toml").write_text("\n".join(lines) + "\n")
+    m = load_manifest(folder)
+    assert (m.name, m.version, m.description) == (name, version, description)
+    assert m.capabilities == tuple(dict.fromkeys(caps))
+    assert set(m.dependencies) == set(deps) and dict(m.sandbox) == sandbox
+    assert Manifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
