@@ -30,7 +30,7 @@ Only SDL's event structs are needed here (``sdl2`` is imported lazily in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 try:  # the replay format owns the canonical InputState
@@ -149,6 +149,21 @@ class InputMapper:
         elif etype == _SDL_QUIT:
             self.quit_requested = True
 
+    def feed(self, events: Iterable[Any], consume: Callable[[Any], bool] | None = None) -> int:
+        """Handle already-polled events (e.g. ``Window.poll_events()``); return the count.
+
+        ``consume`` (e.g. ``Overlay.handle_event``) sees each event first; an
+        event it returns True for does not become game input. Quit and window
+        events always reach the mapper.
+        """
+        count = 0
+        for event in events:
+            count += 1
+            taken = consume(event) if consume is not None else False
+            if not taken or int(event.type) in (_SDL_QUIT, _SDL_WINDOWEVENT):
+                self.handle(event)
+        return count
+
     def poll(
         self, consume: Callable[[Any], bool] | None = None, limit: int | None = None
     ) -> int:
@@ -165,10 +180,7 @@ class InputMapper:
         event = sdl2.SDL_Event()
         count = 0
         while (limit is None or count < limit) and sdl2.SDL_PollEvent(ctypes.byref(event)):
-            count += 1
-            taken = consume(event) if consume is not None else False
-            if not taken or int(event.type) in (_SDL_QUIT, _SDL_WINDOWEVENT):
-                self.handle(event)
+            count += self.feed((event,), consume)
         return count
 
     def take_resize(self) -> tuple[int, int] | None:

@@ -171,3 +171,22 @@ def test_poll_lets_a_consumer_take_events_but_not_quit(sdl_video):
     assert len(seen) == 3
     assert m.snapshot().keys == frozenset()
     assert m.quit_requested
+
+
+def test_feed_window_events_with_a_consumer():
+    events = [
+        key_event(sdl2.SDL_KEYDOWN, sdl2.SDL_SCANCODE_F1),
+        key_event(sdl2.SDL_KEYDOWN, sdl2.SDL_SCANCODE_S),
+        window_event(sdl2.SDL_WINDOWEVENT_SIZE_CHANGED, 300, 200),
+    ]
+    m = InputMapper()
+    # The consumer takes F1 (the overlay toggle) and, wrongly, the window event too.
+    taken = {sdl2.SDL_SCANCODE_F1}
+    n = m.feed(
+        events,
+        lambda ev: ev.type == sdl2.SDL_WINDOWEVENT
+        or (ev.type == sdl2.SDL_KEYDOWN and ev.key.keysym.scancode in taken),
+    )
+    assert n == 3
+    assert m.snapshot().keys == frozenset({"s"})
+    assert m.take_resize() == (300, 200)

@@ -1,7 +1,7 @@
 """The ImGui overlay renders headless over a scene, and its controls produce actions.
 
-GL tests use SDL's offscreen driver with Mesa EGL (tests/conftest.py sets the
-environment) and an OpenGL 3.3 core context made here with pysdl2.
+GL tests use gpi.runtime.window.Window (SDL's offscreen driver with Mesa EGL,
+OpenGL 3.3 core) and gpi.runtime.render.Renderer to draw a scene under it.
 """
 
 from __future__ import annotations
@@ -74,54 +74,42 @@ def test_model_validation_and_loop_actions():
 
 @pytest.fixture(scope="module")
 def gl_window():
-    import sdl2
+    from gpi.runtime.render import Renderer
+    from gpi.runtime.window import Window
 
-    assert sdl2.SDL_InitSubSystem(sdl2.SDL_INIT_VIDEO) == 0, sdl2.SDL_GetError()
-    sdl2.SDL_GL_SetAttribute(sdl2.SDL_GL_CONTEXT_MAJOR_VERSION, 3)
-    sdl2.SDL_GL_SetAttribute(sdl2.SDL_GL_CONTEXT_MINOR_VERSION, 3)
-    sdl2.SDL_GL_SetAttribute(sdl2.SDL_GL_CONTEXT_PROFILE_MASK, sdl2.SDL_GL_CONTEXT_PROFILE_CORE)
-    window = sdl2.SDL_CreateWindow(
-        b"overlay test", 0, 0, W, H, sdl2.SDL_WINDOW_OPENGL | sdl2.SDL_WINDOW_HIDDEN
-    )
-    assert window, sdl2.SDL_GetError()
-    context = sdl2.SDL_GL_CreateContext(window)
-    assert context, sdl2.SDL_GetError()
-    sdl2.SDL_GL_MakeCurrent(window, context)
-    yield window
-    sdl2.SDL_GL_DeleteContext(context)
-    sdl2.SDL_DestroyWindow(window)
-    sdl2.SDL_QuitSubSystem(sdl2.SDL_INIT_VIDEO)
+    with Window(W, H, "overlay test", headless=True, hidden=True, resizable=False) as window:
+        renderer = Renderer(window)
+        yield window, renderer
+        renderer.close()
 
 
 @pytest.fixture
 def overlay(gl_window):
     from gpi.runtime.overlay import Overlay
 
-    ov = Overlay(gl_window)
+    window, renderer = gl_window
+    ov = Overlay(window)
+    ov.renderer = renderer  # the test's scene renderer rides along
     yield ov
     ov.close()
 
 
-def draw_scene() -> None:
-    from OpenGL import GL as gl
-
-    gl.glViewport(0, 0, W, H)
-    gl.glClearColor(0.1, 0.2, 0.4, 1.0)
-    gl.glClear(gl.GL_COLOR_BUFFER_BIT)
+SPRITE = (255, 200, 0)
+SPRITE_BOX = (780, 200, 180, 150)  # x, y (bottom-left origin), w, h in window pixels
 
 
-def read_pixels() -> np.ndarray:
-    from OpenGL import GL as gl
+def draw_scene(renderer) -> None:
+    from gpi.runtime.render import Camera
 
-    gl.glPixelStorei(gl.GL_PACK_ALIGNMENT, 1)
-    raw = gl.glReadPixels(0, 0, W, H, gl.GL_RGB, gl.GL_UNSIGNED_BYTE)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(H, W, 3)[::-1].copy()
+    x, y, w, h = SPRITE_BOX
+    renderer.screen.rect(x, y, w, h, (*SPRITE, 255))
+    renderer.render([], Camera.pixels(W, H), clear=(0.1, 0.2, 0.4, 1.0))
 
 
 def render(ov, model):
-    draw_scene()
+    draw_scene(ov.renderer)
     actions = ov.frame(model)
-    return actions, read_pixels()
+    return actions, ov.renderer.read_pixels()[:, :, :3].copy()
 
 
 @pytest.mark.gl
@@ -135,8 +123,12 @@ def test_overlay_renders_over_scene(overlay, tmp_path):
     Image.fromarray(img).save("out/overlay_test.png")
 
     scene = np.all(img == SCENE, axis=-1)
-    # The scene is visible to the right of the overlay window.
-    assert scene[:, 740:].mean() > 0.99
+    # The scene is visible to the right of the overlay window: background and a sprite.
+    sprite = np.all(img == SPRITE, axis=-1)
+    x, y, w, h = SPRITE_BOX
+    assert sprite[H - y - h + 2 : H - y - 2, x + 2 : x + w - 2].all()
+    assert (scene | sprite)[:, 740:].mean() > 0.99
+    assert not sprite[:, :700].any()
     # The overlay window (at 10,10, 680 wide) covers its region with non-scene pixels.
     region = scene[20:H - 20, 20:680]
     assert region.mean() < 0.05
@@ -224,7 +216,7 @@ def test_toggle_key_hides_overlay(overlay):
     assert not overlay.visible
     actions, img = render(overlay, model)
     assert actions == [OverlayAction("toggle_overlay", 0.0)]
-    assert np.all(img == SCENE)  # hidden: only the scene
+    assert np.all(np.all(img == SCENE, axis=-1) | np.all(img == SPRITE, axis=-1))  # only the scene
     # Events pass through to the game while hidden.
     motion = sdl2.SDL_Event()
     motion.type = sdl2.SDL_MOUSEMOTION
