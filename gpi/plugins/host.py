@@ -219,6 +219,9 @@ class _ProcessWorker(_Worker):
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
                           sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
         send_with_fds(host_sock, hello, self.channel.child_fds())
+        release = getattr(self.channel, "release_child_fds", None)
+        if release is not None:  # our copies of the child's ends: its death then shows at once
+            release()
         host_sock.settimeout(START_TIMEOUT)
         try:
             msg, fds = recv_with_fds(host_sock)
