@@ -6,6 +6,8 @@ import ctypes
 
 import pytest
 import sdl2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpi.runtime.input import InputMapper, InputState, key_name
 
@@ -190,3 +192,39 @@ def test_feed_window_events_with_a_consumer():
     assert n == 3
     assert m.snapshot().keys == frozenset({"s"})
     assert m.take_resize() == (300, 200)
+
+
+_SCANCODES = [sdl2.SDL_SCANCODE_A, sdl2.SDL_SCANCODE_W, sdl2.SDL_SCANCODE_SPACE,
+              sdl2.SDL_SCANCODE_LEFT]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(["down", "up"]), st.sampled_from(_SCANCODES)),
+            st.just(("tick", 0)),
+        ),
+        max_size=40,
+    )
+)
+def test_keys_match_a_set_model(script):
+    """Held keys follow a set model; a snapshot also holds the taps since the last one."""
+    m = InputMapper()
+    held: set[str] = set()
+    tapped: set[str] = set()
+    for op, code in script:
+        if op == "tick":
+            assert m.snapshot().keys == frozenset(held | tapped)
+            tapped.clear()
+            continue
+        name = key_name(code)
+        if op == "down":
+            m.handle(key_event(sdl2.SDL_KEYDOWN, code))
+            held.add(name)
+            tapped.add(name)
+        else:
+            m.handle(key_event(sdl2.SDL_KEYUP, code))
+            held.discard(name)
+    assert m.held_keys == frozenset(held)
+    assert m.snapshot().keys == frozenset(held | tapped)
