@@ -125,6 +125,8 @@ VERTEX_SIZE = 12
 LAYER_MIN, LAYER_MAX = -32768, 32767
 _LAYER_SLOTS = 65536  # one counting-sort slot per int16 layer value
 KIND_QUAD, KIND_CIRCLE, KIND_LINE = 1, 2, 3
+# Vertex indices reach OpenGL as GLint: a list holds at most 2**31 - 1 vertices.
+MAX_VERTICES = (1 << 31) - 1
 # 1024 batches = 16 KiB of table: enough for many layers times many calls per frame.
 DEFAULT_BATCH_CAPACITY = 1024
 # 24 segments: a circle 100 px across deviates from round by < 1 px.
@@ -181,7 +183,7 @@ def _align64(n: int) -> int:
 def layout_for(nbytes: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> tuple[int, int]:
     """``(vertex_offset, vertex_capacity)`` for a region of ``nbytes`` with ``batch_capacity`` rows."""
     offset = _align64(HEADER_SIZE + BATCH_ROW * int(batch_capacity))
-    return offset, max(0, (int(nbytes) - offset) // VERTEX_SIZE)
+    return offset, min(MAX_VERTICES, max(0, (int(nbytes) - offset) // VERTEX_SIZE))
 
 
 def required_bytes(vertices: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> int:
@@ -726,7 +728,10 @@ class DrawList:
     def set_view(self, view: View | None) -> None:
         """Cull against ``(x0, y0, x1, y1)`` in world units from now on (None: no culling)."""
         self._flush()
-        self.view = None if view is None else tuple(float(v) for v in view)  # type: ignore[assignment]
+        if view is not None and len(view) != 4:
+            raise DrawListError(f"view must be (x0, y0, x1, y1), got {view!r}")
+        self.view = None if view is None else (
+            float(view[0]), float(view[1]), float(view[2]), float(view[3]))
 
     def clear(self) -> None:
         """Forget everything drawn (the header keeps the last published frame until finish())."""
@@ -750,10 +755,11 @@ class DrawList:
         h["magic"], h["version"], h["vertex_size"] = MAGIC, VERSION, VERTEX_SIZE
         h["vertex_offset"], h["vertex_capacity"], h["vertex_count"] = self._voff, self._vcap, self._n
         h["batch_capacity"], h["batch_count"], h["sequence"] = self._bcap, len(ordered), self._sequence
-        h["view"] = _view(self.view)
+        x0, y0, x1, y1 = _view(self.view)
+        h["view"] = (x0, y0, x1, y1)
         self._buf[:HEADER_SIZE] = h.view(np.uint8)
         return Header(self._voff, self._vcap, self._n, self._bcap, len(ordered), self._sequence,
-                      tuple(float(v) for v in _view(self.view)), self._buf.size)  # type: ignore[arg-type]
+                      (float(x0), float(y0), float(x1), float(y1)), self._buf.size)
 
     # -- column draws (kernels) -------------------------------------------------------
 

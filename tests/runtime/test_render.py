@@ -199,3 +199,23 @@ def test_child_process_draw_list_in_shared_memory(gl):
         img = renderer.read_pixels()
         assert _px(img, 0, 0) in ((255, 0, 255, 255), (0, 0, 0, 255))
         assert (img == np.array([255, 0, 255, 255], np.uint8)).all(axis=2).sum() > 100
+
+
+@pytest.mark.gl
+@pytest.mark.subprocess
+def test_renderer_without_a_context_says_so():
+    code = (
+        "from gpi.runtime.render import Renderer, RenderError\n"
+        "try:\n    Renderer()\nexcept RenderError as e:\n    print('ERR', e)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), SDL_VIDEODRIVER="offscreen", PYOPENGL_PLATFORM="egl")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert "ERR renderer: no current OpenGL context" in out.stdout, out.stderr
+
+
+def test_importing_render_loads_no_opengl():
+    code = "import sys, gpi.runtime.render, gpi.runtime.window; print('OpenGL' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -127,7 +127,12 @@ class Renderer:
             raise RenderError(
                 f"renderer: no current OpenGL context ({exc}); create a gpi.runtime.window.Window first"
             ) from exc
-        self.gl_version = (version or b"").decode(errors="replace")
+        if not version:
+            raise RenderError(
+                "renderer: no current OpenGL context (glGetString returned nothing); "
+                "create a gpi.runtime.window.Window first"
+            )
+        self.gl_version = version.decode(errors="replace")
         self._program = _program()
         self._u_transform = GL.glGetUniformLocation(self._program, "u_transform")
         self._vao = int(GL.glGenVertexArrays(1))
