@@ -37,6 +37,8 @@ cdef extern from *:
     #include <time.h>
     #include <unistd.h>
     #include <poll.h>
+    #include <sched.h>
+    #include <sys/socket.h>
     #include <limits.h>
     #include <sys/syscall.h>
     #include <linux/futex.h>
@@ -98,13 +100,28 @@ cdef extern from *:
         syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
     }
 
-    /* After publishing: wake the peer if (and only if) it announced it sleeps. */
-    static inline void gpi_notify(char *base, int seq_off, int wait_off) {
+    /* After publishing: wake the peer if (and only if) it announced it sleeps. The
+       waiter word says how it sleeps: 1 on the futex, 2 in poll() on a doorbell pipe.
+       Returns 1 if a wake-up was sent. */
+    static inline int gpi_notify(char *base, int seq_off, int wait_off, int bell) {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(gpi_u32(base + wait_off), __ATOMIC_RELAXED)) {
+        uint32_t w = __atomic_load_n(gpi_u32(base + wait_off), __ATOMIC_RELAXED);
+        if (!w) return 0;
+        if (w == 2 && bell >= 0) {
+            char b = 1;
+            /* never blocks (a full socket buffer already wakes), never raises SIGPIPE */
+            ssize_t r = send(bell, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)r;
+        } else {
             __atomic_fetch_add(gpi_u32(base + seq_off), 1u, __ATOMIC_SEQ_CST);
             gpi_futex_wake(gpi_u32(base + seq_off));
         }
+        return 1;
+    }
+
+    static inline void gpi_drain(int bell) {
+        char buf[64];
+        while (recv(bell, buf, sizeof buf, MSG_DONTWAIT) == (ssize_t)sizeof buf) {}
     }
 
     /* Unconditionally bump a seq word and wake its sleepers (used by reset). */
@@ -130,10 +147,12 @@ cdef extern from *:
         return used > cap || used + need <= cap;  /* corrupt counts as ready: caller reports it */
     }
 
-    /* Spin for up to spin_ns, then sleep on the futex in slices, checking the peer.
+    /* Spin for up to spin_ns, then yield the CPU for up to yield_ns (lets a peer that
+       was woken onto this CPU run), then sleep on the futex in slices, checking the peer.
        Returns GPI_OK, GPI_TIMEOUT or GPI_PEER_DIED. timeout_ns < 0 waits forever. */
     static int gpi_wait(char *base, int mode, uint64_t mine, uint64_t need, uint64_t cap,
-                        int64_t timeout_ns, int64_t spin_ns, int pidfd, long ppid) {
+                        int64_t timeout_ns, int64_t spin_ns, int64_t yield_ns,
+                        int pidfd, long ppid, int bell) {
         int seq_off = mode == 0 ? GPI_OFF_DSEQ : GPI_OFF_SSEQ;
         int wait_off = mode == 0 ? GPI_OFF_DWAIT : GPI_OFF_SWAIT;
         int64_t start = gpi_now_ns();
@@ -148,16 +167,25 @@ cdef extern from *:
                 if (t >= spin_end || t >= deadline) break;
             }
         }
+        int64_t yield_end = spin_end + yield_ns;
+        for (;;) {
+            if (gpi_ready(base, mode, mine, need, cap)) return GPI_OK;
+            int64_t t = gpi_now_ns();
+            if (t >= yield_end || t >= deadline) break;
+            sched_yield();
+        }
         uint32_t *seq = gpi_u32(base + seq_off);
         uint32_t *waiters = gpi_u32(base + wait_off);
+        if (mode != 0) bell = -1;  /* doorbells only carry 'data published' */
+        int check_peer = 1;
         for (;;) {
             uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
-            __atomic_store_n(waiters, 1u, __ATOMIC_SEQ_CST);
+            __atomic_store_n(waiters, bell >= 0 ? 2u : 1u, __ATOMIC_SEQ_CST);
             if (gpi_ready(base, mode, mine, need, cap)) {
                 __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
                 return GPI_OK;
             }
-            if (gpi_peer_dead(pidfd, ppid)) {
+            if (check_peer && gpi_peer_dead(pidfd, ppid)) {
                 __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
                 return gpi_ready(base, mode, mine, need, cap) ? GPI_OK : GPI_PEER_DIED;
             }
@@ -168,7 +196,32 @@ cdef extern from *:
             }
             int64_t slice = deadline - t;
             if (slice > GPI_SLICE_NS) slice = GPI_SLICE_NS;
-            gpi_futex_wait(seq, s, slice);
+            if (bell >= 0 && slice >= GPI_SLICE_NS) {
+                /* One syscall sleeps and drains: a blocking recv on the doorbell socket,
+                   whose SO_RCVTIMEO is one slice. EOF means every copy of the peer's
+                   end is closed: the peer is gone. */
+                char buf[64];
+                ssize_t r = recv(bell, buf, sizeof buf, 0);
+                if (r == 0) {
+                    __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
+                    return gpi_ready(base, mode, mine, need, cap) ? GPI_OK : GPI_PEER_DIED;
+                }
+                check_peer = r < 0;
+            } else if (bell >= 0) {
+                /* the last partial slice before the deadline: poll() with the exact time */
+                struct pollfd p[2];
+                struct timespec ts;
+                ts.tv_sec = slice / 1000000000LL;
+                ts.tv_nsec = slice % 1000000000LL;
+                p[0].fd = bell; p[0].events = POLLIN; p[0].revents = 0;
+                p[1].fd = pidfd; p[1].events = POLLIN; p[1].revents = 0;
+                int r = ppoll(p, pidfd >= 0 ? 2 : 1, &ts, NULL);
+                if (r > 0 && (p[0].revents & POLLIN)) gpi_drain(bell);
+                check_peer = r <= 0 || p[1].revents != 0 || (p[0].revents & POLLHUP);
+            } else {
+                gpi_futex_wait(seq, s, slice);
+                check_peer = 1;  /* cannot tell a wake-up from a timeout cheaply: check */
+            }
         }
     }
 
@@ -205,8 +258,10 @@ cdef extern from *:
         else { memcpy(data + pos, src, first); memcpy(data, src + first, n - first); }
     }
 
-    /* Try to write one frame at `tail`. Returns 1 pushed, 0 full, or an error. */
-    static inline int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap) {
+    /* Try to write one frame at `tail`. Returns 1 pushed, 0 full, or an error.
+       *woke tells whether the consumer had to be woken. */
+    static inline int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n,
+                                   uint64_t cap, int bell, int *woke) {
         uint64_t need = ((n + 7) & ~(uint64_t)7) + 8;
         if (need > cap || n > 0xFFFFFFFFu) return GPI_E_TOOBIG;
         uint64_t t = *tail;
@@ -220,7 +275,7 @@ cdef extern from *:
         gpi_copy_in(base, t + 8, src, n, cap);
         *tail = t + need;
         gpi_st_rel(base + GPI_OFF_TAIL, *tail);
-        gpi_notify(base, GPI_OFF_DSEQ, GPI_OFF_DWAIT);
+        *woke = gpi_notify(base, GPI_OFF_DSEQ, GPI_OFF_DWAIT, bell);
         return 1;
     }
 
@@ -238,13 +293,15 @@ cdef extern from *:
     int GPI_E_LENGTH, GPI_E_TRUNC, GPI_E_TOOBIG
     uint64_t gpi_ld_acq(const char *p) nogil
     void gpi_st_rel(char *p, uint64_t v) nogil
-    void gpi_notify(char *base, int seq_off, int wait_off) nogil
+    int gpi_notify(char *base, int seq_off, int wait_off, int bell) nogil
     void gpi_kick(char *base, int seq_off) nogil
     int gpi_wait(char *base, int mode, uint64_t mine, uint64_t need, uint64_t cap,
-                 int64_t timeout_ns, int64_t spin_ns, int pidfd, long ppid) nogil
+                 int64_t timeout_ns, int64_t spin_ns, int64_t yield_ns, int pidfd, long ppid,
+                 int bell) nogil
     int64_t gpi_peek(char *base, uint64_t head, uint64_t cap) nogil
     void gpi_copy_out(char *dst, const char *base, uint64_t index, uint64_t n, uint64_t cap) nogil
-    int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap) nogil
+    int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap,
+                     int bell, int *woke) nogil
     void gpi_init(char *base, uint64_t cap) nogil
 
 HEADER_SIZE = GPI_HDR
@@ -262,7 +319,15 @@ E_TOOBIG = GPI_E_TOOBIG
 
 
 cdef class RingCore:
-    """One endpoint of an SPSC ring over a writable buffer (see the module docstring for the layout)."""
+    """One endpoint of an SPSC ring over a writable buffer (see the module docstring for the layout).
+
+    ``bell_w``/``bell_r``: optional doorbell ends of a Unix socketpair. A consumer with
+    ``bell_r`` (blocking, SO_RCVTIMEO = 20 ms) sleeps in recv() on it; a producer with
+    ``bell_w`` sends one byte to wake such a consumer. Without them the futex is used.
+    ``partner``: the endpoint this process pushes requests on; when that push had to
+    wake the peer, the next wait here skips spinning (the peer must be scheduled
+    first, so spinning would only hold the CPU it needs).
+    """
 
     cdef unsigned char[::1] _buf
     cdef char *base
@@ -272,6 +337,11 @@ cdef class RingCore:
     cdef public int pidfd
     cdef public long ppid
     cdef public int64_t spin_ns
+    cdef public int64_t yield_ns
+    cdef public int bell_r
+    cdef public int bell_w
+    cdef public int last_woke
+    cdef public RingCore partner
 
     def __init__(self, buf, Py_ssize_t offset, uint64_t capacity, bint init):
         cdef unsigned char[::1] view = buf
@@ -287,6 +357,11 @@ cdef class RingCore:
         self.pidfd = -1
         self.ppid = 0
         self.spin_ns = 20000
+        self.yield_ns = 0
+        self.bell_r = -1
+        self.bell_w = -1
+        self.last_woke = 0
+        self.partner = None
         if init:
             gpi_init(self.base, capacity)
         self.head = gpi_ld_acq(self.base + GPI_OFF_HEAD)
@@ -311,8 +386,12 @@ cdef class RingCore:
         """1 if the frame was written and published, 0 if the ring is full, else a negative code."""
         if self.base == NULL:
             raise ValueError("ring endpoint is closed")
-        return gpi_try_push(self.base, &self.tail, PyBytes_AS_STRING(data),
-                            <uint64_t>PyBytes_GET_SIZE(data), self.capacity)
+        cdef int woke = 0
+        cdef int rc = gpi_try_push(self.base, &self.tail, PyBytes_AS_STRING(data),
+                                   <uint64_t>PyBytes_GET_SIZE(data), self.capacity,
+                                   self.bell_w, &woke)
+        self.last_woke = woke
+        return rc
 
     def push(self, bytes data, int64_t timeout_ns):
         """Write one frame, waiting for space up to timeout_ns (< 0: forever). 1 or a negative code."""
@@ -321,18 +400,20 @@ cdef class RingCore:
         cdef const char *src = PyBytes_AS_STRING(data)
         cdef uint64_t n = <uint64_t>PyBytes_GET_SIZE(data)
         cdef uint64_t need = ((n + 7) & ~(<uint64_t>7)) + 8
-        cdef int rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity)
-        if rc != 0:
-            return rc
-        with nogil:
-            while True:
-                rc = gpi_wait(self.base, 1, self.tail, need, self.capacity, timeout_ns,
-                              self.spin_ns, self.pidfd, self.ppid)
-                if rc != GPI_OK:
-                    break
-                rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity)
-                if rc != 0:
-                    break
+        cdef int woke = 0
+        cdef int rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity, self.bell_w, &woke)
+        if rc == 0:
+            with nogil:
+                while True:
+                    rc = gpi_wait(self.base, 1, self.tail, need, self.capacity, timeout_ns,
+                                  self.spin_ns, self.yield_ns, self.pidfd, self.ppid, -1)
+                    if rc != GPI_OK:
+                        break
+                    rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity,
+                                      self.bell_w, &woke)
+                    if rc != 0:
+                        break
+        self.last_woke = woke
         return rc
 
     cdef object _take(self, int64_t n):
@@ -340,7 +421,7 @@ cdef class RingCore:
         gpi_copy_out(PyBytes_AS_STRING(out), self.base, self.head + 8, <uint64_t>n, self.capacity)
         self.head += ((<uint64_t>n + 7) & ~(<uint64_t>7)) + 8
         gpi_st_rel(self.base + GPI_OFF_HEAD, self.head)
-        gpi_notify(self.base, GPI_OFF_SSEQ, GPI_OFF_SWAIT)
+        gpi_notify(self.base, GPI_OFF_SSEQ, GPI_OFF_SWAIT, -1)
         return out
 
     def try_pop(self):
@@ -360,10 +441,15 @@ cdef class RingCore:
             raise ValueError("ring endpoint is closed")
         cdef int64_t n = gpi_peek(self.base, self.head, self.capacity)
         cdef int rc
+        cdef int64_t spin = self.spin_ns
+        cdef int64_t yld = self.yield_ns
+        if self.partner is not None and self.partner.last_woke:
+            spin = 0
+            yld = 0
         if n == GPI_EMPTY:
             with nogil:
                 rc = gpi_wait(self.base, 0, self.head, 0, self.capacity, timeout_ns,
-                              self.spin_ns, self.pidfd, self.ppid)
+                              spin, yld, self.pidfd, self.ppid, self.bell_r)
             if rc != GPI_OK:
                 return rc
             n = gpi_peek(self.base, self.head, self.capacity)
@@ -381,6 +467,7 @@ cdef class RingCore:
         gpi_st_rel(self.base + GPI_OFF_TAIL, 0)
         gpi_kick(self.base, GPI_OFF_DSEQ)
         gpi_kick(self.base, GPI_OFF_SSEQ)
+        gpi_notify(self.base, GPI_OFF_DSEQ, GPI_OFF_DWAIT, self.bell_w)
 
     def resync(self):
         """Re-read both indices from shared memory (after the peer reset the ring)."""
@@ -392,3 +479,67 @@ cdef class RingCore:
         """Drop the buffer reference; later calls raise ValueError."""
         self.base = NULL
         self._buf = None
+        self.partner = None
+
+
+# -- progress words: a u64 in shared memory that a writer raises and a reader follows --------
+
+cdef extern from *:
+    """
+    static int gpi_wait_geq(char *p, uint64_t target, int64_t timeout_ns, int64_t spin_ns,
+                            int pidfd, long ppid, uint64_t *seen) {
+        int64_t start = gpi_now_ns();
+        int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+        unsigned i = 0;
+        struct timespec nap = {0, 20000};
+        for (;;) {
+            uint64_t v = gpi_ld_acq(p);
+            if (v >= target) { *seen = v; return GPI_OK; }
+            if ((++i & 31) == 0) {
+                int64_t t = gpi_now_ns();
+                if (t - start >= spin_ns) {
+                    if (gpi_peer_dead(pidfd, ppid)) {
+                        v = gpi_ld_acq(p);
+                        *seen = v;
+                        return v >= target ? GPI_OK : GPI_PEER_DIED;
+                    }
+                    if (t >= deadline) { *seen = v; return GPI_TIMEOUT; }
+                    nanosleep(&nap, NULL);
+                } else {
+                    gpi_relax();
+                }
+            } else {
+                gpi_relax();
+            }
+        }
+    }
+    """
+    int gpi_wait_geq(char *p, uint64_t target, int64_t timeout_ns, int64_t spin_ns,
+                     int pidfd, long ppid, uint64_t *seen) nogil
+
+
+cdef char *_word(unsigned char[::1] buf, Py_ssize_t offset) except NULL:
+    if offset < 0 or offset % 8 != 0 or offset + 8 > buf.shape[0]:
+        raise ValueError(f"progress word at offset {offset} is outside or misaligned in {buf.shape[0]} bytes")
+    return <char *>&buf[0] + offset
+
+
+def store_u64(unsigned char[::1] buf, Py_ssize_t offset, uint64_t value):
+    """Release-store ``value`` into the 8-byte word at ``offset``."""
+    gpi_st_rel(_word(buf, offset), value)
+
+
+def load_u64(unsigned char[::1] buf, Py_ssize_t offset):
+    """Acquire-load the 8-byte word at ``offset``."""
+    return gpi_ld_acq(_word(buf, offset))
+
+
+def wait_u64(unsigned char[::1] buf, Py_ssize_t offset, uint64_t target, int64_t timeout_ns,
+             int64_t spin_ns=20000, int pidfd=-1, long ppid=0):
+    """Wait until the word at ``offset`` is >= target: (status code, last value seen)."""
+    cdef char *p = _word(buf, offset)
+    cdef uint64_t seen = 0
+    cdef int rc
+    with nogil:
+        rc = gpi_wait_geq(p, target, timeout_ns, spin_ns, pidfd, ppid, &seen)
+    return rc, seen

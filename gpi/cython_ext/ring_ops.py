@@ -8,8 +8,13 @@ documented in ``_ring.pyx``; both implementations write identical bytes.
 The compiled kernel (:mod:`gpi.cython_ext._ring`) is chosen once at import;
 if it was not built, :class:`RingCoreReference` takes its place (same bytes,
 plain loads and stores, sleeps by polling: correct within one process and
-between processes on x86's strong memory order, but slow). ``BACKEND`` says
-which one is in use.
+between processes on x86's strong memory order, but slow; it never makes the
+futex syscall, so a compiled peer asleep on the futex notices its frames
+within one 20 ms sleep slice). ``BACKEND`` says which one is in use.
+
+The same module carries the *progress word* helpers used by streamed arena
+writes: ``store_u64`` (release), ``load_u64`` (acquire) and ``wait_u64``
+(spin, then short naps, watching the peer).
 
 Methods return status codes rather than raising, so the caller
 (:mod:`gpi.shm.ring`) can add context: ``try_push``/``push`` return 1 when the
@@ -43,6 +48,12 @@ __all__ = [
     "RingCoreReference",
     "TIMEOUT",
     "frame_size",
+    "load_u64",
+    "load_u64_reference",
+    "store_u64",
+    "store_u64_reference",
+    "wait_u64",
+    "wait_u64_reference",
 ]
 
 HEADER_SIZE = 384
@@ -110,6 +121,11 @@ class RingCoreReference:
         self.pidfd = -1
         self.ppid = 0
         self.spin_ns = 20000
+        self.yield_ns = 0
+        self.bell_r = -1
+        self.bell_w = -1
+        self.last_woke = 0
+        self.partner: Any = None
         if init:
             self._mv[:HEADER_SIZE] = bytes(HEADER_SIZE)
             _U32.pack_into(self._mv, 4, LAYOUT_VERSION)
@@ -174,6 +190,13 @@ class RingCoreReference:
         self.tail = t + need
         _U64.pack_into(m, OFF_TAIL, self.tail)
         self._kick(OFF_DSEQ)
+        self.last_woke = 0
+        if self.bell_w >= 0 and _U32.unpack_from(m, OFF_DSEQ + 4)[0] == 2:
+            self.last_woke = 1
+            try:
+                os.write(self.bell_w, b"\x01")
+            except BlockingIOError:
+                pass  # a full pipe wakes the reader anyway
         return 1
 
     def _peek(self) -> int:
@@ -268,11 +291,62 @@ class RingCoreReference:
             mv.release()
 
 
-try:
-    from gpi.cython_ext._ring import RingCore as _CompiledRingCore
+# -- progress words (streamed arena writes) ---------------------------------------------
 
-    RingCore: Any = _CompiledRingCore
+
+def _word(buf: Any, offset: int) -> memoryview:
+    mv = memoryview(buf).cast("B")
+    if offset < 0 or offset % 8 or offset + 8 > len(mv):
+        raise ValueError(
+            f"progress word at offset {offset} is outside or misaligned in {len(mv)} bytes"
+        )
+    return mv
+
+
+def store_u64_reference(buf: Any, offset: int, value: int) -> None:
+    """Store ``value`` into the 8-byte word at ``offset`` (plain store)."""
+    _U64.pack_into(_word(buf, offset), offset, value)
+
+
+def load_u64_reference(buf: Any, offset: int) -> int:
+    """Load the 8-byte word at ``offset`` (plain load)."""
+    return int(_U64.unpack_from(_word(buf, offset), offset)[0])
+
+
+def wait_u64_reference(
+    buf: Any,
+    offset: int,
+    target: int,
+    timeout_ns: int,
+    spin_ns: int = 20000,
+    pidfd: int = -1,
+    ppid: int = 0,
+) -> tuple[int, int]:
+    """Wait until the word at ``offset`` is >= ``target``: (status code, last value seen)."""
+    deadline = None if timeout_ns < 0 else time.monotonic_ns() + timeout_ns
+    while True:
+        v = load_u64_reference(buf, offset)
+        if v >= target:
+            return 0, v
+        if _peer_dead(pidfd, ppid):
+            v = load_u64_reference(buf, offset)
+            return (0 if v >= target else PEER_DIED), v
+        if deadline is not None and time.monotonic_ns() >= deadline:
+            return TIMEOUT, v
+        time.sleep(0.00002)
+
+
+try:
+    from gpi.cython_ext import _ring  # type: ignore[attr-defined]
+
+    RingCore: Any = _ring.RingCore
+    store_u64: Any = _ring.store_u64
+    load_u64: Any = _ring.load_u64
+    wait_u64: Any = _ring.wait_u64
     BACKEND = "cython"
 except ImportError:  # kernel not built: same bytes, slower
     RingCore = RingCoreReference
+    store_u64 = store_u64_reference
+    load_u64 = load_u64_reference
+    wait_u64 = wait_u64_reference
     BACKEND = "python"

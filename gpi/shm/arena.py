@@ -16,21 +16,33 @@ keeps. Every reference is bounds-checked against the arena before a view is
 made, since it comes from an untrusted process.
 
 Allocations are 64-byte aligned (cache lines, SIMD loads).
+
+Streamed arrays (:meth:`Arena.stream_array` + :meth:`Arena.fill`) add a
+``"progress"`` field: the arena offset of a u64 holding how many bytes are
+already written (release-stored after each chunk). The writer can send the
+reference *before* filling, and the reader's :meth:`Arena.copy_out` copies
+each chunk as soon as it lands, so writing and copying out overlap on two
+cores instead of running back to back.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
 
-from gpi.shm.errors import ArenaError
+from gpi.cython_ext import ring_ops
+from gpi.shm.errors import ArenaError, ChannelTimeout, PeerDiedError
 from gpi.shm.segment import Segment
 
-__all__ = ["ARENA_ALIGN", "Arena", "dtype_from_wire", "dtype_to_wire"]
+__all__ = ["ARENA_ALIGN", "STREAM_CHUNK", "Arena", "dtype_from_wire", "dtype_to_wire"]
 
 ARENA_ALIGN = 64
+# Small enough that the reader starts early, big enough that the per-chunk call overhead vanishes.
+STREAM_CHUNK = 1 << 20
+_WAIT_SLICE_NS = 250_000_000  # back to Python this often while waiting, for signals
 
 
 def dtype_to_wire(dt: np.dtype) -> Any:
@@ -150,6 +162,95 @@ class Arena:
         if not writable:
             arr.flags.writeable = False
         return arr
+
+    # -- streamed arrays ------------------------------------------------------------
+
+    def stream_array(
+        self, dtype: Any, shape: tuple[int, ...] | int
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Allocate an array whose reference carries a progress word (0 until :meth:`fill`)."""
+        prog = self.alloc(8)
+        ring_ops.store_u64(self.segment.array_view(), self.offset + prog, 0)
+        arr, ref = self.array(dtype, shape)
+        ref["progress"] = prog
+        return arr, ref
+
+    def fill(self, ref: dict[str, Any], src: Any, chunk: int = STREAM_CHUNK) -> None:
+        """Copy ``src`` into a streamed allocation chunk by chunk, publishing progress after each."""
+        dst = self.view(ref, writable=True)
+        prog = self._progress_offset(ref)
+        arr = np.ascontiguousarray(src, dtype=dst.dtype)
+        if arr.shape != dst.shape:
+            raise ArenaError(
+                f"cannot fill an arena array of shape {dst.shape} from shape {arr.shape}"
+            )
+        d = dst.reshape(-1).view(np.uint8)
+        s = arr.reshape(-1).view(np.uint8)
+        buf, word, n = self.segment.array_view(), self.offset + prog, d.size
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            np.copyto(d[lo:hi], s[lo:hi])
+            ring_ops.store_u64(buf, word, hi)
+
+    def copy_out(
+        self,
+        ref: Any,
+        out: np.ndarray | None = None,
+        *,
+        timeout: float | None = None,
+        pidfd: int = -1,
+        ppid: int = 0,
+    ) -> np.ndarray:
+        """Copy a referenced array out of the arena (into ``out`` if given), following progress if streamed.
+
+        For a streamed reference each chunk is copied as soon as the writer
+        publishes it; waiting raises ChannelTimeout after ``timeout`` seconds
+        and PeerDiedError if ``pidfd`` becomes readable or the parent changes
+        from ``ppid``.
+        """
+        view = self.view(ref)
+        if out is None:
+            out = np.empty(view.shape, view.dtype)
+        elif out.shape != view.shape or out.dtype != view.dtype or not out.flags.c_contiguous:
+            raise ArenaError(
+                f"copy_out target must be a C-contiguous {view.dtype} array of shape {view.shape}, "
+                f"got {out.dtype} {out.shape}"
+            )
+        if "progress" not in ref:
+            np.copyto(out, view)
+            return out
+        word = self.offset + self._progress_offset(ref)
+        buf = self.segment.array_view()
+        s = view.reshape(-1).view(np.uint8)
+        d = out.reshape(-1).view(np.uint8)
+        n, done = s.size, 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while done < n:
+            left = _WAIT_SLICE_NS
+            if deadline is not None:
+                left = min(left, max(0, int((deadline - time.monotonic()) * 1e9)))
+            rc, seen = ring_ops.wait_u64(buf, word, done + 1, left, 20000, pidfd, ppid)
+            if rc == ring_ops.PEER_DIED:
+                raise PeerDiedError(
+                    f"arena of segment {self.segment.name!r}: the writer died after {done} of {n} bytes"
+                )
+            if rc == ring_ops.TIMEOUT:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ChannelTimeout(
+                        f"arena of segment {self.segment.name!r}: only {done} of {n} bytes arrived "
+                        f"within {timeout} s"
+                    )
+                continue
+            hi = min(int(seen), n)
+            np.copyto(d[done:hi], s[done:hi])
+            done = hi
+        return out
+
+    def _progress_offset(self, ref: dict[str, Any]) -> int:
+        prog = ref.get("progress")
+        if type(prog) is not int or prog < 0 or prog % 8 or prog + 8 > self.size:
+            raise ArenaError(f"arena reference has an invalid progress offset {prog!r}")
+        return prog
 
     def __repr__(self) -> str:
         return f"<Arena {self.segment.name!r} used={self.used}/{self.size}>"

@@ -30,6 +30,9 @@ killed before publishing leaves nothing visible.
 
 from __future__ import annotations
 
+import os
+import socket
+import struct
 from typing import Any
 
 from gpi.cython_ext import ring_ops
@@ -41,7 +44,13 @@ __all__ = ["HEADER_SIZE", "Ring", "frame_size", "ring_region_size"]
 
 # Blocking calls go back to Python at least this often so signals (Ctrl-C) are handled.
 _CHUNK_NS = 250_000_000
-DEFAULT_SPIN_NS = 20_000  # ~ a few round trips: cheaper than a futex sleep when the peer is busy
+# Spinning pays only when the peer answers within the spin, and on a busy two-core
+# machine it steals the CPU the peer needs (measured in benchmarks/transport_bench.py):
+# rings spin briefly by default; Channel (Python peers, >2 us per answer) does not.
+DEFAULT_SPIN_NS = 5_000
+DEFAULT_YIELD_NS = 0
+# A sleeping consumer wakes at least this often (struct timeval) to check its peer.
+_BELL_TIMEOUT = struct.pack("ll", 0, 20_000)
 
 
 def ring_region_size(capacity: int) -> int:
@@ -77,6 +86,7 @@ class Ring:
                     "check the spec passed to attach()"
                 )
         self._core.spin_ns = DEFAULT_SPIN_NS
+        self._core.yield_ns = DEFAULT_YIELD_NS
 
     @classmethod
     def create(
@@ -101,6 +111,36 @@ class Ring:
         """While waiting, fail with PeerDiedError if ``pidfd`` becomes readable or our parent changes from ``ppid``."""
         self._k().pidfd = pidfd
         self._k().ppid = ppid
+
+    def use_doorbell(self, *, read_fd: int = -1, write_fd: int = -1) -> None:
+        """Sleep/wake through a Unix socketpair instead of the futex (both ends must agree).
+
+        The consumer passes its end as ``read_fd``: it sleeps in a blocking
+        ``recv`` on it (one syscall both waits and drains; EOF means the peer
+        is gone). The producer passes the other end as ``write_fd`` and sends
+        one byte when, and only when, the consumer announced it sleeps. Socket
+        (and pipe) wake-ups are "synchronous" for the scheduler, which runs the
+        woken peer on the waker's CPU when the waker is about to sleep: on a
+        busy machine that is several times faster than a futex or eventfd
+        wake-up. The fds stay owned by the caller.
+        """
+        if read_fd >= 0:
+            sock = socket.socket(fileno=os.dup(read_fd))
+            try:
+                sock.setblocking(True)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _BELL_TIMEOUT)
+            finally:
+                sock.close()
+        if write_fd >= 0:
+            os.set_blocking(write_fd, False)
+        core = self._k()
+        core.bell_r = read_fd
+        core.bell_w = write_fd
+
+    def pair_with(self, tx: Ring) -> None:
+        """Declare ``tx`` as the ring this process sends requests on: waits here skip the
+        spin when that send had to wake the peer (it needs our CPU more than we need to spin)."""
+        self._k().partner = tx._k()
 
     @property
     def spin_ns(self) -> int:
@@ -129,17 +169,23 @@ class Ring:
 
     def push(self, data: bytes, timeout: float | None = None) -> None:
         """Publish one frame, waiting up to ``timeout`` seconds (None: forever) for room."""
-        core = self._k()
+        core = self._core
+        if core is None:
+            raise ShmError(f"ring {self.name!r} is closed")
         if type(data) is not bytes:
             data = bytes(data)
-        rc = core.push(data, _chunk(timeout))
-        if rc == 1:
-            return
-        if rc == ring_ops.TIMEOUT and _more(timeout):
-            rc = self._slow(lambda t: core.push(data, t), _rest(timeout))
-            if rc == 1:
+        rc = core.push(data, _CHUNK_NS if timeout is None else chunk_ns(timeout))
+        if rc != 1:
+            self.finish_push(rc, data, timeout)
+
+    def finish_push(self, status: int, data: bytes, timeout: float | None) -> None:
+        """Continue a kernel ``push`` of ``data`` that returned ``status`` (keep waiting, or raise)."""
+        core = self._k()
+        if status == ring_ops.TIMEOUT and _more(timeout):
+            status = self._slow(lambda t: core.push(data, t), _rest(timeout))
+            if status == 1:
                 return
-        raise self._error(rc, len(data), timeout)
+        raise self._error(status, len(data), timeout)
 
     # -- consumer -------------------------------------------------------------------
 
@@ -152,15 +198,23 @@ class Ring:
 
     def pop(self, timeout: float | None = None) -> bytes:
         """The next frame's payload, waiting up to ``timeout`` seconds (None: forever)."""
-        core = self._k()
-        out = core.pop(_chunk(timeout))
+        core = self._core
+        if core is None:
+            raise ShmError(f"ring {self.name!r} is closed")
+        out = core.pop(_CHUNK_NS if timeout is None else chunk_ns(timeout))
         if type(out) is bytes:
             return out
-        if out == ring_ops.TIMEOUT and _more(timeout):
+        return self.finish_pop(out, timeout)
+
+    def finish_pop(self, status: int, timeout: float | None) -> bytes:
+        """Continue a kernel ``pop`` that returned ``status`` (keep waiting, or raise)."""
+        core = self._k()
+        if status == ring_ops.TIMEOUT and _more(timeout):
             out = self._slow(core.pop, _rest(timeout))
             if type(out) is bytes:
                 return out
-        raise self._error(out, 0, timeout)
+            status = out
+        raise self._error(status, 0, timeout)
 
     def __len__(self) -> int:
         """Bytes currently published and not yet consumed (frame headers included)."""
@@ -261,7 +315,8 @@ class Ring:
         return ShmError(f"{where}: unexpected ring status {rc}")
 
 
-def _chunk(timeout: float | None) -> int:
+def chunk_ns(timeout: float | None) -> int:
+    """The first kernel wait for ``timeout`` seconds (None: forever), capped so signals run."""
     if timeout is None:
         return _CHUNK_NS
     return max(0, min(_CHUNK_NS, int(timeout * 1e9)))

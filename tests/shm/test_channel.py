@@ -64,6 +64,7 @@ def served() -> object:
     proc = CTX.Process(target=_server, args=(b,))
     proc.start()
     send_with_fds(a, ch.child_spec(), ch.child_fds())
+    ch.release_child_fds()
     ch.set_peer_pid(proc.pid)
     yield ch, proc
     if proc.is_alive():
@@ -220,8 +221,13 @@ def test_attach_refuses_wrong_spec_and_close_is_idempotent() -> None:
     spec = host.child_spec()
     with pytest.raises(ProtocolError, match="protocol"):
         Channel.attach({**spec, "protocol": 99}, [os.dup(fd) for fd in host.child_fds()])
-    with pytest.raises(ShmError, match="needs 4 fds"):
+    with pytest.raises(ShmError, match="needs 6 fds"):
         Channel.attach(spec, [os.dup(host.child_fds()[0])])
+    fds = [os.dup(fd) for fd in host.child_fds()]
+    os.close(fds[4])
+    fds[4] = os.dup(fds[0])  # a memfd where a doorbell socket belongs
+    with pytest.raises(ShmError, match="is not a socket"):
+        Channel.attach(spec, fds)
     with pytest.raises(ShmError, match="no ring of capacity 2048"):
         Channel.attach({**spec, "ring_capacity": 2048}, [os.dup(fd) for fd in host.child_fds()])
     host.close()
