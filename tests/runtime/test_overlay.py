@@ -237,6 +237,8 @@ def test_empty_model_and_cost_and_close(overlay):
     assert actions == []
     cost = overlay_cost(overlay, sample_model(), frames=5, warmup=1)
     assert cost.frames == 5 and cost.ms.count == 5 and cost.ms.mean > 0
+    assert cost.build_ms.count == 5 and 0 < cost.build_ms.mean <= cost.ms.mean
+    assert cost.gpu_ms.mean == pytest.approx(cost.ms.mean - cost.build_ms.mean, rel=1e-6)
     assert "visible" in repr(overlay)
     overlay.close()
     overlay.close()

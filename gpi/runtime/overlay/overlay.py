@@ -25,6 +25,7 @@ releases them (safe twice).
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,10 @@ class Overlay:
         self.refresh_frames = int(refresh_frames)
         """Telemetry frames between recomputing the system table (15 = 4 Hz at 60 fps)."""
         self._rows_cache: tuple[Telemetry, int, list[SystemRow]] | None = None
+        self.last_build_ns = 0
+        """Time the last frame spent building the ImGui frame in Python (ns)."""
+        self.last_submit_ns = 0
+        """Time the last frame spent issuing GL draw calls (ns; the GPU may still be busy)."""
         try:
             self._imgui_ctx = imgui.create_context()
             self._implot_ctx = implot.create_context()
@@ -168,6 +173,7 @@ class Overlay:
         actions, self._pending = self._pending, []
         if not self.visible:
             return actions
+        t0 = time.perf_counter_ns()
         self._activate()
         self._renderer.process_inputs()
         imgui.new_frame()
@@ -175,7 +181,10 @@ class Overlay:
             actions.extend(self.build(model))
         finally:
             imgui.render()
+        t1 = time.perf_counter_ns()
         self._renderer.render(imgui.get_draw_data())
+        self.last_build_ns = t1 - t0
+        self.last_submit_ns = time.perf_counter_ns() - t1
         return actions
 
     def _remember(self, name: str) -> None:
