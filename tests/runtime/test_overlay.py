@@ -263,3 +263,16 @@ def test_system_table_refreshes_every_n_frames(overlay):
     assert overlay.table_rows(model) is first  # held steady between refreshes
     tel.record_frame(2, 10000, 5000)
     assert {r.name for r in overlay.table_rows(model)} == {"p/a", "p/b"}
+
+
+def test_headless_imports_load_no_sdl_gl_or_imgui():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import gpi.runtime.overlay, gpi.runtime.telemetry, gpi.runtime.loop, gpi.runtime.input\n"
+        "bad = [m for m in ('imgui_bundle', 'OpenGL', 'sdl2') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.getcwd())
