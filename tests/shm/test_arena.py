@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpi.shm import Arena, ArenaError, Segment
+from gpi.cython_ext import ring_ops
+from gpi.shm import Arena, ArenaError, ChannelTimeout, Segment
 
 
 @pytest.fixture
@@ -88,3 +89,35 @@ def test_allocations_never_overlap_and_stay_inside(sizes: list[int]) -> None:
             spans.append((off, off + n))
         for (_, a1), (b0, _) in zip(spans, spans[1:]):
             assert a1 <= b0
+
+
+def test_streamed_fill_and_copy_out_in_one_process(arena: Arena) -> None:
+    src = np.arange(3000, dtype=np.float64)
+    dst, ref = arena.stream_array(src.dtype, src.shape)
+    assert "progress" in ref
+    with pytest.raises(ChannelTimeout, match="only 0 of 24000 bytes"):
+        arena.copy_out(ref, timeout=0.02)
+    arena.fill(ref, src, chunk=1000)
+    out = arena.copy_out(ref, timeout=1)
+    assert np.array_equal(out, src) and np.shares_memory(dst, arena.view(ref))
+    with pytest.raises(ArenaError, match="C-contiguous"):
+        arena.copy_out(ref, np.empty(10))
+    with pytest.raises(ArenaError, match="invalid progress offset"):
+        arena.copy_out({**ref, "progress": 3})
+    with pytest.raises(ArenaError, match="cannot fill"):
+        arena.fill(ref, np.zeros(5))
+
+
+def test_progress_word_kernel_matches_reference() -> None:
+    buf = np.zeros(64, np.uint8)
+    ring_ops.store_u64(buf, 8, 12345)
+    assert ring_ops.load_u64(buf, 8) == 12345 == ring_ops.load_u64_reference(buf, 8)
+    ring_ops.store_u64_reference(buf, 16, 7)
+    assert ring_ops.load_u64(buf, 16) == 7
+    assert ring_ops.wait_u64(buf, 8, 100, 0) == (0, 12345)
+    assert ring_ops.wait_u64(buf, 16, 100, 1_000_000)[0] == ring_ops.TIMEOUT
+    assert ring_ops.wait_u64_reference(buf, 16, 100, 1_000_000)[0] == ring_ops.TIMEOUT
+    with pytest.raises(ValueError, match="misaligned"):
+        ring_ops.load_u64(buf, 4)
+    with pytest.raises(ValueError, match="outside"):
+        ring_ops.store_u64_reference(buf, 64, 1)

@@ -10,6 +10,8 @@ import time
 import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpi.shm import (
     PROTOCOL_VERSION,
@@ -19,6 +21,7 @@ from gpi.shm import (
     PeerDiedError,
     ProtocolError,
     ShmError,
+    protocol,
     recv_with_fds,
     send_with_fds,
 )
@@ -45,6 +48,9 @@ def _server(sock: socket.socket) -> None:
             arr[:, 0] = np.arange(n)
             arr[:, 1] = -np.arange(n)
             ch.send({"kind": "result", "ref": ref})
+        elif op == "stream":
+            src = np.arange(msg["n"], dtype=np.float32)
+            ch.send_arrays({"kind": "result"}, {"a": src, "b": src[::-1]}, chunk=1 << 16)
         elif op == "draw":
             ch.drawlist.array_view()[:4] = [1, 2, 3, 4]
             ch.send({"kind": "result", "n": 4})
@@ -98,6 +104,14 @@ def test_request_response_arena_and_drawlist_with_a_real_child(
     base = ch.arena.segment.address
     assert base <= view.ctypes.data < base + ch.arena.segment.size
     assert not view.flags.writeable
+
+    n = 3 << 18  # 3 MiB of float32 per array, streamed in 64 KiB chunks
+    reply = ch.request({"kind": "call", "op": "stream", "n": n}, timeout=30)
+    a = ch.copy_out(reply["a"], timeout=30)
+    b = np.empty(n, np.float32)
+    ch.copy_out(reply["b"], b, timeout=30)
+    assert np.array_equal(a, np.arange(n, dtype=np.float32))
+    assert np.array_equal(b, a[::-1])
 
     reply = ch.request({"kind": "call", "op": "draw"}, timeout=30)
     assert list(ch.drawlist.array_view()[: reply["n"]]) == [1, 2, 3, 4]
@@ -247,3 +261,64 @@ def test_child_of_a_vanished_host_refuses_to_attach() -> None:
         spec = {**host.child_spec(), "host_pid": gone.pid}
         with pytest.raises(PeerDiedError, match="gone before attach"):
             Channel.attach(spec, [os.dup(fd) for fd in host.child_fds()])
+
+
+@pytest.mark.subprocess
+def test_child_death_shows_as_doorbell_eof_without_a_pidfd() -> None:
+    ch = Channel.create("eof", ring_capacity=4096, arena_size=4096, drawlist_size=4096)
+    a, b = socket.socketpair()
+    proc = CTX.Process(target=_server, args=(b,))
+    proc.start()
+    send_with_fds(a, ch.child_spec(), ch.child_fds())
+    ch.release_child_fds()
+    with pytest.raises(ShmError, match="released"):
+        ch.child_fds()
+    assert ch.request({"kind": "call", "op": "echo", "data": 1}, timeout=30)["echo"] == 1
+    ch.send({"kind": "call", "op": "die"})
+    with pytest.raises(PeerDiedError):
+        ch.recv(timeout=30)
+    proc.join(10)
+    ch.close()
+    a.close()
+    b.close()
+
+
+MSGS = st.dictionaries(
+    st.text(min_size=1, max_size=8).filter(lambda k: k not in ("v", "kind")),
+    st.one_of(
+        st.integers(-(2**63), 2**63 - 1),
+        st.text(max_size=20),
+        st.binary(max_size=20),
+        st.lists(st.integers(0, 9), max_size=4),
+        st.none(),
+        st.booleans(),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=MSGS, kind=st.sampled_from(["ping", "call", "result"]))
+def test_any_small_map_roundtrips_with_the_version_stamped(body: dict, kind: str) -> None:
+    host = Channel.create("rt", ring_capacity=4096, arena_size=4096, drawlist_size=4096)
+    child = Channel.attach(
+        host.child_spec(), [os.dup(fd) for fd in host.child_fds()], watch_parent=False
+    )
+    try:
+        msg = {"kind": kind, **body}
+        host.send(msg)
+        assert child.recv(timeout=1) == {**msg, "v": PROTOCOL_VERSION}
+        data = protocol.encode(msg, kinds=host.kinds, max_size=4096)
+        assert protocol.decode(data, kinds=host.kinds, max_size=4096) == {
+            **msg,
+            "v": PROTOCOL_VERSION,
+        }
+    finally:
+        child.close()
+        host.close()
+
+
+def test_a_callers_own_v_is_replaced(pair: tuple[Channel, Channel]) -> None:
+    host, child = pair
+    host.send({"kind": "ping", "v": 99})
+    assert child.recv(timeout=1)["v"] == PROTOCOL_VERSION
