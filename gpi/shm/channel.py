@@ -80,11 +80,19 @@ class Channel:
     ) -> None:
         """Wire up rings, doorbells and arena. Prefer :meth:`create`/:meth:`attach`.
 
-        ``bells`` (owned by the channel from here on): on the host the four pipe
-        ends (request r, w, response r, w); on the child its two (request r, response w).
+        ``segments`` and ``bells`` belong to the channel from here on, even if this
+        raises. ``bells``: on the host the four socket ends (request child/host,
+        response host/child); on the child its two (request, response).
         """
         self._segments = list(segments)
         self._bells = list(bells)
+        try:
+            self._wire(spec, host)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wire(self, spec: Mapping[str, Any], host: bool) -> None:
         self.spec = dict(spec)
         self.name = str(spec["name"])
         self.is_host = host
@@ -164,13 +172,13 @@ class Channel:
             for _ in _BELLS:
                 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 bells.extend((b.detach(), a.detach()))  # (consumer end, producer end)
-            return cls(segs, bells, spec, host=True)
         except BaseException:
             for seg in segs:
                 seg.close()
             for fd in bells:
                 _close_quietly(fd)
             raise
+        return cls(segs, bells, spec, host=True)  # owns segs and bells, even if it raises
 
     def child_spec(self) -> dict[str, Any]:
         """What the child needs besides the fds (msgpack-able)."""
@@ -225,13 +233,13 @@ class Channel:
                     for rest in fds[i + 1 : len(_SEGMENTS)]:
                         _close_quietly(rest)
                     raise
-            ch = cls(segs, bells, spec, host=False)
         except BaseException:
             for seg in segs:
                 seg.close()
             for fd in bells:
                 _close_quietly(fd)
             raise
+        ch = cls(segs, bells, spec, host=False)  # owns segs and bells, even if it raises
         if watch_parent:
             ch._watch_host(int(spec.get("host_pid", 0)))
         return ch
@@ -274,7 +282,14 @@ class Channel:
     def send(self, msg: Mapping[str, Any], timeout: float | None = None) -> None:
         """Frame ``msg`` (version stamped) and push it to the peer."""
         n = len(msg)
-        if type(msg) is dict and n < 15 and msg.get("kind") in self.kinds and "v" not in msg:
+        kind = msg.get("kind")
+        if (
+            type(msg) is dict
+            and n < 15
+            and type(kind) is str
+            and kind in self.kinds
+            and "v" not in msg
+        ):
             # hot path: a small plain map; protocol.encode does the same with full checks
             try:
                 data = STAMPS[n] + self._pack(msg)[1:]
@@ -307,12 +322,10 @@ class Channel:
                 msg = _unpackb(data)
             except Exception:
                 msg = None
-            if (
-                type(msg) is dict
-                and msg.get("v") == PROTOCOL_VERSION
-                and msg.get("kind") in self.kinds
-            ):
-                return msg
+            if type(msg) is dict and msg.get("v") == PROTOCOL_VERSION:
+                kind = msg.get("kind")
+                if type(kind) is str and kind in self.kinds:
+                    return msg
         # not the common case: let the full decoder name what is wrong
         return protocol.decode(data, kinds=self.kinds, max_size=self.max_message)
 

@@ -81,7 +81,7 @@ def encode(
     ``pack`` is a reusable packer from :func:`new_packer` (not thread-safe: one per sender).
     """
     kind = msg.get("kind")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise ProtocolError(
             f"cannot send a message of kind {kind!r}: not a known kind "
             f"(known: {', '.join(sorted(kinds))}); add it with kinds=..."
@@ -123,6 +123,6 @@ def decode(data: bytes, *, kinds: frozenset[str], max_size: int) -> dict[str, An
             "host and child run different GPI versions"
         )
     kind = msg.get("kind")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise ProtocolError(f"unknown message kind {kind!r} (known: {', '.join(sorted(kinds))})")
     return msg

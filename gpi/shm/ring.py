@@ -283,7 +283,9 @@ class Ring:
         if rc == ring_ops.TIMEOUT:
             return ChannelTimeout(f"{where}: nothing happened within {timeout} s")
         if rc == ring_ops.PEER_DIED:
-            return PeerDiedError(f"{where}: the peer process exited while we waited on it")
+            return PeerDiedError(
+                f"{where}: the peer process exited (or closed its end) while we waited on it"
+            )
         if rc == ring_ops.E_TOOBIG:
             return FrameError(
                 f"{where}: a frame of {nbytes} bytes does not fit (capacity {self.capacity}, "

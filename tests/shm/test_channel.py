@@ -174,6 +174,11 @@ def test_version_stamped_and_unknown_fields_ignored(pair: tuple[Channel, Channel
             "unknown message kind 'nonsense'",
         ),
         (msgpack.packb([1, 2, 3]), ProtocolError, "must be a msgpack map"),
+        (
+            msgpack.packb({"v": PROTOCOL_VERSION, "kind": [1]}),
+            ProtocolError,
+            "unknown message kind",
+        ),
         (b"\xc1\xff\x00garbage", FrameError, "garbage bytes"),
         (
             msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ping", "x": "y" * 2000}),
