@@ -18,7 +18,9 @@ is what the replay machinery sees.
   write included) as a share of the stand-in tick time (step + checksum),
   measured in the same loop; also with keyframe snapshots every 300 ticks.
 - Verify speed: ticks re-simulated and checked per second, as a multiple of
-  real time at 60 Hz, and verify's cost over bare stepping.
+  real time at 60 Hz, and verify's cost over bare stepping; also on a real
+  ``gpi.ecs.World`` of the same size with a movement system and the world's
+  own checksum (through ``WorldSimulator``), in one process.
 - Seek time to a random tick as a function of the keyframe interval K.
 
 Usage: ``python benchmarks/replay_bench.py [--quick] [--json]``. Medians of
@@ -159,6 +161,68 @@ def record(
     return t_sim, t_rec
 
 
+def measure_ecs_verify(n_ent: int, ticks: int, reps: int, tmp: Path) -> dict[str, Any]:
+    """Verify speed on a real gpi.ecs World (movement system, world checksum per tick)."""
+    try:
+        from gpi.ecs import Component, World
+        from gpi.replays.worldsim import WorldSimulator
+    except ImportError as exc:  # Cython kernels not built
+        return {
+            "ecs_verify_x_realtime": None,
+            "ecs_record_share_of_tick_pct": None,
+            "ecs_record_share_with_keyframes_pct": None,
+            "ecs_verify_skipped": str(exc),
+        }
+    pos, vel = Component("Position", "float32", (2,)), Component("Velocity", "float32", (2,))
+    rng = np.random.default_rng(2)
+
+    def step(world: World, inp: InputState, rec: TickRecord) -> None:
+        push = np.float32(1 if inp.held("right") else 0)
+        for ch in world.query("Position", "Velocity", writable=True):
+            ch["Velocity"][:, 0] += push
+            ch["Position"][:] += ch["Velocity"] * DT
+
+    world = World(seed=1)
+    try:
+        world.register(pos, vel)
+        world.spawn(n_ent, {"Position": rng.random((n_ent, 2)), "Velocity": rng.random((n_ent, 2))})
+        sim = WorldSimulator(world, step)
+        path = tmp / "ecs.gpir"
+        header = ReplayHeader(seed=1, tick_rate=TICK_RATE, initial_snapshot=world.snapshot())
+        shares: dict[int, list[float]] = {0: [], 300: []}
+        pc = time.perf_counter
+        for _ in range(reps):
+            for k in (0, 300):  # without keyframes, then the one verify reads
+                world.restore(header.initial_snapshot)
+                t_sim = t_rec = 0.0
+                with Recorder(path, header, keyframe_interval=k) as rec:
+                    for t in range(ticks):
+                        inp = busy_input(t)
+                        a = pc()
+                        c = sim.step(inp, TickRecord(t))
+                        b = pc()
+                        kf = world.snapshot() if rec.keyframe_due(t) else None
+                        rec.record_tick(t, inp, c, keyframe=kf)
+                        t_sim += b - a
+                        t_rec += pc() - b
+                shares[k].append(t_rec / t_sim)
+        speeds = []
+        for _ in range(reps):
+            with Replay.open(path) as rp:
+                a = time.perf_counter()
+                res = verify(rp, sim)
+                speeds.append((ticks / TICK_RATE) / (time.perf_counter() - a))
+            assert res.ok, res.message
+    finally:
+        world.close()
+    return {
+        "ecs_verify_x_realtime": round(statistics.median(speeds), 1),
+        "ecs_tick_us": round(t_sim / ticks * 1e6, 1),
+        "ecs_record_share_of_tick_pct": round(100 * statistics.median(shares[0]), 2),
+        "ecs_record_share_with_keyframes_pct": round(100 * statistics.median(shares[300]), 2),
+    }
+
+
 def measure(quick: bool) -> dict[str, Any]:
     n_ent = 2_000 if quick else 10_000
     reps = 3 if quick else 5
@@ -240,6 +304,7 @@ def measure(quick: bool) -> dict[str, Any]:
         over.append((b - a) / (d - c))
     figures["verify_x_realtime"] = round(statistics.median(speeds), 1)
     figures["verify_cost_over_bare_stepping"] = round(statistics.median(over), 3)
+    figures.update(measure_ecs_verify(n_ent, v_ticks, reps, tmp))
 
     # -- seek time vs keyframe interval -------------------------------------------------
     s_ticks = 1200 if quick else 3600
@@ -289,6 +354,13 @@ def measure(quick: bool) -> dict[str, Any]:
         "idle_bytes_per_s_checksum_every_tick": target(figures["idle_ci1_bytes_per_s"], "<", 64),
         "verify_x_realtime_standin": target(figures["verify_x_realtime"], ">=", 20),
     }
+    if figures.get("ecs_verify_x_realtime") is not None:
+        targets_out["verify_x_realtime_ecs_world"] = target(
+            figures["ecs_verify_x_realtime"], ">=", 20
+        )
+        targets_out["record_share_of_ecs_tick_pct"] = target(
+            figures["ecs_record_share_of_tick_pct"], "<", 2
+        )
     return {"figures": figures, "targets": targets_out}
 
 
@@ -335,6 +407,22 @@ def show(result: dict[str, Any]) -> None:
     t.add_row("share of a 60 Hz frame (16.7 ms)", f"{f['record_share_of_60hz_frame_pct']} %")
     t.add_row("verify speed", f"{f['verify_x_realtime']}x real time")
     t.add_row("verify cost over bare stepping", f"{f['verify_cost_over_bare_stepping']}x")
+    if f.get("ecs_tick_us") is not None:
+        t.add_row(
+            f"gpi.ecs World tick ({f['entities']} entities: movement + world checksum)",
+            f"{f['ecs_tick_us']} µs",
+        )
+        t.add_row("recording share of that tick", f"{f['ecs_record_share_of_tick_pct']} %")
+        t.add_row(
+            "  with keyframes every 300 ticks (World.snapshot incl.)",
+            f"{f['ecs_record_share_with_keyframes_pct']} %",
+        )
+    t.add_row(
+        f"verify speed, gpi.ecs World ({f['entities']} entities, movement)",
+        "skipped"
+        if f.get("ecs_verify_x_realtime") is None
+        else f"{f['ecs_verify_x_realtime']}x real time",
+    )
     con.print(t)
 
     t = Table(title="seek to a random tick vs keyframe interval K")

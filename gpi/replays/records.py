@@ -97,7 +97,9 @@ def decode_record(tick: int, row: Any) -> TickRecord:
     row = row + [None] * (5 - len(row))
     i, c, f, s, k = row
     if i is not None and (not isinstance(i, dict) or not i.keys() <= DELTA_KEYS):
-        raise ValueError(f"tick {tick}: input delta must be a map with keys from {sorted(DELTA_KEYS)}")
+        raise ValueError(
+            f"tick {tick}: input delta must be a map with keys from {sorted(DELTA_KEYS)}"
+        )
     if c is not None and (not isinstance(c, int) or not 0 <= c < 1 << 64):
         raise ValueError(f"tick {tick}: checksum must be a u64")
     if f is not None and not (isinstance(f, list) and all(isinstance(x, dict) for x in f)):

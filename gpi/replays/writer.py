@@ -45,7 +45,7 @@ from gpi.replays.format import (
     ReplayHeader,
     pack_file_header,
 )
-from gpi.replays.inputs import InputState
+from gpi.replays.inputs import DELTA_KEYS, InputState
 from gpi.replays.inputs import apply as apply_input
 from gpi.replays.inputs import diff as diff_input
 from gpi.replays.inputs import full as full_input
@@ -115,7 +115,7 @@ class Recorder:
         self.block_max_bytes = block_max_bytes
         self.fsync = fsync
         self._clock = clock
-        self._rows: list[Any] = []
+        self._pending: list[tuple[Any, int, Any, Any, bytes | None]] = []
         self._row_bytes = 0
         self._block_first = self.header.start_tick
         self._block_started_at = 0.0
@@ -154,12 +154,15 @@ class Recorder:
     @property
     def chain(self) -> int:
         """The checksum chain value after the last recorded tick."""
-        return self._chain
+        chain = self._chain
+        for item in self._pending:
+            chain = xxh64_intdigest(_PAIR.pack(chain, item[1]))
+        return chain
 
     @property
     def buffered_ticks(self) -> int:
         """Ticks recorded but not yet written to the file."""
-        return len(self._rows)
+        return len(self._pending)
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether the caller should pass a keyframe snapshot for ``tick``."""
@@ -207,38 +210,37 @@ class Recorder:
         for sw in swaps:
             if not isinstance(sw, Mapping):
                 raise RecordError(f"tick {tick}: plugin swap {sw!r} must be a map")
-        delta: Mapping[str, Any] | None
-        if isinstance(input_delta, InputState):
-            delta = diff_input(self._last_input, input_delta) or None
-            self._last_input = input_delta
-        else:
-            delta = input_delta or None
-            if delta:
-                self._last_input = apply_input(self._last_input, delta)
-        if keyframe is not None:
-            # keyframe ticks carry the whole input state so seeking starts there
-            delta = full_input(self._last_input)
+        if faults:
+            faults = tuple(dict(f) for f in faults)  # encoded at flush: keep our own copy
+        if swaps:
+            swaps = tuple(dict(sw) for sw in swaps)
+        if input_delta is not None and input_delta.__class__ is not InputState:
+            if isinstance(input_delta, InputState):
+                pass
+            elif not input_delta:
+                input_delta = None
+            elif not isinstance(input_delta, Mapping) or not input_delta.keys() <= DELTA_KEYS:
+                raise RecordError(
+                    f"tick {tick}: input must be an InputState or a delta map with keys from "
+                    f"{sorted(DELTA_KEYS)}, got {input_delta!r}"
+                )
+            else:
+                input_delta = dict(input_delta)  # the caller may reuse its dict
         now = self._clock()
-        rows = self._rows
-        if keyframe is not None and rows:
-            self._flush_block()  # a keyframe always opens a block
-            rows = self._rows
-        if not rows:
+        pending = self._pending
+        if keyframe is not None:
+            if pending:
+                self._flush_block()  # a keyframe always opens a block
+                pending = self._pending
+            keyframe = bytes(keyframe)
+            self._row_bytes += len(keyframe)
+        if not pending:
             self._block_first = tick
             self._block_started_at = now
             self._block_has_keyframe = keyframe is not None
-        if keyframe is None and delta is None and not faults and not swaps:
-            # the common idle case, encoded directly
-            ci = self._ci
-            row: Any = [None, checksum] if ci and (tick - self._start + 1) % ci == 0 else None
-        else:
-            store = keyframe is not None or self.header.is_checkpoint(tick)
-            row = encode_record(delta, checksum if store else None, faults, swaps, keyframe)
-            self._row_bytes += (
-                8 + (len(keyframe) if keyframe is not None else 0) + 16 * len(delta or ())
-            )
-        rows.append(row)
-        self._chain = xxh64_intdigest(_PAIR.pack(self._chain, checksum))
+        # encoding (input diff, msgpack row, chain) is batched at flush time: it
+        # runs warm over a whole block instead of cold once per tick
+        pending.append((input_delta, checksum, faults, swaps, keyframe))
         self._next_tick = tick + 1
         if (
             (tick - self._start + 1) % self.block_max_ticks == 0
@@ -294,18 +296,51 @@ class Recorder:
     # -- internals -------------------------------------------------------------
 
     def _flush_block(self) -> None:
-        if not self._rows:
+        pending = self._pending
+        if not pending:
             return
-        rows = self._rows
+        self._pending = []
+        self._row_bytes = 0
+        rows = self._encode(pending)
         marker = BLOCK_KEYFRAME if self._block_has_keyframe else BLOCK_DATA
         block = pack_block(marker, self._block_first, len(rows), self._chain, rows)
-        self._rows = []
-        self._row_bytes = 0
         self._block_has_keyframe = False
         self._write(block)
         if self.fsync:
             os.fsync(self._fd)
         self.blocks_written += 1
+
+    def _encode(self, pending: list[tuple[Any, int, Any, Any, bytes | None]]) -> list[Any]:
+        """Rows of the buffered ticks; advances the chain and the input state."""
+        rows: list[Any] = []
+        append = rows.append
+        chain = self._chain
+        last = self._last_input
+        ci = self._ci
+        pos = self._block_first - self._start + 1  # 1-based tick number in the run
+        pack = _PAIR.pack
+        for inp, checksum, faults, swaps, keyframe in pending:
+            if inp is None:
+                delta = None
+            elif isinstance(inp, InputState):
+                delta = diff_input(last, inp) or None
+                last = inp
+            else:
+                delta = inp
+                last = apply_input(last, delta)
+            if keyframe is not None:
+                # keyframe ticks carry the whole input state so seeking starts there
+                append(encode_record(full_input(last), checksum, faults, swaps, keyframe))
+            elif delta is None and not faults and not swaps:
+                append([None, checksum] if ci and pos % ci == 0 else None)
+            else:
+                store = ci and pos % ci == 0
+                append(encode_record(delta, checksum if store else None, faults, swaps))
+            chain = xxh64_intdigest(pack(chain, checksum))
+            pos += 1
+        self._chain = chain
+        self._last_input = last
+        return rows
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -124,3 +124,22 @@ def test_empty_recording_and_numpy_checksums(tmp_path: Path) -> None:
             rec.record_tick(1, {}, 1.0)  # type: ignore[arg-type]
     with Replay.open(path) as rp:
         assert rp.record(0).checksum == 2**64 - 1
+
+
+def test_caller_may_reuse_its_delta_and_fault_objects(tmp_path: Path) -> None:
+    path = tmp_path / "reuse.gpir"
+    delta: dict[str, object] = {}
+    faults: list[dict[str, str]] = []
+    with Recorder(path, ReplayHeader(), keyframe_interval=0) as rec:
+        for t in range(6):
+            delta.clear()
+            faults.clear()
+            if t % 2:
+                delta["m"] = [t, t]
+                faults.append({"kind": "skipped", "plugin": "p", "system": f"s{t}"})
+            rec.record_tick(t, delta, t, faults=faults)
+        with pytest.raises(RecordError, match="delta map"):
+            rec.record_tick(6, {"bogus": 1}, 0)
+    with Replay.open(path) as rp:
+        assert [r.input for r in rp] == [{}, {"m": [1, 1]}, {}, {"m": [3, 3]}, {}, {"m": [5, 5]}]
+        assert rp.record(3).faults[0]["system"] == "s3"
