@@ -297,6 +297,19 @@ class Channel:
                 data = self._encode(msg)
             if len(data) > self.max_message:
                 data = self._encode(msg)  # raises the size error
+        elif (
+            type(msg) is dict
+            and msg.get("v") == PROTOCOL_VERSION
+            and type(kind) is str
+            and kind in self.kinds
+        ):
+            # already stamped by the caller: pack as is
+            try:
+                data = self._pack(msg)
+            except Exception:
+                data = self._encode(msg)
+            if len(data) > self.max_message:
+                data = self._encode(msg)
         else:
             data = self._encode(msg)
         core = self._txc

@@ -327,3 +327,6 @@ def test_a_callers_own_v_is_replaced(pair: tuple[Channel, Channel]) -> None:
     host, child = pair
     host.send({"kind": "ping", "v": 99})
     assert child.recv(timeout=1)["v"] == PROTOCOL_VERSION
+    stamped = {"v": PROTOCOL_VERSION, "kind": "call", **{f"k{i}": i for i in range(20)}}
+    host.send(stamped)
+    assert child.recv(timeout=1) == stamped
