@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 
-from gpi.plugins.sandbox import landlock, netns, prctl, rlimits, seccomp
+from gpi.plugins.sandbox import audit, landlock, netns, prctl, rlimits, seccomp
 from gpi.plugins.sandbox.errors import SandboxError
 from gpi.plugins.sandbox.policy import ALL_LAYERS, SandboxPolicy
 from gpi.plugins.sandbox.report import LayerStatus, SandboxReport
@@ -97,6 +97,8 @@ def apply_sandbox(
         "landlock": run_landlock,
         "seccomp": run_seccomp,
     }
+    if policy.audit:
+        audit.install_audit_hook(report.violations)
     _applied_in["pid"] = os.getpid()  # from here on layers are irreversible
     for name in ALL_LAYERS:
         required = name in policy.required

@@ -71,6 +71,8 @@ class SandboxPolicy:
     required: frozenset[str] = DEFAULT_REQUIRED
     read_paths: tuple[str, ...] = ()
     seccomp_mode: str = "allowlist"
+    # Add a CPython audit hook so violation records name the call (reporting only).
+    audit: bool = True
 
     def __post_init__(self) -> None:
         unknown = (set(self.layers) | set(self.required)) - set(ALL_LAYERS)
@@ -84,6 +86,8 @@ class SandboxPolicy:
                 f"sandbox policy: layer(s) {sorted(missing)} are required but not enabled; "
                 "add them to 'layers' or drop them from 'required'"
             )
+        if not isinstance(self.audit, bool):
+            raise SandboxPolicyError(f"sandbox policy: audit must be true or false, got {self.audit!r}")
         if self.seccomp_mode not in SECCOMP_MODES:
             raise SandboxPolicyError(
                 f"sandbox policy: seccomp_mode must be one of {list(SECCOMP_MODES)}, got {self.seccomp_mode!r}"
@@ -110,6 +114,7 @@ class SandboxPolicy:
             "required": sorted(self.required),
             "read_paths": list(self.read_paths),
             "seccomp_mode": self.seccomp_mode,
+            "audit": self.audit,
         }
 
     @classmethod

@@ -51,13 +51,37 @@ class ViolationLog:
 
     def __init__(self) -> None:
         self._items: list[dict[str, Any]] = []
+        self._call: tuple[str, frozenset[tuple[int, int, int]]] | None = None
+
+    def note_call(self, description: str, frames: set[tuple[int, int, int]]) -> None:
+        """Remember the last sensitive call and the (frame id, code id, line) that made it (audit hook)."""
+        self._call = (description, frozenset(frames))
+
+    def _call_for(self, exc: BaseException) -> str | None:
+        if self._call is None:
+            return None
+        description, frames = self._call
+        tb = exc.__traceback__
+        while tb is not None:
+            if (id(tb.tb_frame), id(tb.tb_frame.f_code), tb.tb_lineno) in frames:
+                self._call = None
+                return description
+            tb = tb.tb_next
+        return None
 
     def record(self, exc_or_info: BaseException | dict[str, Any], **context: Any) -> dict[str, Any] | None:
-        """Classify and keep ``exc_or_info`` with ``context`` (e.g. plugin, system, tick); None if not a violation."""
+        """Classify and keep ``exc_or_info`` with ``context`` (e.g. plugin, system, tick); None if not a violation.
+
+        With the audit hook installed, the record also names the ``call``
+        behind the refusal when the exception came from it.
+        """
         if isinstance(exc_or_info, BaseException):
             info = classify_violation(exc_or_info)
             if info is None:
                 return None
+            call = self._call_for(exc_or_info)
+            if call is not None:
+                info["call"] = call
         else:
             info = dict(exc_or_info)
         info.update(context)

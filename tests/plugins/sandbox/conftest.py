@@ -40,5 +40,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr.section("sandbox layers: what a sandboxed child tried")
     w = max(len(a) for a, *_ in ATTACK_TABLE)
     tr.write_line(f"{'attack / action':<{w}}  {'layer':<12} outcome")
-    for attack, outcome, layer, _ in ATTACK_TABLE:
+    for attack, outcome, layer, call in ATTACK_TABLE:
         tr.write_line(f"{attack:<{w}}  {layer:<12} {outcome}")
+        if call:
+            tr.write_line(f"{'':<{w}}  {'':<12} call: {call[:90]}")

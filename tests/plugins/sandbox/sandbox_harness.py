@@ -57,7 +57,7 @@ try:
     RESULT.update(outcome="allowed", value=value)
 except BaseException as exc:
     RESULT.update(outcome="refused", error=f"{type(exc).__name__}: {exc}",
-                  errno=getattr(exc, "errno", None), violation=classify_violation(exc))
+                  errno=getattr(exc, "errno", None), violation=REPORT.violations.record(exc, tick=0))
 print("RESULT " + json.dumps(RESULT, default=str), flush=True)
 """
 
@@ -125,6 +125,7 @@ def record(attack: str, result: dict[str, Any], layer: str, note: str = "") -> N
         outcome += f" (signal {-result['returncode']})"
     if note:
         outcome += f": {note}"
-    ATTACK_TABLE.append((attack, outcome, layer, ", ".join(k for k, v in result.get("layers", {}).items() if v)))
+    call = (result.get("violation") or {}).get("call", "")
+    ATTACK_TABLE.append((attack, outcome, layer, call))
 
 

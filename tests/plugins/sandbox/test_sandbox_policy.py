@@ -6,7 +6,7 @@ import errno
 import signal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpi.errors import GpiError
@@ -34,7 +34,7 @@ def test_defaults_are_the_safe_ones() -> None:
 limits = st.one_of(st.none(), st.integers(0, 1 << 40))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     a=limits, c=limits, n=limits, f=limits,
     layers=st.sets(st.sampled_from(ALL_LAYERS)),
