@@ -6,7 +6,7 @@ Layout of a ring region (all little-endian, offsets in bytes from the region sta
     0    u32 magic 'GPIR' | u32 layout version | u64 capacity      (written once by the creator)
     64   u64 head   consumer's read index   (own cache line, written only by the consumer)
     128  u64 tail   producer's write index  (own cache line, written only by the producer)
-    192  u32 data_seq  | u32 data_waiters   (consumer sleeps on data_seq when the ring is empty)
+    192  u32 data_seq  | u32 data_waiters   (consumer sleeps on data_seq or a doorbell when empty)
     256  u32 space_seq | u32 space_waiters  (producer sleeps on space_seq when the ring is full)
     384  capacity bytes of frames (capacity a power of two, >= 64)
 
@@ -20,8 +20,12 @@ whole frame is written, so a producer killed mid-frame leaves nothing visible.
 
 Each endpoint keeps its own index locally (the peer may scribble over shared
 memory) and only reads the other side's index, with acquire loads, validating
-it before use. Sleeping uses a futex on the seq words with a waiter flag, so a
-publisher only makes the FUTEX_WAKE syscall when somebody actually sleeps.
+it before use. A waiter spins, then announces itself in its waiter word (1:
+asleep on the futex seq word, 2: asleep in recv() on a doorbell socket), re-checks
+and sleeps; a publisher makes the FUTEX_WAKE or doorbell send() syscall only when
+that word is set. Doorbell (socket) wake-ups are "sync" for the scheduler, which
+puts the woken peer on the waker's CPU: on a busy 2-core machine much faster
+than a futex wake-up.
 
 Functions return negative status codes instead of raising: the Python wrapper
 (:mod:`gpi.shm.ring`) turns them into errors with context.

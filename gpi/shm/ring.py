@@ -12,8 +12,8 @@ Region layout (bytes from ``offset``; see ``gpi/cython_ext/_ring.pyx``)::
     0    u32 magic 'GPIR' | u32 layout version | u64 capacity
     64   u64 head (consumer)          own cache line
     128  u64 tail (producer)          own cache line
-    192  u32 data_seq  | u32 data_waiters    futex the consumer sleeps on
-    256  u32 space_seq | u32 space_waiters   futex the producer sleeps on
+    192  u32 data_seq  | u32 data_waiters    the consumer sleeps on data_seq (or a doorbell)
+    256  u32 space_seq | u32 space_waiters   the producer sleeps on space_seq
     384  data: capacity bytes (power of two)
 
 Frames: ``u32 length | u32 tag`` then the payload padded to 8 bytes; a frame
@@ -23,9 +23,18 @@ bytes fail the tag check. Every index read from the peer is validated, so a
 corrupt or hostile peer produces :class:`~gpi.shm.errors.FrameError`, never an
 out-of-bounds access.
 
+Waiting: spin for ``spin_ns`` (5 us by default), then sleep with the GIL
+released. A sleeper first stores its *waiter word* (1: asleep on the futex
+``*_seq`` word; 2: asleep in ``recv`` on a doorbell socket, see
+:meth:`Ring.use_doorbell`), re-checks the ring, then sleeps; a publisher makes
+the wake-up syscall only if that word is set, so a busy exchange makes no
+syscall at all. After a push that had to wake the peer, the paired receive
+(:meth:`Ring.pair_with`) skips the spin: the peer needs a CPU before it can
+answer.
+
 Waiting sides can watch the peer (a pidfd, or the parent pid) and raise
-:class:`~gpi.shm.errors.PeerDiedError` within ~20 ms of its death; a producer
-killed before publishing leaves nothing visible.
+:class:`~gpi.shm.errors.PeerDiedError` within ~20 ms of its death (at once on
+doorbell EOF); a producer killed before publishing leaves nothing visible.
 """
 
 from __future__ import annotations

@@ -193,3 +193,42 @@ def test_readonly_segment_is_refused() -> None:
         with pytest.raises((ShmError, ValueError)):
             Ring.attach(ro, 0, 64)
         ro.close()
+
+
+def test_reference_backend_blocks_times_out_and_sees_peer_death() -> None:
+    import os
+    import subprocess
+    import sys
+
+    cap = 64
+    buf = np.zeros(HEADER_SIZE + cap, np.uint8)
+    ref = RingCoreReference(buf, 0, cap, True)
+    assert ref.pop(1_000_000) == ring_ops.TIMEOUT
+    assert ref.push(b"x" * 40, 0) == 1
+    assert ref.push(b"y" * 20, 1_000_000) == ring_ops.TIMEOUT
+    assert ref.pop(0) == b"x" * 40
+    assert ref.try_push(b"z" * 100) == ring_ops.E_TOOBIG
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    pidfd = os.pidfd_open(proc.pid)
+    proc.wait()
+    ref.pidfd = pidfd
+    assert ref.pop(5_000_000_000) == ring_ops.PEER_DIED
+    os.close(pidfd)
+    ref.close()
+    with pytest.raises(ValueError, match="closed"):
+        ref.try_pop()
+
+
+def test_spin_and_pairing_knobs() -> None:
+    with Segment.create(2 * ring_region_size(256), "knobs") as seg:
+        a = Ring.create(seg, 0, 256)
+        b = Ring.create(seg, ring_region_size(256), 256)
+        a.spin_ns = 0
+        assert a.spin_ns == 0
+        b.pair_with(a)
+        a.push(b"req", timeout=0)
+        b.push(b"resp", timeout=0)
+        assert b.pop(timeout=0) == b"resp"
+        assert a.pop(timeout=0) == b"req"
+        a.close()
+        b.close()
