@@ -239,6 +239,8 @@ def measure(quick: bool) -> dict[str, Any]:
         "arena_streamed_copy_out_64mib_gib_s": round(gib["stream"], 2),
         "arena_serial_copy_out_64mib_gib_s": round(gib["copy"], 2),
         "arena_zero_copy_64mib_gib_s": round(gib["view"], 2),
+        "arena_serial_vs_memcpy": round(gib["copy"] / gib["memcpy"], 3),
+        "arena_zero_copy_vs_memcpy": round(gib["view"] / gib["memcpy"], 3),
         "round_trips_per_rep": n,
         "reps": reps,
     }

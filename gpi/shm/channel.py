@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -382,9 +383,13 @@ class Channel:
         return self.arena.copy_out(ref, out, timeout=timeout, pidfd=core.pidfd, ppid=core.ppid)
 
     def request(self, msg: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
-        """Send ``msg`` and wait for the peer's next message (the response)."""
+        """Send ``msg`` and wait for the peer's next message (the response); ``timeout`` covers both."""
+        if timeout is None:
+            self.send(msg)
+            return self.recv()
+        deadline = time.monotonic() + timeout
         self.send(msg, timeout)
-        return self.recv(timeout)
+        return self.recv(max(0.0, deadline - time.monotonic()))
 
     # -- recovery and lifetime -------------------------------------------------------
 
