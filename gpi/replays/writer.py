@@ -331,8 +331,11 @@ class Recorder:
             if keyframe is not None:
                 # keyframe ticks carry the whole input state so seeking starts there
                 append(encode_record(full_input(last), checksum, faults, swaps, keyframe))
-            elif delta is None and not faults and not swaps:
-                append([None, checksum] if ci and pos % ci == 0 else None)
+            elif not faults and not swaps:  # the common case, without encode_record
+                if ci and pos % ci == 0:
+                    append([delta, checksum])
+                else:
+                    append(None if delta is None else [delta])
             else:
                 store = ci and pos % ci == 0
                 append(encode_record(delta, checksum if store else None, faults, swaps))
