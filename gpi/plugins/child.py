@@ -123,6 +123,7 @@ class SystemRunner:
         tick: int,
         input_state: Mapping[str, Any] | None = None,
         draw: Any = None,
+        alloc: Any = None,
     ) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``."""
         spec = self.plugin.systems.get(system)
@@ -133,7 +134,7 @@ class SystemRunner:
                     "error": {"type": "LookupError", "traceback": "",
                               "message": f"plugin {self.name!r} has no system {system!r}"}}
         ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
-                            granted=self.granted, input_state=input_state, draw=draw)
+                            granted=self.granted, input_state=input_state, draw=draw, alloc=alloc)
         error = None
         try:
             spec.fn(ctx)
@@ -245,7 +246,17 @@ class _Child:
         assert ch is not None and runner is not None
         arena = ch.arena
 
+        outputs: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+
+        def alloc(shape: Any, dtype: Any) -> np.ndarray:
+            arr, ref = arena.array(dtype, shape)
+            outputs[id(arr)] = (arr, ref)
+            return arr
+
         def encode(a: np.ndarray) -> Any:
+            own = outputs.get(id(a))
+            if own is not None and own[0] is a:
+                return {"arena": own[1]}  # ctx.output(): already in the arena, no copy
             if a.nbytes < ARENA_THRESHOLD:
                 return encode_inline(a)
             return {"arena": arena.write(a)}
@@ -266,7 +277,8 @@ class _Child:
             if self.draw is not None and self.draw_tick != msg["tick"]:
                 self.draw.clear()
                 self.draw_tick = msg["tick"]
-            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), self.draw)
+            outputs.clear()
+            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), self.draw, alloc)
             cmds: CommandBuffer | None = out["cmds"]
             wire_cmds = None
             if cmds is not None and len(cmds):
@@ -274,6 +286,7 @@ class _Child:
                     wire_cmds = cmds.to_wire(encode)
                 except Exception as exc:  # e.g. the arena is full
                     out["error"] = error_info(exc)
+            outputs.clear()
             if self.draw is not None:
                 self.draw.finish()
             ch.send(wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],

@@ -12,6 +12,8 @@
 - ``ctx.commands``: the :class:`~gpi.ecs.CommandBuffer` the host validates and
   applies after the wave (``ctx.spawn``/``ctx.despawn``/``ctx.send_event`` are
   shortcuts that check capabilities right away);
+- ``ctx.output(shape, dtype)``: a scratch array for big command values (in
+  a child it lives in the output arena: no copy on the way to the host);
 - ``ctx.input`` (capability ``input``), ``ctx.draw`` (capability ``draw``);
 - ``ctx.log(...)``: lines that reach the host's log.
 
@@ -57,8 +59,10 @@ class SystemContext:
         granted: Iterable[str] = (),
         input_state: Mapping[str, Any] | None = None,
         draw: Any = None,
+        alloc: Any = None,
     ) -> None:
         self.world = world
+        self._alloc = alloc
         self.spec = spec
         self.plugin = plugin
         self.system = spec.name
@@ -145,6 +149,18 @@ class SystemContext:
 
             self._commands = CommandBuffer()
         return self._commands
+
+    def output(self, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A writable, uninitialised array for command values.
+
+        In a child it lives in the output arena, so a big result (a new column
+        for a million rows) reaches the host without any copy on this side;
+        in-process it is a plain ``np.empty``. Fill it, then pass it to
+        ``ctx.commands.set_chunk``/``set``. Valid for this call only.
+        """
+        if self._alloc is not None:
+            return self._alloc(shape, dtype)  # type: ignore[no-any-return]
+        return np.empty(shape, dtype)
 
     def spawn(self, count: int, values: Mapping[str, Any]) -> None:
         """Queue ``count`` new entities with component ``values``; needs ``spawns=True`` and ``spawn``."""

@@ -79,7 +79,7 @@ _log = logging.getLogger("gpi.plugins")
 DEFAULT_TIMEOUT = 5.0  # seconds a child may take for one call before it is killed
 START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
 ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
-DRAWLIST_SIZE = 4 << 20
+DRAWLIST_SIZE = 16 << 20  # 200k quads; sparse until written
 
 
 def sandbox_available() -> bool:
@@ -576,6 +576,7 @@ class PluginHost:
         dead: set[str] = set()  # plugins whose child failed during this wave
         results: dict[str, dict[str, Any] | BaseException] = {}
         seen_workers: set[str] = set()
+        received: dict[str, int] = {}  # key -> time its result arrived
 
         def send(key: str) -> None:
             plugin = self._decls[key].group
@@ -600,6 +601,7 @@ class PluginHost:
             except Exception as exc:
                 results[key] = exc
                 dead.add(plugin)
+            received[key] = time.perf_counter_ns()
 
         if self.parallel:
             for key in wave:
@@ -616,7 +618,7 @@ class PluginHost:
                         receive(key)
         recv_ns = time.perf_counter_ns()
         for key in wave:  # schedule order, never completion order
-            self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), recv_ns, report)
+            self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), received.get(key, recv_ns), report)
         for plugin in sorted(dead):
             self._restart(plugin)
 

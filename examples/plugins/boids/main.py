@@ -52,7 +52,7 @@ def steer(ctx):
 
 @plugin.system(stage="render", reads=["Position"])
 def draw(ctx):
-    """One small circle per boid (needs capability 'draw'; skipped when headless)."""
+    """One small quad per boid (needs capability 'draw'; skipped when headless)."""
     if "draw" not in ctx.granted:
         return
     try:
@@ -60,4 +60,4 @@ def draw(ctx):
     except Exception:  # headless: no draw-list buffer attached
         return
     for chunk in ctx.query("Position", without=["Player"]):
-        dl.draw_circles(chunk["Position"], 0.4, (120, 200, 255, 255))
+        dl.draw_quads(chunk["Position"], 0.6, (120, 200, 255, 255))

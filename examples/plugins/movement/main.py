@@ -19,11 +19,29 @@ ARENA = np.float32(100.0)
 MAX_SPEED = np.float32(30.0)
 
 
+def wrap(pos: np.ndarray) -> np.ndarray:
+    """Wrap positions that left the arena by less than one arena width back in (in place).
+
+    Two masked adds instead of ``np.mod``, which is ~20x slower on floats;
+    a step never moves farther than MAX_SPEED * dt, far less than ARENA.
+    """
+    np.subtract(pos, ARENA, out=pos, where=pos >= ARENA)
+    np.add(pos, ARENA, out=pos, where=pos < 0)
+    return pos
+
+
 @plugin.system(stage="update", reads=["Velocity"], writes=["Position"])
 def integrate(ctx):
-    """Position += Velocity * dt, wrapped into the arena (one column write per chunk)."""
+    """Position += Velocity * dt, wrapped into the arena (one column write per chunk).
+
+    The result is computed straight into ``ctx.output`` (the child's output
+    arena), so a million new positions reach the host without an extra copy.
+    """
     dt = np.float32(ctx.dt)
     for chunk in ctx.query("Position", "Velocity"):
-        pos = chunk["Position"] + chunk["Velocity"] * dt
-        np.mod(pos, ARENA, out=pos)
-        ctx.commands.set_chunk(chunk, "Position", pos)
+        pos = chunk["Position"]
+        out = ctx.output(pos.shape, pos.dtype)
+        np.multiply(chunk["Velocity"], dt, out=out)
+        out += pos
+        wrap(out)
+        ctx.commands.set_chunk(chunk, "Position", out)
