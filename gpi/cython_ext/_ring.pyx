@@ -351,7 +351,8 @@ cdef class RingCore:
         cdef unsigned char[::1] view = buf
         if capacity < 64 or (capacity & (capacity - 1)) != 0:
             raise ValueError(f"ring capacity must be a power of two >= 64, got {capacity}")
-        if offset < 0 or offset % 64 != 0 or <uint64_t>(view.shape[0] - offset) < GPI_HDR + capacity:
+        if (offset < 0 or offset % 64 != 0 or offset > view.shape[0]
+                or <uint64_t>(view.shape[0] - offset) < GPI_HDR + capacity):
             raise ValueError(
                 f"ring of capacity {capacity} at offset {offset} does not fit in {view.shape[0]} bytes"
             )

@@ -99,6 +99,10 @@ def test_attach_checks_header_and_capacity() -> None:
             Ring.attach(seg, 0, 512)
         with pytest.raises(ShmError, match="power of two"):
             Ring.create(seg, 0, 1000)
+        with pytest.raises(ShmError, match="does not fit"):
+            Ring.create(seg, 1 << 30, 1024)
+        with pytest.raises(ShmError, match="does not fit"):
+            Ring.create(seg, 32, 1024)
 
 
 def test_timeouts_on_empty_and_full() -> None:
