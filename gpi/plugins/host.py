@@ -39,10 +39,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -129,6 +131,52 @@ class TickReport:
 # -- workers ---------------------------------------------------------------------------------
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a plugin child.
+
+    gpi must be importable however the host found it (its folder goes first
+    on ``PYTHONPATH``), and numeric libraries must not start thread pools
+    before the sandbox (Landlock and seccomp only cover threads that exist
+    when they are applied).
+    """
+    env = dict(os.environ)
+    root = str(Path(gpi.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[var] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class _OutputPump:
+    """Reads a child's stdout/stderr (a pipe: the sandbox forbids writing files) into ``lines``.
+
+    A daemon thread only appends ``(plugin, line)`` to a deque; the host turns
+    them into log lines on its own thread at the next tick.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], name: str, lines: deque[tuple[str, str]]) -> None:
+        self._thread = threading.Thread(target=self._pump, args=(proc, name, lines),
+                                        name=f"gpi-out-{name}", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _pump(proc: subprocess.Popen[bytes], name: str, lines: deque[tuple[str, str]]) -> None:
+        stream = proc.stdout
+        if stream is None:
+            return
+        try:
+            for raw in stream:
+                lines.append((name, raw.decode("utf-8", "replace").rstrip()))
+        except (OSError, ValueError):
+            pass
+        finally:
+            stream.close()
+
+    def join(self, timeout: float = 1.0) -> None:
+        self._thread.join(timeout)
+
+
 class _Worker:
     """One plugin's executor: a child process or the in-process runner."""
 
@@ -194,26 +242,33 @@ class _ProcessWorker(_Worker):
     sock: socket.socket | None = None
     channel: Channel | None = None
 
-    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float, sandbox: dict[str, Any] | None) -> None:
+    output: _OutputPump | None = None
+
+    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float, sandbox: dict[str, Any] | None,
+                 lines: deque[tuple[str, str]], drawlist_size: int = 0) -> None:
         self.plugin = plugin
         self.seed, self.dt = seed, dt
         self.sandbox = sandbox
+        self.lines = lines
+        self.drawlist_size = drawlist_size or DRAWLIST_SIZE
         self.known: set[int] = set()
         self.epoch = -1
 
     def start(self, world: World) -> dict[str, Any]:
         m = self.plugin.manifest
-        self.channel = Channel.create(f"gpi-{m.name}", arena_size=ARENA_SIZE, drawlist_size=DRAWLIST_SIZE,
+        self.channel = Channel.create(f"gpi-{m.name}", arena_size=ARENA_SIZE, drawlist_size=self.drawlist_size,
                                       kinds=["run"])
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = host_sock
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gpi.plugins.child", "--sock", str(child_sock.fileno())],
-                pass_fds=[child_sock.fileno()], close_fds=True,
+                pass_fds=[child_sock.fileno()], close_fds=True, env=child_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
         finally:
             child_sock.close()
+        self.output = _OutputPump(self.proc, m.name, self.lines)
         self.channel.set_peer_pid(self.proc.pid)
         hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
@@ -313,6 +368,9 @@ class _ProcessWorker(_Worker):
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        if self.output is not None:
+            self.output.join()
+            self.output = None
 
 
 # -- the host --------------------------------------------------------------------------------
@@ -339,6 +397,9 @@ class PluginHost:
         on_call_record: Callable[[dict[str, Any]], None] | None = None,
         on_log: Callable[[str, str, str], None] | None = None,
         record_limit: int = 100_000,
+        drawlist_size: int = 0,
+        signature_policy: Any = None,
+        keyring: Any = None,
     ) -> None:
         """A host for ``world``.
 
@@ -347,7 +408,10 @@ class PluginHost:
         ``sandbox``: confine children (default: on when the sandbox package
         imports); ``parallel``: run a wave's children at the same time (else
         one after another, same results); ``max_wave_size=1``: one system per
-        wave; ``timeout``: seconds per call before a child is killed and restarted.
+        wave; ``timeout``: seconds per call before a child is killed and restarted;
+        ``drawlist_size``: bytes of each child's draw-list buffer;
+        ``signature_policy``/``keyring``: when a policy is given, every plugin
+        is checked with :func:`gpi.plugins.signing.check` before its child starts.
         """
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
@@ -374,6 +438,10 @@ class PluginHost:
         if on_log is not None:
             self._log_hooks.append(on_log)
         self._workers: dict[str, _Worker] = {}
+        self._lines: deque[tuple[str, str]] = deque(maxlen=10_000)  # child stdout/stderr
+        self.drawlist_size = int(drawlist_size)
+        self.signature_policy = signature_policy
+        self.keyring = keyring
         self._decls: dict[str, SystemDecl] = {}
         self._access: dict[str, Access] = {}
 
@@ -415,6 +483,7 @@ class PluginHost:
         loaded_manifests = [p.manifest for p in self.plugins.values()]
         order = resolve(requested, [*extra, *loaded_manifests])
         new = [m for m in order if m.name not in self.plugins]
+        self._check_signatures(new)
         started: list[LoadedPlugin] = []
         try:
             for m in new:
@@ -427,6 +496,58 @@ class PluginHost:
         edges = dependency_order_edges([p.manifest for p in self.plugins.values()])
         self._rebuild_schedule(edges)
         return [lp.name for lp in started]
+
+    def _check_signatures(self, manifests: Sequence[Manifest]) -> None:
+        if self.signature_policy is None:
+            return
+        from gpi.plugins.signing import Keyring, check, default_keyring_dir
+
+        keyring = self.keyring if self.keyring is not None else Keyring.load(default_keyring_dir())
+        for m in manifests:
+            check(m.path, keyring, self.signature_policy)
+
+    def reload(self, name: str) -> bool:
+        """Hot-swap plugin ``name``: start a new worker from its folder beside the old one, then swap.
+
+        Call between ticks. The world stays; the new code's components must
+        match the registered schemas. On any failure the old worker keeps
+        running, the error is logged and recorded, and ``False`` is returned.
+        """
+        from gpi.plugins.resolve import dependency_order_edges
+
+        old = self.plugins.get(name)
+        if old is None:
+            raise KeyError(f"plugin {name!r} is not loaded; loaded: {sorted(self.plugins)}")
+        try:
+            m = load_manifest(old.manifest.path, abi=gpi.ABI_VERSION)
+            self._check_signatures([m])
+            requested = frozenset(m.capabilities)
+            granted = requested if self.grant is None else requested & self.grant
+            lp = LoadedPlugin(m.name, m, granted, requested - granted, restarts=old.restarts)
+            worker = self._make_worker(lp)
+            try:
+                info = worker.start(self.world)
+                lp.components = [Component.from_dict(d) for d in info["components"]]
+                lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
+                lp.sandbox, lp.pid, lp.status = info.get("sandbox"), info.get("pid"), "running"
+                for c in lp.components:
+                    have = self.world.components.get(c.name)
+                    if have is not None and have != c:
+                        raise PluginError(f"plugin {name!r}: reloaded code declares {c} but the world has {have}")
+                self.world.register(*[c for c in lp.components if c.name not in self.world.components])
+            except BaseException:
+                worker.close()
+                raise
+        except Exception as exc:
+            self._fault("reload_failed", name, "", f"plugin {name!r}: reload failed, old code keeps running: {exc}")
+            return False
+        old_worker = self._workers[name]
+        self.plugins[name] = lp
+        self._workers[name] = worker
+        old_worker.close()
+        self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
+        self._emit_log(name, "info", f"reloaded (version {m.version})")
+        return True
 
     def _policy_dict(self, m: Manifest) -> dict[str, Any] | None:
         if not self.sandbox:
@@ -463,7 +584,8 @@ class PluginHost:
     def _make_worker(self, lp: LoadedPlugin) -> _Worker:
         if self.isolation == "none":
             return _InProcessWorker(lp, self.seed, self.dt)
-        return _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest))
+        return _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest), self._lines,
+                              self.drawlist_size)
 
     def _register(self, new: list[LoadedPlugin]) -> None:
         owners: dict[str, tuple[str, Component]] = {}
@@ -549,6 +671,7 @@ class PluginHost:
             for wi, wave in enumerate(self.schedule.stages[stage]):
                 self._run_wave(stage, wi, wave, inp, report)
         self.world.clear_events()
+        self.drain_output()
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
         return report
@@ -677,6 +800,12 @@ class PluginHost:
                 self._fault("rejected", plugin, system, err)
             rec["apply_ns"] = time.perf_counter_ns() - t0
         self._emit_record(rec)
+
+    def drain_output(self) -> None:
+        """Turn what children printed since the last call into log lines (source ``plugin/stdout``)."""
+        while self._lines:
+            name, text = self._lines.popleft()
+            self._emit_log(f"{name}/stdout", "info", text)
 
     def _emit_record(self, rec: dict[str, Any]) -> None:
         self.records.append(rec)

@@ -117,3 +117,80 @@ def test_sandboxed_children_report_their_layers() -> None:
 def test_isolation_must_be_known() -> None:
     with World() as world, pytest.raises(ValueError, match="isolation"):
         PluginHost(world, isolation="thread")
+
+
+TEMP_PLUGIN = '''
+from gpi import Plugin
+
+plugin = Plugin("temp")
+plugin.component("Counter", "int64")
+
+
+@plugin.system(writes=["Counter"])
+def bump(ctx):
+    print("bump at tick", ctx.tick)
+    for chunk in ctx.query("Counter"):
+        ctx.commands.set_chunk(chunk, "Counter", chunk["Counter"] + {step})
+'''
+
+
+def write_temp(folder: Path, step: int, version: str = "1.0.0") -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "plugin.toml").write_text(f'[plugin]\nname = "temp"\nversion = "{version}"\nabi = 1\nentry = "main"\n')
+    (folder / "main.py").write_text(TEMP_PLUGIN.format(step=step))
+    return folder
+
+
+def counter(world: World) -> int:
+    return int(np.concatenate([c["Counter"] for c in world.query("Counter")]).sum())
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_reload_swaps_code_and_keeps_the_world(tmp_path: Path, isolation: str) -> None:
+    folder = write_temp(tmp_path / "temp", 1)
+    with World() as world, PluginHost(world, isolation=isolation) as host:
+        host.load(folder)
+        world.spawn(3, {"Counter": np.zeros(3, np.int64)})
+        host.run(2)
+        assert counter(world) == 6
+        write_temp(folder, 10, "1.1.0")
+        if isolation == "none":
+            import sys
+
+            sys.modules.pop("gpi_plugin_temp", None)
+        assert host.reload("temp")
+        assert host.plugins["temp"].manifest.version == "1.1.0"
+        host.run(1)
+        assert counter(world) == 36
+        (folder / "main.py").write_text("raise SyntaxError('half-saved file')\n")
+        assert not host.reload("temp")
+        assert host.faults[-1]["kind"] == "reload_failed"
+        host.run(1)
+        assert counter(world) == 66  # the old code still runs
+
+
+def test_child_output_reaches_the_host_log(tmp_path: Path) -> None:
+    folder = write_temp(tmp_path / "temp", 1)
+    with World() as world, PluginHost(world) as host:
+        host.load(folder)
+        host.run(3)
+        import time
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and ("temp/stdout", "info", "bump at tick 2") not in host.logs:
+            time.sleep(0.02)
+            host.drain_output()
+        assert ("temp/stdout", "info", "bump at tick 0") in host.logs
+
+
+def test_signature_policy_refuses_unsigned_plugins(tmp_path: Path) -> None:
+    from gpi.plugins.errors import SignatureError
+    from gpi.plugins.signing import Keyring
+
+    folder = write_temp(tmp_path / "temp", 1)
+    with World() as world, PluginHost(world, signature_policy="require", keyring=Keyring()) as host:
+        with pytest.raises(SignatureError, match="unsigned"):
+            host.load(folder)
+        assert not host.plugins
+    with World() as world, PluginHost(world, signature_policy="allow", keyring=Keyring()) as host:
+        assert host.load(folder) == ["temp"]
