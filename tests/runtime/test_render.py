@@ -219,3 +219,17 @@ def test_importing_render_loads_no_opengl():
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.gl
+def test_render_image_one_shot(tmp_path):
+    from gpi.runtime.render import render_image
+
+    img = render_image([_scene()], Camera(), size=(128, 96), png=tmp_path / "shot.png")
+    assert img.shape == (96, 128, 4)
+    assert tuple(img[48, 14]) == RED  # world (-50, 0): inside the quad
+    assert tuple(img[48, 110]) == BLUE  # world (46, 0): inside the circle
+    assert (tmp_path / "shot.png").exists()
+    with pytest.raises(RenderError):
+        bad = np.zeros(8, np.uint8)
+        render_image([bad], Camera())

@@ -12,11 +12,19 @@ from typing import Any
 from gpi.runtime.render.camera import Camera
 from gpi.runtime.render.errors import RenderError, ShaderError, WindowError
 
-__all__ = ["Camera", "FrameStats", "RenderError", "Renderer", "ShaderError", "WindowError"]
+__all__ = [
+    "Camera",
+    "FrameStats",
+    "RenderError",
+    "Renderer",
+    "ShaderError",
+    "WindowError",
+    "render_image",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Renderer", "FrameStats"):
+    if name in ("Renderer", "FrameStats", "render_image"):
         from gpi.runtime.render import renderer
 
         return getattr(renderer, name)

@@ -56,7 +56,7 @@ from gpi.runtime.window import configure_platform
 configure_platform()  # PyOpenGL chooses its platform (EGL when headless) at first import
 from OpenGL import GL  # noqa: E402
 
-__all__ = ["FrameStats", "Renderer", "resolve_region"]
+__all__ = ["FrameStats", "Renderer", "render_image", "resolve_region"]
 
 Color = tuple[float, float, float, float]
 
@@ -356,3 +356,21 @@ class Renderer:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self._capacity} B vbo"
         return f"<Renderer {self.gl_version!r} {state}>"
+
+
+def render_image(drawlists: Sequence[Any], camera: Camera, size: tuple[int, int] = (256, 256),
+                 clear: Color = (0.0, 0.0, 0.0, 1.0), png: str | Path | None = None) -> np.ndarray:
+    """Render ``drawlists`` once in a fresh hidden window of ``size``; the ``(h, w, 4)`` RGBA image.
+
+    For screenshots and golden images of a tick with no window open (headless
+    when there is no screen). Writes a PNG too when ``png`` is given.
+    """
+    from gpi.runtime.window import Window
+
+    w, h = int(size[0]), int(size[1])
+    with Window(w, h, "gpi render", hidden=True, resizable=False) as win, Renderer(win) as renderer:
+        renderer.render(drawlists, Camera(camera.center, camera.zoom, (w, h)), clear,
+                        viewport=(w, h), strict=True)
+        if png is not None:
+            renderer.save_png(png)
+        return renderer.read_pixels()
