@@ -1,0 +1,228 @@
+"""Violation records: what a plugin tried that something refused, and who refused it.
+
+A *violation* is one refusal, seen by the host, attributed to a plugin::
+
+    {"plugin": "socket_connect", "system": "attack", "tick": 3,
+     "layer": "seccomp", "what": "syscall refused (EPERM): Operation not permitted",
+     "kind": "exception"}
+
+``layer`` names what stopped the attempt. The sandbox layers
+(``rlimits``, ``no_new_privs``, ``pdeathsig``, ``netns``, ``landlock``,
+``seccomp``, ``memfd_seal``; see :mod:`gpi.plugins.sandbox`) answer inside the
+child; the host itself adds four more:
+
+==============  ===============================================================
+``deadline``    the child did not answer within the host's per-call timeout and
+                was killed and restarted
+``validation``  the host rejected the command list (malformed wire data, too many
+                operations, undeclared writes): the world is unchanged
+``protocol``    the child spoke nonsense on the channel and was restarted
+``process``     the child crashed (a signal that is no sandbox limit, an exit):
+                only that process died
+==============  ===============================================================
+
+Sources, best first: the child may attach a classified record to an error
+result (``error["violation"]``, from
+:func:`gpi.plugins.sandbox.classify_violation`); otherwise
+:func:`classify_error` maps the error's type, errno and traceback text the same
+way; a dead child's exit status goes through
+:func:`gpi.plugins.sandbox.classify_exit` when available.
+
+:class:`ViolationMonitor` attaches to a :class:`~gpi.plugins.host.PluginHost`
+through its public hooks (faults and log lines), keeps the records and counts
+them per plugin and per layer; telemetry and the overlay read it. Records are
+informational: the refusal has happened whether or not it is reported, and a
+plugin that catches its own ``PermissionError`` hides it from this log.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import signal
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = [
+    "HOST_LAYERS",
+    "ViolationMonitor",
+    "classify_error",
+    "classify_exit_code",
+    "from_fault",
+]
+
+#: Layers the host adds to the sandbox's own (see the module doc).
+HOST_LAYERS = ("deadline", "validation", "protocol", "process")
+
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+_EXIT = re.compile(r"child exited \(code (-?\d+)\)")
+
+
+def classify_error(error: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{"layer", "what"}`` for an error result ``{type, message, traceback}``, or None.
+
+    Mirrors :func:`gpi.plugins.sandbox.classify_violation` for errors that
+    crossed the wire as text: EPERM/ENOSYS are seccomp (EPERM/EACCES at an
+    ``mmap``/``mprotect`` call: the memfd seals), EACCES is Landlock,
+    ENETUNREACH and friends the network namespace, MemoryError/EFBIG/EMFILE
+    the rlimits, and numpy's "read-only" refusal the read-only world mapping.
+    """
+    found = error.get("violation")
+    if isinstance(found, Mapping) and found.get("layer"):
+        return dict(found)
+    typ = str(error.get("type") or "")
+    msg = str(error.get("message") or "")
+    tb = str(error.get("traceback") or "")
+    tail = "\n".join(tb.strip().splitlines()[-4:]).lower()
+    if typ == "MemoryError":
+        return {"layer": "rlimits", "what": "address space limit (RLIMIT_AS) reached"}
+    if typ == "ValueError" and "read-only" in msg:
+        return {"layer": "memfd_seal", "what": f"write to the read-only world view refused: {msg}"}
+    if typ == "ValueError" and "not allowed to raise maximum limit" in msg:
+        return {"layer": "rlimits", "what": "attempt to raise a resource limit refused"}
+    m = _ERRNO.search(msg)
+    if m is None:
+        return None
+    code = int(m.group(1))
+    text = msg[m.end():].strip()
+    if code in (errno.EPERM, errno.EACCES) and ("mmap" in tail or "mprotect" in tail or "mprotect" in msg):
+        return {"layer": "memfd_seal", "what": f"writable mapping of a sealed (read-only) segment refused: {text}"}
+    if code == errno.EPERM:
+        return {"layer": "seccomp", "what": f"syscall refused (EPERM): {text}"}
+    if code == errno.ENOSYS:
+        return {"layer": "seccomp", "what": f"syscall refused (ENOSYS): {text}"}
+    if code == errno.EACCES:
+        return {"layer": "landlock", "what": f"file system access denied: {text}"}
+    if code in (errno.ENETUNREACH, errno.ENETDOWN, errno.EADDRNOTAVAIL, errno.EHOSTUNREACH):
+        return {"layer": "netns", "what": f"network unreachable: {text}"}
+    if code == errno.EFBIG:
+        return {"layer": "rlimits", "what": f"file size limit (RLIMIT_FSIZE) reached: {text}"}
+    if code == errno.EMFILE:
+        return {"layer": "rlimits", "what": "open file limit (RLIMIT_NOFILE) reached"}
+    return None
+
+
+def classify_exit_code(returncode: int | None) -> dict[str, Any]:
+    """``{"layer", "what"}`` for a child that died with ``returncode`` (``Popen`` convention)."""
+    if returncode is None:
+        return {"layer": "process", "what": "child died (exit status unknown)"}
+    try:
+        from gpi.plugins.sandbox import classify_exit
+    except ImportError:  # the sandbox package is optional
+        info = None
+    else:
+        info = classify_exit(returncode)
+    if info is not None and returncode != -signal.SIGKILL:
+        return {"layer": str(info["layer"]), "what": str(info["what"]), "returncode": returncode}
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return {"layer": "process", "what": f"child killed by {name}", "returncode": returncode}
+    return {"layer": "process", "what": f"child exited with code {returncode}", "returncode": returncode}
+
+
+def from_fault(fault: Mapping[str, Any], returncode: int | None = None) -> dict[str, Any] | None:
+    """A violation record for one host fault record (``PluginHost.faults``), or None.
+
+    ``returncode`` is the dead child's exit status when the host knows it.
+    Plugin exceptions that no layer explains (a plain ``RuntimeError``) are
+    bugs, not violations: None.
+    """
+    kind = str(fault.get("kind") or "")
+    err = str(fault.get("error") or "")
+    info: dict[str, Any] | None
+    if kind == "exception":
+        # The host keeps the child's {type, message, traceback} in the fault's error text.
+        m = re.search(r" raised (\w+): (.*)", err, re.S)
+        error = {"type": m.group(1) if m else "", "message": m.group(2) if m else err,
+                 "traceback": fault.get("traceback", ""), "violation": fault.get("violation")}
+        info = classify_error(error)
+    elif kind == "timeout":
+        info = {"layer": "deadline", "what": f"no answer within the deadline: {err}"}
+    elif kind == "rejected":
+        info = {"layer": "validation", "what": f"command list rejected, world unchanged: {err}"}
+    elif kind == "protocol":
+        info = {"layer": "protocol", "what": f"child broke the protocol: {err}"}
+    elif kind == "crashed":
+        info = classify_exit_code(returncode)
+    else:
+        info = None
+    if info is None:
+        return None
+    rec = {"plugin": fault.get("plugin"), "system": fault.get("system") or "", "tick": fault.get("tick"),
+           "layer": info.pop("layer"), "what": info.pop("what"), "kind": kind}
+    rec.update(info)
+    return rec
+
+
+class ViolationMonitor:
+    """Collects violation records from a plugin host's faults; counts them per plugin and layer.
+
+    ::
+
+        mon = ViolationMonitor(host)
+        host.run(30)
+        mon.update()
+        mon.count("socket_connect")      # -> 30
+        mon.layers("socket_connect")     # -> {"seccomp": 30}
+    """
+
+    def __init__(self, host: Any, on_violation: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Watch ``host`` (a :class:`~gpi.plugins.host.PluginHost`) from now on."""
+        self.host = host
+        self.records: list[dict[str, Any]] = []
+        self._seen = len(host.faults)
+        self._exits: dict[tuple[str, int], int | None] = {}
+        self._hooks: list[Callable[[dict[str, Any]], None]] = []
+        if on_violation is not None:
+            self._hooks.append(on_violation)
+        host.on_log(self._on_log)
+
+    def _on_log(self, source: str, level: str, text: str) -> None:
+        m = _EXIT.search(text)
+        if m is not None:
+            code = None if m.group(1) is None else int(m.group(1))
+            self._exits[(source.split("/")[0], int(self.host.tick_count))] = code
+
+    def on_violation(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn(record)`` for every new violation record."""
+        self._hooks.append(fn)
+
+    def update(self) -> list[dict[str, Any]]:
+        """Turn faults recorded since the last call into violation records; returns the new ones."""
+        faults = self.host.faults
+        new: list[dict[str, Any]] = []
+        for fault in faults[self._seen:]:
+            code = self._exits.get((str(fault.get("plugin")), int(fault.get("tick") or 0)))
+            rec = from_fault(fault, code)
+            if rec is not None:
+                new.append(rec)
+        self._seen = len(faults)
+        self.records.extend(new)
+        for rec in new:
+            for fn in self._hooks:
+                fn(rec)
+        return new
+
+    def for_plugin(self, plugin: str) -> list[dict[str, Any]]:
+        """Every record naming ``plugin``."""
+        return [r for r in self.records if r["plugin"] == plugin]
+
+    def count(self, plugin: str | None = None) -> int:
+        """Number of records (of ``plugin``, or all)."""
+        return len(self.records) if plugin is None else len(self.for_plugin(plugin))
+
+    def layers(self, plugin: str | None = None) -> dict[str, int]:
+        """Records per layer (of ``plugin``, or all)."""
+        recs = self.records if plugin is None else self.for_plugin(plugin)
+        return dict(Counter(r["layer"] for r in recs))
+
+    def counts(self) -> dict[str, int]:
+        """Records per plugin."""
+        return dict(Counter(str(r["plugin"]) for r in self.records))
+
+    def __repr__(self) -> str:
+        return f"ViolationMonitor({len(self.records)} violations: {self.counts()})"
