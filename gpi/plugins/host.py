@@ -57,6 +57,7 @@ from gpi.plugins.child import SystemRunner, import_plugin
 from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
 from gpi.plugins.manifest import Manifest, load_manifest
 from gpi.plugins.sdk import SystemSpec, required_capabilities
+from gpi.plugins.violations import ViolationMonitor
 from gpi.shm import Channel, recv_with_fds, send_with_fds
 
 __all__ = [
@@ -444,6 +445,8 @@ class PluginHost:
         self.keyring = keyring
         self._decls: dict[str, SystemDecl] = {}
         self._access: dict[str, Access] = {}
+        #: Sandbox/host refusals per plugin, from the faults (records, counts(), layers(), on_violation).
+        self.violations = ViolationMonitor(self)
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -672,6 +675,7 @@ class PluginHost:
                 self._run_wave(stage, wi, wave, inp, report)
         self.world.clear_events()
         self.drain_output()
+        self.violations.update()
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
         return report
@@ -709,8 +713,9 @@ class PluginHost:
                 req = self._request(key, inp, first)
                 sent[key] = time.perf_counter_ns()
                 self._workers[plugin].submit(req, self.world)
-            except Exception as exc:
+            except Exception as exc:  # the child is gone (broken socket/ring): restart it
                 results[key] = exc
+                dead.add(plugin)
 
         def receive(key: str) -> None:
             plugin = self._decls[key].group
@@ -775,7 +780,8 @@ class PluginHost:
             msg = f"{source} raised {e.get('type')}: {e.get('message')}"
             rec.update(status="error", error=msg)
             report.errors.append(key)
-            self._fault("exception", plugin, system, msg, traceback=e.get("traceback", ""))
+            self._fault("exception", plugin, system, msg, traceback=e.get("traceback", ""),
+                        violation=e.get("violation"))
             if e.get("traceback"):
                 self._emit_log(f"{plugin}/{system}", "error", str(e["traceback"]).rstrip())
             self._emit_record(rec)

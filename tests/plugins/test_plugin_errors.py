@@ -124,3 +124,20 @@ def test_child_past_its_deadline_is_killed_and_restarted() -> None:
         assert reports[3].skipped == []
         assert host.plugins["sleeper"].restarts == 1
         assert any(f["kind"] == "timeout" for f in host.faults)
+
+
+def test_child_killed_between_ticks_is_restarted() -> None:
+    import os
+    import signal
+
+    with World() as world, PluginHost(world, sandbox=False) as host:
+        host.load(MOVEMENT, FIX / "noop")
+        host.run(2)
+        pid = host.plugins["noop"].pid
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+        report = host.tick()
+        assert report.skipped == ["noop.nothing"]
+        assert "movement.integrate" in report.ran
+        assert host.plugins["noop"].restarts == 1 and host.plugins["noop"].pid != pid
+        assert not host.tick().skipped
