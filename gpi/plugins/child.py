@@ -58,6 +58,9 @@ ARENA_THRESHOLD = 4096
 # Exit codes of a child that could not start (the host also gets an "error" message).
 EXIT_PROTOCOL, EXIT_ABI, EXIT_SANDBOX, EXIT_IMPORT = 2, 3, 4, 5
 
+# The sandbox's violation log once confined (None otherwise): classifies refusals for the host.
+_violations: Any = None
+
 
 def error_info(exc: BaseException, tb: bool = True) -> dict[str, Any]:
     """``{type, message, traceback}`` of an exception, for the wire."""
@@ -140,6 +143,12 @@ class SystemRunner:
             spec.fn(ctx)
         except Exception as exc:
             error = error_info(exc)
+            if _violations is not None:  # confined: name the layer that refused (gpi.plugins.violations)
+                try:
+                    error["violation"] = _violations.record(exc, plugin=self.name, system=system, tick=tick)
+                    _violations.drain()
+                except Exception:  # reporting must never take the child down
+                    pass
         cpu = time.thread_time_ns() - c0
         wall = time.perf_counter_ns() - t0
         cmds = ctx.take_commands() if error is None else None
@@ -167,6 +176,8 @@ def _confine(manifest: Mapping[str, Any], policy: Mapping[str, Any] | None) -> d
     data = {k: v for k, v in policy.items() if k != "enabled"}
     pol = SandboxPolicy.from_dict(data)
     report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid())
+    global _violations
+    _violations = report.violations
     return {"available": True, **report.to_dict()}
 
 

@@ -124,12 +124,14 @@ def classify_exit_code(returncode: int | None) -> dict[str, Any]:
     return {"layer": "process", "what": f"child exited with code {returncode}", "returncode": returncode}
 
 
-def from_fault(fault: Mapping[str, Any], returncode: int | None = None) -> dict[str, Any] | None:
+def from_fault(fault: Mapping[str, Any], returncode: int | None = None, *, confined: bool = True) -> dict[str, Any] | None:
     """A violation record for one host fault record (``PluginHost.faults``), or None.
 
     ``returncode`` is the dead child's exit status when the host knows it.
     Plugin exceptions that no layer explains (a plain ``RuntimeError``) are
-    bugs, not violations: None.
+    bugs, not violations: None; so is every exception of a plugin that ran
+    unconfined (``confined=False``: its ``PermissionError`` is the machine's
+    ordinary permissions, not a sandbox layer) unless the child classified it.
     """
     kind = str(fault.get("kind") or "")
     err = str(fault.get("error") or "")
@@ -139,7 +141,7 @@ def from_fault(fault: Mapping[str, Any], returncode: int | None = None) -> dict[
         m = re.search(r" raised (\w+): (.*)", err, re.S)
         error = {"type": m.group(1) if m else "", "message": m.group(2) if m else err,
                  "traceback": fault.get("traceback", ""), "violation": fault.get("violation")}
-        info = classify_error(error)
+        info = classify_error(error) if confined or fault.get("violation") else None
     elif kind == "timeout":
         info = {"layer": "deadline", "what": f"no answer within the deadline: {err}"}
     elif kind == "rejected":
@@ -187,6 +189,12 @@ class ViolationMonitor:
             code = None if m.group(1) is None else int(m.group(1))
             self._exits[(source.split("/")[0], int(self.host.tick_count))] = code
 
+    def _confined(self, plugin: str) -> bool:
+        lp = self.host.plugins.get(plugin)
+        sandbox = getattr(lp, "sandbox", None)
+        return isinstance(sandbox, Mapping) and any(
+            isinstance(s, Mapping) and s.get("active") for s in (sandbox.get("layers") or {}).values())
+
     def on_violation(self, fn: Callable[[dict[str, Any]], None]) -> None:
         """Call ``fn(record)`` for every new violation record."""
         self._hooks.append(fn)
@@ -197,7 +205,7 @@ class ViolationMonitor:
         new: list[dict[str, Any]] = []
         for fault in faults[self._seen:]:
             code = self._exits.get((str(fault.get("plugin")), int(fault.get("tick") or 0)))
-            rec = from_fault(fault, code)
+            rec = from_fault(fault, code, confined=self._confined(str(fault.get("plugin"))))
             if rec is not None:
                 new.append(rec)
         self._seen = len(faults)
