@@ -122,8 +122,10 @@ def run_headless(
         checksum = world.checksum()
 
         table = Table(title=f"{title}: {args.ticks} ticks in {elapsed:.2f} s")
-        for col in ("system", "calls", "host mean ms", "child mean ms", "KiB/call", "faults"):
-            table.add_column(col, justify="left" if col == "system" else "right")
+        width = max((len(k) for k in host.system_keys()), default=6)
+        table.add_column("system", no_wrap=True, min_width=width)
+        for col in ("calls", "host mean ms", "child mean ms", "KiB/call", "faults"):
+            table.add_column(col, justify="right")
         for key in host.system_keys():
             n, host_ns, child_ns, nbytes, bad = stats.get(key, [0, 0, 0, 0, 0])
             d = max(n, 1)
