@@ -262,10 +262,13 @@ cdef extern from *:
         else { memcpy(data + pos, src, first); memcpy(data, src + first, n - first); }
     }
 
-    /* Try to write one frame at `tail`. Returns 1 pushed, 0 full, or an error.
-       *woke tells whether the consumer had to be woken. */
-    static inline int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n,
-                                   uint64_t cap, int bell, int *woke) {
+    /* Try to write one frame at `tail` whose payload is src1[:n1] + src2[:n2].
+       Returns 1 pushed, 0 full, or an error. *woke tells whether the consumer had
+       to be woken. */
+    static inline int gpi_try_push2(char *base, uint64_t *tail, const char *src1, uint64_t n1,
+                                    const char *src2, uint64_t n2, uint64_t cap, int bell,
+                                    int *woke) {
+        uint64_t n = n1 + n2;
         uint64_t need = ((n + 7) & ~(uint64_t)7) + 8;
         if (need > cap || n > 0xFFFFFFFFu) return GPI_E_TOOBIG;
         uint64_t t = *tail;
@@ -276,11 +279,17 @@ cdef extern from *:
         hdr[0] = (uint32_t)n;
         hdr[1] = GPI_FRAME_MAGIC ^ (uint32_t)(t >> 3);
         memcpy(base + GPI_HDR + (t & (cap - 1)), hdr, 8);
-        gpi_copy_in(base, t + 8, src, n, cap);
+        gpi_copy_in(base, t + 8, src1, n1, cap);
+        if (n2) gpi_copy_in(base, t + 8 + n1, src2, n2, cap);
         *tail = t + need;
         gpi_st_rel(base + GPI_OFF_TAIL, *tail);
         *woke = gpi_notify(base, GPI_OFF_DSEQ, GPI_OFF_DWAIT, bell);
         return 1;
+    }
+
+    static inline int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n,
+                                   uint64_t cap, int bell, int *woke) {
+        return gpi_try_push2(base, tail, src, n, NULL, 0, cap, bell, woke);
     }
 
     static inline void gpi_init(char *base, uint64_t cap) {
@@ -306,6 +315,8 @@ cdef extern from *:
     void gpi_copy_out(char *dst, const char *base, uint64_t index, uint64_t n, uint64_t cap) nogil
     int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap,
                      int bell, int *woke) nogil
+    int gpi_try_push2(char *base, uint64_t *tail, const char *src1, uint64_t n1,
+                      const char *src2, uint64_t n2, uint64_t cap, int bell, int *woke) nogil
     void gpi_init(char *base, uint64_t cap) nogil
 
 HEADER_SIZE = GPI_HDR
@@ -346,6 +357,7 @@ cdef class RingCore:
     cdef public int bell_w
     cdef public int last_woke
     cdef public RingCore partner
+    cdef public object pending
 
     def __init__(self, buf, Py_ssize_t offset, uint64_t capacity, bint init):
         cdef unsigned char[::1] view = buf
@@ -367,6 +379,7 @@ cdef class RingCore:
         self.bell_w = -1
         self.last_woke = 0
         self.partner = None
+        self.pending = None
         if init:
             gpi_init(self.base, capacity)
         self.head = gpi_ld_acq(self.base + GPI_OFF_HEAD)
@@ -402,11 +415,16 @@ cdef class RingCore:
         """Write one frame, waiting for space up to timeout_ns (< 0: forever). 1 or a negative code."""
         if self.base == NULL:
             raise ValueError("ring endpoint is closed")
-        cdef const char *src = PyBytes_AS_STRING(data)
-        cdef uint64_t n = <uint64_t>PyBytes_GET_SIZE(data)
+        return self._push2(PyBytes_AS_STRING(data), <uint64_t>PyBytes_GET_SIZE(data), NULL, 0,
+                           timeout_ns)
+
+    cdef int _push2(self, const char *src1, uint64_t n1, const char *src2, uint64_t n2,
+                    int64_t timeout_ns):
+        cdef uint64_t n = n1 + n2
         cdef uint64_t need = ((n + 7) & ~(<uint64_t>7)) + 8
         cdef int woke = 0
-        cdef int rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity, self.bell_w, &woke)
+        cdef int rc = gpi_try_push2(self.base, &self.tail, src1, n1, src2, n2, self.capacity,
+                                    self.bell_w, &woke)
         if rc == 0:
             with nogil:
                 while True:
@@ -414,12 +432,79 @@ cdef class RingCore:
                                   self.spin_ns, self.yield_ns, self.pidfd, self.ppid, -1)
                     if rc != GPI_OK:
                         break
-                    rc = gpi_try_push(self.base, &self.tail, src, n, self.capacity,
-                                      self.bell_w, &woke)
+                    rc = gpi_try_push2(self.base, &self.tail, src1, n1, src2, n2,
+                                       self.capacity, self.bell_w, &woke)
                     if rc != 0:
                         break
         self.last_woke = woke
         return rc
+
+    def send_msg(self, dict msg, object pack, frozenset kinds, Py_ssize_t max_size,
+                 tuple stamps, object version, int64_t timeout_ns):
+        """Hot path of a message send: check, pack, stamp the version and push in one call.
+
+        ``pack`` is a msgpack packer; ``stamps[n]`` is the fixmap header for n+1 entries
+        followed by the packed version field. Returns 1 when published, 0 when the
+        message needs the caller's full path (unusual shape, unknown kind, too big,
+        unpackable), or a negative ring status (then ``self.pending`` holds the frame
+        bytes for the caller's retry).
+        """
+        if self.base == NULL:
+            raise ValueError("ring endpoint is closed")
+        cdef Py_ssize_t n = len(msg)
+        kind = msg.get("kind")
+        if type(kind) is not str or kind not in kinds:
+            return 0
+        cdef bytes body
+        cdef bytes stamp
+        v = msg.get("v", None)
+        try:
+            body = pack(msg)
+        except Exception:
+            return 0
+        cdef int rc
+        if v is None and n < 15:
+            stamp = stamps[n]
+            if PyBytes_GET_SIZE(stamp) + PyBytes_GET_SIZE(body) - 1 > max_size:
+                return 0
+            rc = self._push2(PyBytes_AS_STRING(stamp), <uint64_t>PyBytes_GET_SIZE(stamp),
+                             PyBytes_AS_STRING(body) + 1, <uint64_t>(PyBytes_GET_SIZE(body) - 1),
+                             timeout_ns)
+            if rc != 1:
+                self.pending = stamp + body[1:]
+            return rc
+        if v is not None and v == version and PyBytes_GET_SIZE(body) <= max_size:
+            rc = self._push2(PyBytes_AS_STRING(body), <uint64_t>PyBytes_GET_SIZE(body), NULL, 0,
+                             timeout_ns)
+            if rc != 1:
+                self.pending = body
+            return rc
+        return 0
+
+    def recv_msg(self, object unpackb, frozenset kinds, Py_ssize_t max_size, object version,
+                 int64_t timeout_ns):
+        """Hot path of a message receive: pop, unpack and check version and kind in one call.
+
+        Returns the message dict; the frame's bytes when the caller's full decoder must
+        judge it (it names what is wrong); or a negative ring status.
+        """
+        out = self.pop(timeout_ns)
+        if type(out) is not bytes:
+            return out
+        if PyBytes_GET_SIZE(out) > max_size:
+            return out
+        try:
+            msg = unpackb(out)
+        except Exception:
+            return out
+        if type(msg) is not dict:
+            return out
+        if (<dict>msg).get("v") != version:
+            return out
+        kind = (<dict>msg).get("kind")
+        if type(kind) is not str or kind not in kinds:
+            return out
+        return msg
 
     cdef object _take(self, int64_t n):
         cdef object out = PyBytes_FromStringAndSize(NULL, n)

@@ -68,6 +68,7 @@ class Channel:
     rx: Ring | None = None
     _txc: Any = None
     _rxc: Any = None
+    _fast = False
     arena: Arena
     drawlist: Segment
 
@@ -119,6 +120,7 @@ class Channel:
         self.tx.spin_ns = self.rx.spin_ns = spin
         self._txc = self.tx._core
         self._rxc = self.rx._core
+        self._fast = hasattr(self._txc, "send_msg")  # the compiled kernel has the hot paths
         self.arena = Arena(arena, 0, int(spec["arena_size"]))
         self.drawlist = draw
         if self.max_message > self.tx.max_payload:
@@ -282,66 +284,42 @@ class Channel:
 
     def send(self, msg: Mapping[str, Any], timeout: float | None = None) -> None:
         """Frame ``msg`` (version stamped) and push it to the peer."""
-        n = len(msg)
-        kind = msg.get("kind")
-        if (
-            type(msg) is dict
-            and n < 15
-            and type(kind) is str
-            and kind in self.kinds
-            and "v" not in msg
-        ):
-            # hot path: a small plain map; protocol.encode does the same with full checks
-            try:
-                data = STAMPS[n] + self._pack(msg)[1:]
-            except Exception:
-                data = self._encode(msg)
-            if len(data) > self.max_message:
-                data = self._encode(msg)  # raises the size error
-        elif (
-            type(msg) is dict
-            and msg.get("v") == PROTOCOL_VERSION
-            and type(kind) is str
-            and kind in self.kinds
-        ):
-            # already stamped by the caller: pack as is
-            try:
-                data = self._pack(msg)
-            except Exception:
-                data = self._encode(msg)
-            if len(data) > self.max_message:
-                data = self._encode(msg)
-        else:
-            data = self._encode(msg)
         core = self._txc
         if core is None:
             raise ShmError(f"channel {self.name!r} is closed")
-        rc = core.push(data, _FOREVER if timeout is None else chunk_ns(timeout))
+        wait = _FOREVER if timeout is None else chunk_ns(timeout)
+        if self._fast and type(msg) is dict:
+            # hot path in the kernel: check, pack, stamp and push in one call
+            rc = core.send_msg(
+                msg, self._pack, self.kinds, self.max_message, STAMPS, PROTOCOL_VERSION, wait
+            )
+            if rc == 1:
+                return
+            if rc < 0:
+                data, core.pending = core.pending, None
+                self._tx().finish_push(rc, data, timeout)
+                return
+        data = protocol.encode(msg, kinds=self.kinds, max_size=self.max_message, pack=self._pack)
+        rc = core.push(data, wait)
         if rc != 1:
             self._tx().finish_push(rc, data, timeout)
-
-    def _encode(self, msg: Mapping[str, Any]) -> bytes:
-        return protocol.encode(msg, kinds=self.kinds, max_size=self.max_message, pack=self._pack)
 
     def recv(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message from the peer, waiting up to ``timeout`` seconds (None: forever)."""
         core = self._rxc
         if core is None:
             raise ShmError(f"channel {self.name!r} is closed")
-        data = core.pop(_FOREVER if timeout is None else chunk_ns(timeout))
-        if type(data) is not bytes:
-            data = self._rx().finish_pop(data, timeout)
-        if len(data) <= self.max_message:
-            try:
-                msg = _unpackb(data)
-            except Exception:
-                msg = None
-            if type(msg) is dict and msg.get("v") == PROTOCOL_VERSION:
-                kind = msg.get("kind")
-                if type(kind) is str and kind in self.kinds:
-                    return msg
-        # not the common case: let the full decoder name what is wrong
-        return protocol.decode(data, kinds=self.kinds, max_size=self.max_message)
+        wait = _FOREVER if timeout is None else chunk_ns(timeout)
+        if self._fast:
+            got = core.recv_msg(_unpackb, self.kinds, self.max_message, PROTOCOL_VERSION, wait)
+            if type(got) is dict:
+                return got
+        else:
+            got = core.pop(wait)
+        if type(got) is not bytes:
+            got = self._rx().finish_pop(got, timeout)
+        # not the common case: the full decoder accepts it or names what is wrong
+        return protocol.decode(got, kinds=self.kinds, max_size=self.max_message)
 
     def try_recv(self) -> dict[str, Any] | None:
         """The next message if one is waiting, else None."""

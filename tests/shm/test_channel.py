@@ -330,3 +330,23 @@ def test_a_callers_own_v_is_replaced(pair: tuple[Channel, Channel]) -> None:
     stamped = {"v": PROTOCOL_VERSION, "kind": "call", **{f"k{i}": i for i in range(20)}}
     host.send(stamped)
     assert child.recv(timeout=1) == stamped
+
+
+def test_python_path_matches_kernel_hot_path(pair: tuple[Channel, Channel]) -> None:
+    host, child = pair
+    for fast in (True, False):
+        host._fast = child._fast = fast
+        host.send({"kind": "call", "x": [1, 2]})
+        assert child.recv(timeout=1) == {"kind": "call", "x": [1, 2], "v": PROTOCOL_VERSION}
+        host.send({"kind": "call", **{f"k{i}": i for i in range(16)}})  # not a fixmap
+        assert child.recv(timeout=1)["k15"] == 15
+        with pytest.raises(ProtocolError, match="not a known kind"):
+            host.send({"kind": "nope"})
+        with pytest.raises(FrameError, match="over the size limit"):
+            host.send({"kind": "ping", "blob": b"x" * 2000})
+        assert host.tx is not None
+        host.tx.push(b"\xc1junk", timeout=0)
+        with pytest.raises(FrameError, match="garbage bytes"):
+            child.recv(timeout=1)
+        with pytest.raises(ChannelTimeout):
+            child.recv(timeout=0.01)
