@@ -12,6 +12,10 @@ between processes on x86's strong memory order, but slow; it never makes the
 futex syscall, so a compiled peer asleep on the futex notices its frames
 within one 20 ms sleep slice). ``BACKEND`` says which one is in use.
 
+The compiled kernel also has ``send_msg``/``recv_msg``, the channel's hot
+paths (check, pack, stamp and push / pop, unpack and check in one call); the
+channel falls back to plain ``push``/``pop`` when they are missing.
+
 The same module carries the *progress word* helpers used by streamed arena
 writes: ``store_u64`` (release), ``load_u64`` (acquire) and ``wait_u64``
 (spin, then short naps, watching the peer).

@@ -264,7 +264,7 @@ class Channel:
                 if ring is not None:
                     ring.watch(ppid=ppid)
             return
-        if host_pid:
+        if host_pid and ppid != 0:  # ppid 0: another pid namespace, host_pid means nothing here
             try:
                 self.set_peer_pid(host_pid)
             except ProcessLookupError:
@@ -273,7 +273,7 @@ class Channel:
                     f"channel {self.name!r}: host process {host_pid} is gone before attach"
                 ) from None
             except OSError:
-                pass  # e.g. another pid namespace: no watching possible
+                pass  # no pidfd: the doorbell's EOF still reports the host's death
 
     def _drop_pidfd(self) -> None:
         fd, self._pidfd = self._pidfd, -1
