@@ -46,6 +46,7 @@ from typing import Any
 
 __all__ = [
     "HOST_LAYERS",
+    "LAYERS",
     "ViolationMonitor",
     "classify_error",
     "classify_exit_code",
@@ -54,6 +55,10 @@ __all__ = [
 
 #: Layers the host adds to the sandbox's own (see the module doc).
 HOST_LAYERS = ("deadline", "validation", "protocol", "process")
+#: Every layer a record may name: the sandbox's (plus the memfd seals) and the host's.
+LAYERS = frozenset({"rlimits", "no_new_privs", "pdeathsig", "netns", "landlock", "seccomp", "memfd_seal",
+                    *HOST_LAYERS})
+_TEXT = 500  # characters kept of any text a child sent
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
 _EXIT = re.compile(r"child exited \(code (-?\d+)\)")
@@ -69,8 +74,13 @@ def classify_error(error: Mapping[str, Any]) -> dict[str, Any] | None:
     the rlimits, and numpy's "read-only" refusal the read-only world mapping.
     """
     found = error.get("violation")
-    if isinstance(found, Mapping) and found.get("layer"):
-        return dict(found)
+    if isinstance(found, Mapping) and found.get("layer") in LAYERS:
+        # The child's own classification (untrusted: only known layers and short text are kept).
+        out = {"layer": str(found["layer"]), "what": str(found.get("what") or "")[:_TEXT]}
+        for key in ("where", "call"):
+            if found.get(key):
+                out[key] = str(found[key])[:_TEXT]
+        return out
     typ = str(error.get("type") or "")
     msg = str(error.get("message") or "")
     tb = str(error.get("traceback") or "")
@@ -154,9 +164,10 @@ def from_fault(fault: Mapping[str, Any], returncode: int | None = None, *, confi
         info = None
     if info is None:
         return None
-    rec = {"plugin": fault.get("plugin"), "system": fault.get("system") or "", "tick": fault.get("tick"),
-           "layer": info.pop("layer"), "what": info.pop("what"), "kind": kind}
-    rec.update(info)
+    rec = {k: v for k, v in info.items() if k in ("where", "call", "signal", "returncode")}
+    # The host's attribution, never the child's: a child could claim to be another plugin.
+    rec.update(plugin=fault.get("plugin"), system=fault.get("system") or "", tick=fault.get("tick"),
+               layer=info["layer"], what=info["what"], kind=kind)
     return rec
 
 

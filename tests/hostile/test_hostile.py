@@ -11,7 +11,7 @@ default sandbox, real child processes and real shared memory. For each attack:
 - the attack fails (its system raises, its list is rejected) or its child is
   stopped (killed, deadline) and restarted;
 - a violation naming the plugin (and the layer, where knowable) is reported
-  (:class:`gpi.plugins.violations.ViolationMonitor`).
+  in ``host.violations`` (:class:`gpi.plugins.violations.ViolationMonitor`).
 
 Nothing touches the real ``/tmp``: ``GPI_HOSTILE_TMP`` (where ``file_bomb``
 writes its 10 GB) and ``GPI_HOSTILE_SECRET`` (what ``read_outside`` steals)
@@ -36,7 +36,6 @@ from hostile_table import ROWS
 
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
-from gpi.plugins.violations import ViolationMonitor
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = HERE / "plugins"
@@ -131,7 +130,6 @@ def run_corpus(dirs: list[Path], ticks: int, *, timeout: float | None = None, sa
     if timeout is not None:
         opts["timeout"] = timeout
     with World(seed=SEED) as world, PluginHost(world, **opts) as host:
-        monitor = ViolationMonitor(host)
         host.load(*dirs)
         world.insert_resource("population", 120)
         world.insert_resource("target", 60)
@@ -140,9 +138,9 @@ def run_corpus(dirs: list[Path], ticks: int, *, timeout: float | None = None, sa
             keys = {"keys": [("left", "up", "right", "down")[(t // 5) % 4]]} if input_keys else None
             reports.append(host.tick(keys))
             checksums.append(world.checksum())
-        monitor.update()
         return {"checksums": checksums, "reports": reports, "faults": list(host.faults),
-                "violations": list(monitor.records), "plugins": {n: p.summary() for n, p in host.plugins.items()},
+                "violations": list(host.violations.records),
+                "violation_counts": host.violations.counts(), "plugins": {n: p.summary() for n, p in host.plugins.items()},
                 "logs": list(host.logs), "ticks": host.tick_count}
 
 
@@ -213,6 +211,7 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
     got = {v["layer"] for v in mine}
     assert got <= set(attack.layers), (got, mine[:2])
     assert all(v["system"] == "attack" and v["what"] for v in mine)
+    assert res["violation_counts"] == {attack.name: len(mine)}  # nobody else is blamed
 
     # The child ran confined: every default-required layer was active.
     sb = res["plugins"][attack.name]["sandbox"] or {}
@@ -230,7 +229,9 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
     stopped = attack.stopped_by or layer_names
     if attack.stopped_by and layer_names not in attack.stopped_by:
         stopped = f"{attack.stopped_by} [reported: {layer_names}]"
-    ROWS.append((attack.name, _outcome(attack, res), stopped, str(mine[0]["what"])))
+    first = mine[0]
+    reported = f"{first['what']}" + (f" (call: {first['call']})" if first.get("call") else "")
+    ROWS.append((attack.name, _outcome(attack, res), stopped, reported))
 
 
 def test_file_bomb_leaves_no_file(hostile_env: dict[str, Path], layers: dict[str, tuple[bool, str]]) -> None:
