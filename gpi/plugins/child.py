@@ -112,12 +112,15 @@ def _describe(p: Plugin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 class SystemRunner:
     """Runs one plugin's systems: builds the context, calls the function, catches errors."""
 
-    def __init__(self, plugin: Plugin, name: str, granted: Iterable[str], seed: int, dt: float) -> None:
+    def __init__(self, plugin: Plugin, name: str, granted: Iterable[str], seed: int, dt: float,
+                 draw: Any = None) -> None:
         self.plugin = plugin
         self.name = name
         self.granted = frozenset(granted)
         self.seed = int(seed)
         self.dt = float(dt)
+        self.draw = draw  # a DrawList: cleared at each new tick, finished after every call
+        self._draw_tick = -1
 
     def run(
         self,
@@ -128,6 +131,27 @@ class SystemRunner:
         draw: Any = None,
         alloc: Any = None,
     ) -> dict[str, Any]:
+        """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``.
+
+        ``draw`` overrides the runner's draw list for this call; ``alloc(shape,
+        dtype)`` backs ``ctx.output``.
+        """
+        if draw is None and self.draw is not None:
+            draw = self.draw
+            if self._draw_tick != tick:
+                draw.clear()
+                self._draw_tick = tick
+        try:
+            return self._run(world, system, tick, input_state, draw, alloc)
+        finally:
+            if draw is not None and draw is self.draw:
+                try:
+                    draw.finish()
+                except Exception:
+                    pass
+
+    def _run(self, world: Any, system: str, tick: int, input_state: Mapping[str, Any] | None,
+             draw: Any, alloc: Any) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``."""
         spec = self.plugin.systems.get(system)
         t0 = time.perf_counter_ns()
@@ -194,8 +218,6 @@ class _Child:
         self.segments: dict[int, Any] = {}
         self.epoch = -1
         self.runner: SystemRunner | None = None
-        self.draw: Any = None
-        self.draw_tick = -1
 
     def fail(self, stage: str, exc: BaseException) -> None:
         info = error_info(exc)
@@ -230,9 +252,8 @@ class _Child:
         except Exception as exc:
             self.fail("import", exc)
             return EXIT_IMPORT
-        self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"])
-        if "draw" in self.runner.granted:
-            self.draw = _make_drawlist(self.channel.drawlist)
+        draw = make_drawlist(self.channel.drawlist) if "draw" in hello["granted"] else None
+        self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"], draw)
         comps, systems = _describe(plugin)
         send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=os.getpid(),
                                            components=comps, systems=systems, sandbox=report))
@@ -285,11 +306,8 @@ class _Child:
             view = self.view
             assert view is not None
             view.set_frame_state(msg.get("res"), msg.get("ev"))
-            if self.draw is not None and self.draw_tick != msg["tick"]:
-                self.draw.clear()
-                self.draw_tick = msg["tick"]
             outputs.clear()
-            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), self.draw, alloc)
+            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc)
             cmds: CommandBuffer | None = out["cmds"]
             wire_cmds = None
             if cmds is not None and len(cmds):
@@ -298,14 +316,12 @@ class _Child:
                 except Exception as exc:  # e.g. the arena is full
                     out["error"] = error_info(exc)
             outputs.clear()
-            if self.draw is not None:
-                self.draw.finish()
             ch.send(wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
                               dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
                               error=out["error"]))
 
 
-def _make_drawlist(segment: Any) -> Any:
+def make_drawlist(segment: Any) -> Any:
     """A draw-list builder over the channel's draw-list segment (None if unavailable)."""
     try:
         from gpi.cython_ext.drawlist import DrawList

@@ -101,7 +101,13 @@ class SystemContext:
                 f"{self.where} queried {undeclared} but declared reads={list(self.spec.reads)} "
                 f"writes={list(self.spec.writes)}; add them to reads=[...]"
             )
-        return iter(self.world.query(*names, with_=tuple(with_), without=tuple(without)))
+        # Filters may name components no loaded plugin registered: nothing has them.
+        known = self.world.components
+        with_t = tuple(with_)
+        if any(n not in known for n in with_t):
+            return iter(())
+        without_t = tuple(n for n in without if n in known)
+        return iter(self.world.query(*names, with_=with_t, without=without_t))
 
     def entity_count(self) -> int:
         """How many entities are alive."""

@@ -53,12 +53,12 @@ import gpi
 from gpi.ecs import Access, CommandBuffer, CommandError, Component, World, missing_segment_ids
 from gpi.ecs.schedule import Schedule, SystemDecl
 from gpi.plugins import wire
-from gpi.plugins.child import SystemRunner, import_plugin
+from gpi.plugins.child import SystemRunner, import_plugin, make_drawlist
 from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
 from gpi.plugins.manifest import Manifest, load_manifest
 from gpi.plugins.sdk import SystemSpec, required_capabilities
 from gpi.plugins.violations import ViolationMonitor
-from gpi.shm import Channel, recv_with_fds, send_with_fds
+from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
 __all__ = [
     "ISOLATION_MODES",
@@ -202,24 +202,29 @@ class _Worker:
 class _InProcessWorker(_Worker):
     """Isolation ``none``: the plugin runs in the host, through the same runner and checks."""
 
-    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float) -> None:
+    def __init__(self, plugin: LoadedPlugin, seed: int, dt: float, drawlist_size: int = 0) -> None:
         self.plugin = plugin
         self.seed, self.dt = seed, dt
         self.runner: SystemRunner | None = None
         self._pending: deque[dict[str, Any]] = deque()
-        self.draw: Any = None
+        self.drawlist_size = drawlist_size or DRAWLIST_SIZE
+        self.drawlist: Segment | None = None
 
     def start(self, world: World) -> dict[str, Any]:
         m = self.plugin.manifest
         p = import_plugin(m.path, m.entry, m.name)
-        self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt)
+        draw = None
+        if "draw" in self.plugin.granted:  # the same kind of buffer a child gets, in this process
+            self.drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
+            draw = make_drawlist(self.drawlist)
+        self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt, draw)
         return {"components": [c.to_dict() for c in p.components.values()],
                 "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
 
     def submit(self, req: dict[str, Any], world: World) -> None:
         assert self.runner is not None
         # Frame state (resources, events) is the live world's: same values the child receives.
-        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), self.draw)
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
         cmds = out["cmds"]
         if cmds is not None and len(cmds):
             # Detach arrays from world memory so applying one op cannot change another's values,
@@ -234,6 +239,13 @@ class _InProcessWorker(_Worker):
 
     def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
         return CommandBuffer.from_wire(wire_cmds, lambda a: a, source=source)
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.draw = None
+        if self.drawlist is not None:
+            self.drawlist.close()
+            self.drawlist = None
 
 
 class _ProcessWorker(_Worker):
@@ -586,7 +598,7 @@ class PluginHost:
 
     def _make_worker(self, lp: LoadedPlugin) -> _Worker:
         if self.isolation == "none":
-            return _InProcessWorker(lp, self.seed, self.dt)
+            return _InProcessWorker(lp, self.seed, self.dt, self.drawlist_size)
         return _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest), self._lines,
                               self.drawlist_size)
 
@@ -849,10 +861,15 @@ class PluginHost:
         return self.schedule.order()
 
     def drawlist(self, plugin: str) -> Any:
-        """The draw-list segment of a plugin's child (``None`` in isolation ``none``)."""
+        """The draw-list segment a plugin draws into (its child's, or in-process); ``None`` without ``draw``."""
         w = self._workers.get(plugin)
+        lp = self.plugins.get(plugin)
+        if lp is None or "draw" not in lp.granted:
+            return None
         if isinstance(w, _ProcessWorker) and w.channel is not None:
             return w.channel.drawlist
+        if isinstance(w, _InProcessWorker):
+            return w.drawlist
         return None
 
     def close(self) -> None:

@@ -194,3 +194,18 @@ def test_signature_policy_refuses_unsigned_plugins(tmp_path: Path) -> None:
         assert not host.plugins
     with World() as world, PluginHost(world, signature_policy="allow", keyring=Keyring()) as host:
         assert host.load(folder) == ["temp"]
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_draw_systems_fill_their_draw_list(isolation: str) -> None:
+    from gpi.cython_ext.drawlist import read_header
+
+    with World(seed=4) as world, PluginHost(world, isolation=isolation, sandbox=False) as host:
+        host.load(EX / "movement", EX / "boids")
+        n = 50
+        world.spawn(n, {"Position": np.full((n, 2), 50, np.float32), "Velocity": np.ones((n, 2), np.float32)})
+        host.run(2)
+        seg = host.drawlist("boids")
+        assert seg is not None and host.drawlist("movement") is None
+        header = read_header(seg.array_view())
+        assert header.vertex_count == 6 * n  # one quad (two triangles) per boid, cleared each tick
