@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import time
 import tomllib
@@ -109,10 +110,10 @@ DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
 """The example plugins ``gpi demo`` runs, from ``examples/plugins``."""
 
 # The example plugins draw boids as 24-segment circles (72 vertices each): a
-# 10k-entity frame needs ~9 MiB of draw list, more than the plugin host's
+# 100k-entity frame needs ~86 MiB of draw list, more than the plugin host's
 # default region. Children get at least this much (sparse memfd pages: unused
 # bytes cost nothing).
-_MIN_CHILD_DRAWLIST = 32 << 20
+_MIN_CHILD_DRAWLIST = 128 << 20
 _HOST_DRAW_VERTICES = 1 << 18
 
 
@@ -140,6 +141,8 @@ class AppConfig:
     headless: bool | None = None
     """Offscreen SDL + EGL; None: headless when there is no screen."""
     overlay: bool = True
+    overlay_every: int = 4
+    """Frames between overlay redraws (the frames between reuse its cached pixels); 1: every frame."""
     width: int = 1024
     height: int = 720
     title: str = "GPI Sandbox"
@@ -149,6 +152,12 @@ class AppConfig:
     """Pixels per world unit; None fits the arena into the window."""
     population: int | None = None
     """Sets the ``population`` resource (the spawner plugin's target)."""
+    max_fps: float = 60.0
+    """Real-time mode: most frames drawn per second."""
+    min_fps: float = 6.0
+    """Real-time mode: fewest frames per second while ticks fall behind."""
+    max_catch_up: int | None = None
+    """Most ticks per frame before the loop drops time; None: enough for ``min_fps``."""
     memory_every: int = 60
     """Ticks between RSS samples of host and children (0: never)."""
     telemetry_window: int = 600
@@ -332,7 +341,10 @@ class App:
         self.host = PluginHost(self.world, **kwargs)
         self._closed = False
         self.mapper = InputMapper((config.width, config.height))
-        self.loop = FixedStepLoop(self._on_tick, rate=config.tick_rate, clock=clock)
+        self._clock = clock
+        # catch up through the slowest frames real-time mode allows (min_fps) before dropping time
+        catch_up = config.max_catch_up or int(math.ceil(config.tick_rate / max(config.min_fps, 0.1))) + 2
+        self.loop = FixedStepLoop(self._on_tick, rate=config.tick_rate, clock=clock, max_catch_up=catch_up)
         self.recorder: Any = None
         """The active recorder (``record_tick(...)``, ``close()``) or None."""
         self.recorder_factory: Callable[[App, str], Any] | None = None
@@ -347,6 +359,8 @@ class App:
         self._faults_seen = 0
         self._started = False
         self._frame_ticks = 0
+        self._overlay_fbo: tuple[int, int, int, int] | None = None  # (fbo, renderbuffer, w, h)
+        self._overlay_age = 1 << 30
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -393,6 +407,7 @@ class App:
         self.host_drawlist = DrawList.allocate(_HOST_DRAW_VERTICES)
 
     def _close_window(self) -> None:
+        self._free_overlay_fbo()
         for name in ("overlay", "renderer", "window"):
             obj = getattr(self, name, None)
             if obj is not None:
@@ -580,8 +595,8 @@ class App:
                 self.start_recording(self.record_path or f"gpi-{time.strftime('%Y%m%d-%H%M%S')}.gpir")
             elif action.kind == "record_stop":
                 self.stop_recording()
-            elif action.kind == "toggle_overlay" and self.overlay is not None:
-                self.overlay.toggle()
+            elif action.kind == "toggle_overlay":  # the overlay already toggled itself
+                self._overlay_age = 1 << 30
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -637,9 +652,67 @@ class App:
             raise AppError("render_frame() needs a window: start an App with render=True")
         self._fill_host_drawlist()
         self.last_frame_stats = self.renderer.render(self.drawlists(), self.camera(), clear=self.config.clear_color)
-        if self.overlay is not None:
-            return list(self.overlay.frame(self.overlay_model()))
-        return []
+        return self._draw_overlay()
+
+    def _draw_overlay(self) -> list[OverlayAction]:
+        """Draw the overlay, redrawing it into an offscreen buffer every ``overlay_every`` frames.
+
+        ImGui's pixels change slowly (its table refreshes four times a second) but
+        rasterising them costs a software renderer (llvmpipe) tens of milliseconds,
+        so in between the cached overlay column is copied with one framebuffer blit.
+        """
+        ov = self.overlay
+        if ov is None:
+            return []
+        if not ov.visible or self.config.overlay_every <= 1:
+            return list(ov.frame(self.overlay_model()))
+        from OpenGL import GL
+
+        w, h = self.window.drawable_size
+        if self._overlay_fbo is None or self._overlay_fbo[2:] != (w, h):
+            self._free_overlay_fbo()
+            fbo = int(GL.glGenFramebuffers(1))
+            rb = int(GL.glGenRenderbuffers(1))
+            GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, rb)
+            GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, w, h)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, rb)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+            self._overlay_fbo = (fbo, rb, w, h)
+            self._overlay_age = 1 << 30
+        fbo = self._overlay_fbo[0]
+        actions: list[OverlayAction] = []
+        if self._overlay_age >= self.config.overlay_every:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+            GL.glViewport(0, 0, w, h)
+            GL.glClearColor(*self.config.clear_color)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+            try:
+                actions = list(ov.frame(self.overlay_model()))
+            finally:
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+            self._overlay_age = 0
+        self._overlay_age += 1
+        scale = w / max(self.window.size[0], 1)
+        cw = min(int((self._overlay_width() + 20) * scale), w)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, fbo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
+        GL.glBlitFramebuffer(0, 0, cw, h, 0, 0, cw, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        return actions
+
+    def _free_overlay_fbo(self) -> None:
+        if self._overlay_fbo is None:
+            return
+        fbo, rb, _, _ = self._overlay_fbo
+        self._overlay_fbo = None
+        try:
+            from OpenGL import GL
+
+            GL.glDeleteFramebuffers(1, [fbo])
+            GL.glDeleteRenderbuffers(1, [rb])
+        except Exception:
+            pass
 
     def save_screenshot(self, path: str | os.PathLike[str]) -> Path:
         """Save the current back buffer (scene + overlay) as a PNG."""
@@ -697,36 +770,78 @@ class App:
                    screenshots: Mapping[int, str | os.PathLike[str]] | None = None,
                    progress: Callable[[int], None] | None = None,
                    max_frames: int | None = None) -> int:
-        """Real-time loop at the tick rate until the window closes or ``ticks`` ticks ran."""
+        """Real-time loop at the tick rate until the window closes or ``ticks`` ticks ran.
+
+        Ticks come first: frames are drawn at most ``max_fps`` times a second,
+        and less often (down to ``min_fps``) while ticks fall behind, so a slow
+        renderer (llvmpipe) costs frame rate, not tick rate. The last few ticks
+        before the end or a screenshot tick run one per frame, so the run stops
+        (and the screenshot is taken) exactly there.
+        """
         self.start()
         if self.window is None:
             raise AppError("run_window() needs a window: start an App with render=True")
-        start_tick = self.loop.tick
+        loop, clock = self.loop, self._clock
+        start_tick = loop.tick
         end = None if ticks is None else start_tick + ticks
         shots = self._check_shots(screenshots, end)
-        self.loop.reset_clock()
+        fastest = 1.0 / max(self.config.max_fps, 1.0)
+        slowest = 1.0 / max(min(self.config.min_fps, self.config.max_fps), 0.1)
+        interval = min(2 * fastest, slowest)
+        last_render = -1e30
+        last_step = -1e30
+        auto_paused = False
         frames = 0
-        while not self.mapper.quit_requested and (end is None or self.loop.tick < end):
+        loop.reset_clock()
+        while not self.mapper.quit_requested and (end is None or loop.tick < end):
             if max_frames is not None and frames >= max_frames:
                 break
-            self.telemetry.begin_frame(self.loop.tick)
+            t0 = self.telemetry.now_ns()
+            tick0 = loop.tick
             self._poll()
             self._frame_ticks = 0
-            result = self.loop.advance()
+            stops = [t for t in (end, *shots) if t is not None and t > loop.tick]
+            precise = bool(stops) and min(stops) - loop.tick <= loop.max_catch_up
+            if precise and not loop.paused:
+                loop.pause()
+                auto_paused = True
+            elif not precise and auto_paused:
+                auto_paused = False
+                loop.resume()
+            now = clock()
+            if auto_paused and loop.pending_steps == 0 and loop.time_scale > 0 and \
+                    now - last_step >= loop.dt / loop.time_scale:
+                loop.step(1)
+                last_step = now
+            result = loop.advance()
+            if result.ticks > 1 or result.dropped > 0:
+                interval = min(interval * 1.25, slowest)
+            elif result.ticks == 1:
+                interval = max(interval * 0.97, fastest)
+            shot_due = any(t <= loop.tick for t in shots)
+            rendered = shot_due or now - last_render >= interval or loop.paused and not auto_paused \
+                and now - last_render >= fastest
+            if rendered:
+                self.handle_actions(self.render_frame())
+                self._shoot_due(shots, render_first=False)
+                self.window.swap()
+                last_render = now
+            if result.ticks or rendered:
+                self.telemetry.record_frame(tick0, t0, self.telemetry.now_ns() - t0, ticks=result.ticks)
+                frames += 1
+            if progress is not None and result.ticks:
+                progress(loop.tick - start_tick)
+            wait = loop.time_until_next_tick() if not auto_paused else loop.dt / max(loop.time_scale, 1e-3)
+            wait = min(wait, last_render + interval - clock(), 0.01)
+            if wait > 0.0005:
+                time.sleep(wait)
+        if auto_paused:
+            loop.resume()
+        if any(t <= loop.tick for t in shots):  # asked for the last tick: draw it now
             self.handle_actions(self.render_frame())
             self._shoot_due(shots, render_first=False)
             self.window.swap()
-            self.telemetry.end_frame(ticks=result.ticks)
-            frames += 1
-            if progress is not None:
-                progress(self.loop.tick - start_tick)
-            wait = self.loop.time_until_next_tick()
-            if wait > 0.001 and not self.window.headless:
-                time.sleep(min(wait, 0.01))
-        # screenshots asked for the last tick or beyond: take them now
-        for t in sorted(t for t in shots if t <= self.loop.tick):
-            self.save_screenshot(shots.pop(t))
-        return self.loop.tick - start_tick
+        return loop.tick - start_tick
 
     def run(self, ticks: int | None = None, *, realtime: bool | None = None,
             screenshots: Mapping[int, str | os.PathLike[str]] | None = None,

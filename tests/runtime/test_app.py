@@ -225,3 +225,4 @@ def test_scene_file_and_screenshot_spec(tmp_path):
             parse_screenshot(spec)
     with pytest.raises(AppError):
         App(AppConfig(isolation="threads"))
+
