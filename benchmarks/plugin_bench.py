@@ -186,6 +186,55 @@ def bench_parallel(n: int, rounds: int, ticks: int, reps: int) -> dict[str, floa
     return {"parallel_ms": med["parallel"] * 1e3, "serial_ms": med["serial"] * 1e3}
 
 
+def _crunch_worker(conn, n: int, rounds: int) -> None:  # type: ignore[no-untyped-def]
+    v0 = np.linspace(0, 1, n, dtype=np.float32)
+    while conn.recv():
+        v = v0
+        for _ in range(rounds):
+            v = np.sin(v) + np.float32(0.5)
+        conn.send(float(v[0]))
+
+
+def bench_machine_parallel(n: int, rounds: int, ticks: int, reps: int) -> dict[str, float]:
+    """Baseline: the same numpy work in two bare processes (pipes), both at once vs one after the other."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    pipes, procs = [], []
+    for _ in range(2):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=_crunch_worker, args=(b, n, rounds), daemon=True)
+        p.start()
+        pipes.append(a)
+        procs.append(p)
+
+    def run(parallel: bool) -> float:
+        times = []
+        for _ in range(ticks):
+            t0 = time.perf_counter()
+            if parallel:
+                for c in pipes:
+                    c.send(True)
+                for c in pipes:
+                    c.recv()
+            else:
+                for c in pipes:
+                    c.send(True)
+                    c.recv()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    try:
+        run(True)
+        med = interleave({"parallel": lambda: run(True), "serial": lambda: run(False)}, reps)
+    finally:
+        for c in pipes:
+            c.send(False)
+        for p in procs:
+            p.join(5)
+    return {"bare_parallel_ms": med["parallel"] * 1e3, "bare_serial_ms": med["serial"] * 1e3}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
@@ -213,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"sim_{label}_ticks_per_s"] = round(s["ticks_per_s"], 1)
         figures[f"sim_{label}_entities"] = int(s["entities"])
         figures[f"sim_{label}_faults"] = int(s["faults"])
-    par = bench_parallel(100_000 if q else 200_000, 40 if q else 60, 5 if q else 10, reps)
+    pn, pr, pt = (100_000, 40, 5) if q else (200_000, 60, 10)
+    par = bench_parallel(pn, pr, pt, reps)
     figures.update({k: round(v, 3) for k, v in par.items()})
+    bare = bench_machine_parallel(pn, pr, pt, reps)
+    figures.update({k: round(v, 3) for k, v in bare.items()})
+    figures["bare_parallel_speedup"] = round(bare["bare_serial_ms"] / bare["bare_parallel_ms"], 3)
 
     child_vs_in = figures["movement_1m_child_ms"] / figures["movement_1m_inprocess_ms"]
     child_vs_numpy = figures["movement_1m_child_ms"] / figures["movement_1m_numpy_ms"]
