@@ -61,6 +61,7 @@ Scene files (:func:`load_scene`) are small TOML documents::
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import math
 import os
@@ -90,6 +91,7 @@ from gpi.runtime.telemetry import CallRecord, ProfileReport, Telemetry, write_pr
 
 __all__ = [
     "ARENA",
+    "DEFAULT_DRAWLIST_SIZE",
     "DEMO_PLUGINS",
     "App",
     "AppConfig",
@@ -111,9 +113,8 @@ DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
 
 # The example plugins draw boids as 24-segment circles (72 vertices each): a
 # 100k-entity frame needs ~86 MiB of draw list, more than the plugin host's
-# default region. Children get at least this much (sparse memfd pages: unused
-# bytes cost nothing).
-_MIN_CHILD_DRAWLIST = 128 << 20
+# default region (sparse memfd pages: unused bytes cost nothing).
+DEFAULT_DRAWLIST_SIZE = 128 << 20
 _HOST_DRAW_VERTICES = 1 << 18
 
 
@@ -162,6 +163,10 @@ class AppConfig:
     """Ticks between RSS samples of host and children (0: never)."""
     telemetry_window: int = 600
     sandbox: bool | None = None
+    parallel: bool = True
+    """Run the systems of a wave in their children at the same time."""
+    drawlist_size: int = DEFAULT_DRAWLIST_SIZE
+    """Bytes of each drawing plugin's draw-list buffer."""
     timeout: float | None = None
     draw_entities: bool | None = None
     """Host draws every Position entity as a small quad; None: only when no plugin draws."""
@@ -335,7 +340,10 @@ class App:
         self.telemetry = Telemetry(window=config.telemetry_window)
         self._bridge = _TelemetryBridge(self.telemetry)
         kwargs: dict[str, Any] = {"isolation": config.isolation, "dt": 1.0 / config.tick_rate,
-                                  "sandbox": config.sandbox, "on_call_record": self._bridge.on_record}
+                                  "sandbox": config.sandbox, "parallel": config.parallel,
+                                  "on_call_record": self._bridge.on_record}
+        if "drawlist_size" in inspect.signature(PluginHost).parameters:
+            kwargs["drawlist_size"] = max(config.drawlist_size, 0)
         if config.timeout is not None:
             kwargs["timeout"] = config.timeout
         self.host = PluginHost(self.world, **kwargs)
@@ -345,6 +353,8 @@ class App:
         # catch up through the slowest frames real-time mode allows (min_fps) before dropping time
         catch_up = config.max_catch_up or int(math.ceil(config.tick_rate / max(config.min_fps, 0.1))) + 2
         self.loop = FixedStepLoop(self._on_tick, rate=config.tick_rate, clock=clock, max_catch_up=catch_up)
+        self.input_source: Callable[[int], InputState | Mapping[str, Any]] | None = None
+        """Scripted input: ``f(tick)`` replaces the window's input for every tick (headless demos)."""
         self.recorder: Any = None
         """The active recorder (``record_tick(...)``, ``close()``) or None."""
         self.recorder_factory: Callable[[App, str], Any] | None = None
@@ -368,7 +378,6 @@ class App:
         """Load the plugins (children start here) and open the window when rendering."""
         if self._started:
             return list(self.host.plugins)
-        self._widen_child_drawlists()
         names = self.host.load(*self.config.plugins) if self.config.plugins else []
         if self.config.population is not None:
             self.world.insert_resource("population", int(self.config.population))
@@ -376,14 +385,6 @@ class App:
             self._open_window()
         self._started = True
         return names
-
-    def _widen_child_drawlists(self) -> None:
-        # Workaround until PluginHost takes a draw-list size: the module constant is read
-        # when a child's channel is created.
-        import gpi.plugins.host as host_module
-
-        if getattr(host_module, "DRAWLIST_SIZE", 0) < _MIN_CHILD_DRAWLIST:
-            host_module.DRAWLIST_SIZE = _MIN_CHILD_DRAWLIST
 
     def _open_window(self) -> None:
         from gpi.cython_ext.drawlist import DrawList
@@ -509,6 +510,9 @@ class App:
 
     def _on_tick(self, tick: int, dt: float) -> None:
         state = self.mapper.snapshot()
+        if self.input_source is not None:
+            scripted = self.input_source(tick)
+            state = scripted if isinstance(scripted, InputState) else InputState.from_dict(scripted)
         self.last_input = state
         self.host.tick(state.to_dict())
         self._bridge.flush()
@@ -611,7 +615,7 @@ class App:
         return out
 
     def _children_draw(self) -> bool:
-        return any("draw" in lp.granted for lp in self.host.plugins.values()) and self.config.isolation == "process"
+        return any(self.host.drawlist(name) is not None for name in self.host.plugins)
 
     def _fill_host_drawlist(self) -> None:
         dl = self.host_drawlist
