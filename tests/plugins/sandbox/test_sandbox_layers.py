@@ -9,6 +9,8 @@ harm if a layer were missing are written to be harmless anyway (opening
 from __future__ import annotations
 
 import errno
+import json
+import os
 import signal
 import socket
 import textwrap
@@ -389,3 +391,55 @@ def test_writing_through_proc_self_mem_is_refused(run_sandboxed: Run) -> None:
 def test_applying_twice_is_a_clear_error(run_sandboxed: Run) -> None:
     res = run_sandboxed("apply_sandbox(POLICY, PLUGIN_DIR)")
     assert res["outcome"] == "refused" and "already ran in this process" in res["error"], res
+
+
+def test_child_dies_with_its_parent(plugin_dir: Path) -> None:
+    """pdeathsig: kill the sandboxed child's parent and the child is killed too.
+
+    Three processes below the test: a reaper (a child subreaper, so it collects
+    the orphan and sees how it died), the parent, and the sandboxed child.
+    """
+    import subprocess
+    import sys
+
+    from sandbox_harness import ROOT, _script
+
+    (plugin_dir / "attack.py").write_text(_script("time.sleep(60)", ""))
+    policy = SandboxPolicy(required=SandboxPolicy().required | {"pdeathsig"})
+    reaper = textwrap.dedent("""
+        import ctypes, os, signal, subprocess, sys, time
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        parent = subprocess.Popen([sys.executable, "-c", (
+            "import subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable] + sys.argv[1:]); "
+            "print(c.pid, flush=True); time.sleep(60)"), *sys.argv[1:]], stdout=subprocess.PIPE, text=True)
+        child = int(parent.stdout.readline())
+        status = f"/proc/{child}/status"
+        for _ in range(1200):  # wait until the child runs under its seccomp filter
+            if "Seccomp:\t2" in open(status).read():
+                break
+            time.sleep(0.025)
+        parent.kill()
+        parent.wait()
+        for _ in range(1200):
+            pid, st = os.waitpid(child, os.WNOHANG)
+            if pid:
+                print("child", os.waitstatus_to_exitcode(st), flush=True)
+                break
+            time.sleep(0.025)
+        else:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            print("child survived", flush=True)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", reaper, str(plugin_dir / "attack.py"), json.dumps(policy.to_dict()),
+         str(plugin_dir), "{}"],
+        capture_output=True, text=True, env=env, timeout=90,
+    )
+    last = (out.stdout.strip().splitlines() or ["no output"])[-1]
+    killed = last == f"child {-signal.SIGKILL}"
+    res = {"outcome": "killed" if killed else last, "returncode": -signal.SIGKILL}
+    record("parent dies: the child must not outlive it", res, "pdeathsig")
+    assert killed, (out.stdout, out.stderr)
