@@ -488,7 +488,7 @@ cdef class RingCore:
         Returns the message dict; the frame's bytes when the caller's full decoder must
         judge it (it names what is wrong); or a negative ring status.
         """
-        out = self.pop(timeout_ns)
+        out = self._pop(timeout_ns)
         if type(out) is not bytes:
             return out
         if PyBytes_GET_SIZE(out) > max_size:
@@ -527,6 +527,9 @@ cdef class RingCore:
 
     def pop(self, int64_t timeout_ns):
         """The next frame's bytes, waiting up to timeout_ns (< 0: forever), or a negative code."""
+        return self._pop(timeout_ns)
+
+    cdef object _pop(self, int64_t timeout_ns):
         if self.base == NULL:
             raise ValueError("ring endpoint is closed")
         cdef int64_t n = gpi_peek(self.base, self.head, self.capacity)
