@@ -11,7 +11,13 @@ refused call into ``{"layer", "what"}`` for reporting. See docs/security.md.
 
 from gpi.plugins.sandbox.apply import apply_sandbox
 from gpi.plugins.sandbox.errors import SandboxError, SandboxPolicyError
-from gpi.plugins.sandbox.policy import ALL_LAYERS, DEFAULT_REQUIRED, SandboxPolicy
+from gpi.plugins.sandbox.policy import (
+    ALL_LAYERS,
+    CHILD_ENV,
+    DEFAULT_REQUIRED,
+    SandboxPolicy,
+    child_environment,
+)
 from gpi.plugins.sandbox.probe import probe_layers
 from gpi.plugins.sandbox.report import (
     LayerStatus,
@@ -23,6 +29,7 @@ from gpi.plugins.sandbox.report import (
 
 __all__ = [
     "ALL_LAYERS",
+    "CHILD_ENV",
     "DEFAULT_REQUIRED",
     "LayerStatus",
     "SandboxError",
@@ -31,6 +38,7 @@ __all__ = [
     "SandboxReport",
     "ViolationLog",
     "apply_sandbox",
+    "child_environment",
     "classify_exit",
     "classify_violation",
     "probe_layers",

@@ -24,9 +24,11 @@ from gpi.plugins.sandbox.errors import SandboxPolicyError
 
 __all__ = [
     "ALL_LAYERS",
+    "CHILD_ENV",
     "DEFAULT_REQUIRED",
     "SECCOMP_MODES",
     "SandboxPolicy",
+    "child_environment",
 ]
 
 # Applied in this order by apply_sandbox (each one narrows what the next may do).
@@ -44,6 +46,17 @@ DEFAULT_REQUIRED: frozenset[str] = frozenset({"rlimits", "no_new_privs", "landlo
 SECCOMP_MODES: tuple[str, ...] = ("allowlist", "denylist")
 
 _MIB = 1 << 20
+
+# Environment for a plugin child: numeric libraries stay single-threaded (so
+# Landlock, which covers only the calling thread and its later threads, covers
+# them all, and a non-root child under RLIMIT_NPROC=0 needs no new threads),
+# and no bytecode is written.
+CHILD_ENV: Mapping[str, str] = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
 HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
 
@@ -188,3 +201,12 @@ def _layer_set(key: str, value: Any) -> frozenset[str]:
             f"sandbox policy: {key} names unknown layer(s) {sorted(unknown)}; known layers are {list(ALL_LAYERS)}"
         )
     return names
+
+
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) plus :data:`CHILD_ENV`, for starting a child."""
+    import os
+
+    env = dict(os.environ if base is None else base)
+    env.update(CHILD_ENV)
+    return env

@@ -17,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["probe_layers", "PROBE_EXTRA"]
+from gpi.plugins.sandbox.policy import child_environment
+
+__all__ = ["PROBE_EXTRA", "probe_layers"]
 
 # Rows probe_layers adds beside the layers themselves.
 PROBE_EXTRA = ("memfd_seal",)
@@ -83,9 +85,8 @@ def probe_layers(timeout: float = 30.0) -> dict[str, tuple[bool, str]]:
     import gpi
 
     root = str(Path(gpi.__file__).resolve().parent.parent)
-    env = dict(os.environ)
+    env = child_environment()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="gpi-probe-") as tmp:
         plugin_dir = os.path.join(tmp, "plugin")
         os.mkdir(plugin_dir)

@@ -13,14 +13,13 @@ itself is never confined.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from gpi.plugins.sandbox import SandboxPolicy, classify_exit
+from gpi.plugins.sandbox import SandboxPolicy, child_environment, classify_exit
 
 ROOT = Path(__file__).resolve().parents[3]
 ATTACK_TABLE: list[tuple[str, str, str, str]] = []
@@ -80,9 +79,8 @@ def start_child(
     # tracebacks can show its source lines under Landlock).
     path = plugin_dir / "attack.py"
     path.write_text(_script(code, setup))
-    env = dict(os.environ)
+    env = child_environment()
     env["PYTHONPATH"] = str(ROOT)
-    env["OPENBLAS_NUM_THREADS"] = "1"
     return subprocess.Popen(
         [sys.executable, str(path), json.dumps(policy.to_dict()), str(plugin_dir), json.dumps(args or {})],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
