@@ -1,16 +1,23 @@
-"""``gpi demo``: the example simulation (spawner, movement, boids, player), headless for now.
+"""``gpi demo``: the example simulation (spawner, movement, boids, player) with the profiler.
 
-Runs the plugins in ``examples/plugins`` for ``--ticks`` ticks with a scripted
-player input and prints the summary of :func:`gpi.runtime.cli.cmd_run.run_headless`:
-entities, ticks per second, per-system mean times and the world checksum.
+Runs the plugins in ``examples/plugins`` (10 000 boids by default, each plugin
+in its own sandboxed child). Where there is a screen (``DISPLAY`` or
+``WAYLAND_DISPLAY``) it opens a window in real time with the ImGui overlay
+(F1 toggles it; arrow keys or WASD steer the player) until the window closes or
+``--ticks`` ran; elsewhere it runs ``--ticks`` (default 600) headless with
+SDL's offscreen driver and Mesa EGL, drawing a frame every few ticks. Either
+way it leaves a screenshot with the overlay (``out/demo.png``), the profile
+files (``out/demo_profile/``: Chrome trace, frame-time PNG, tables) and prints
+the per-system table and a summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from gpi.runtime.cli.cmd_run import add_common, run_headless
+from gpi.runtime.cli.cmd_run import add_common, run_app
 
 __all__ = ["DEMO_PLUGINS", "examples_dir", "register"]
 
@@ -24,11 +31,16 @@ def examples_dir() -> Path:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gpi demo``."""
-    p = subparsers.add_parser("demo", help="run the example simulation headless",
-                              description="Run the example plugins (spawner, movement, boids, player) headless.")
-    add_common(p, ticks=600)
-    p.set_defaults(handler=_demo, population=None)
+    p = subparsers.add_parser(
+        "demo", help="run the example simulation with the profiling overlay (window or headless)",
+        description="Run the example plugins (spawner, movement, boids, player): in a window where there "
+                    "is a screen, headless otherwise; leaves a screenshot with the overlay and the profile.")
+    add_common(p, ticks_help="600")
     p.add_argument("--entities", type=int, default=10_000, help="population the spawner keeps (default 10000)")
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for demo.png and demo_profile/ (default out)")
+    p.add_argument("--render-every", type=int, default=6, metavar="N",
+                   help="headless: draw a frame every N ticks (default 6; 0: only the screenshot)")
+    p.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -37,8 +49,15 @@ def _demo(args: argparse.Namespace) -> int:
     missing = [d for d in dirs if not (d / "plugin.toml").is_file()]
     if missing:
         print(f"gpi demo: example plugins not found: {', '.join(map(str, missing))}; "
-              "run the demo from a source checkout of gpi-sandbox")
+              "run the demo from a source checkout of gpi-sandbox", file=sys.stderr)
         return 1
+    if args.entities < 0:
+        print(f"gpi demo: error: --entities must be >= 0, got {args.entities}", file=sys.stderr)
+        return 2
+    if args.render_every < 0:
+        print(f"gpi demo: error: --render-every must be >= 0, got {args.render_every}", file=sys.stderr)
+        return 2
     if args.population is None:
         args.population = args.entities
-    return run_headless(dirs, args, title="gpi demo")
+    return run_app(dirs, args, title="gpi demo", final_screenshot=args.out / "demo.png",
+                   profile_out=args.out / "demo_profile", render_every=args.render_every)

@@ -1,149 +1,292 @@
-"""``gpi run PLUGIN_DIR... --ticks N``: run plugins headless and print what they cost.
+"""``gpi run``: run plugins (or a scene file) in a window, or headless, and print what they cost.
 
-Builds a world, loads the plugin folders into a
-:class:`~gpi.plugins.host.PluginHost` (children in the sandbox by default, or
-``--isolation none``), runs ``N`` fixed ticks as fast as they go with a rich
-progress bar, and prints a summary: entities, ticks per second, per-system
-mean times (host-observed and child-reported), faults, and the final world
-checksum (the same seed and inputs always give the same checksum).
+::
 
-:func:`run_headless` is the engine; ``gpi demo`` uses it with the example plugins.
+    gpi run PLUGIN_DIR... | --scene FILE [--headless] [--ticks N] [--record FILE]
+            [--screenshot TICK:FILE]... [--isolation process|none] [--seed S] ...
+
+Builds a :class:`~gpi.runtime.app.App`: a world, the plugins in sandboxed
+children (or in this process with ``--isolation none``), the fixed-step loop,
+telemetry and, when there is a screen and ``--headless`` is not given, an
+SDL2 window with the ImGui overlay (F1 toggles it) running in real time until
+the window closes or ``--ticks`` ticks ran. Headless (no screen, or
+``--headless``) runs ``--ticks`` ticks (default: the scene's, else 600) as fast
+as they go with a progress bar, rendering offscreen (SDL + EGL) only for
+``--screenshot`` ticks. Headless input is a fixed script (:func:`scripted_keys`)
+so runs are repeatable; a window uses the keyboard and mouse.
+
+At the end it prints the per-system table (calls, host mean/p95/max, child
+CPU, IPC share, KiB per call, faults) and a summary with the entity count,
+ticks per second and the world checksum: the same seed and inputs always give
+the same checksum. Wrong arguments print a message and exit 2; plugins that
+fail to load exit 1.
+
+:func:`run_app` is the engine; ``gpi demo`` uses it with the example plugins.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run_headless", "scripted_keys"]
+__all__ = ["add_common", "register", "run_app", "scripted_keys"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gpi run``."""
     p = subparsers.add_parser(
         "run",
-        help="run plugin folders headless for N ticks and print a summary",
-        description="Load plugin folders into a world and run them headless.",
+        help="run plugin folders or a scene file, in a window or headless",
+        description="Load plugin folders (or a scene file) into a world and run them: in a window with "
+                    "the profiling overlay when there is a screen, headless otherwise or with --headless.",
     )
-    p.add_argument("plugins", nargs="+", type=Path, metavar="PLUGIN_DIR", help="plugin folders (with plugin.toml)")
-    add_common(p, ticks=600)
+    p.add_argument("plugins", nargs="*", type=Path, metavar="PLUGIN_DIR", help="plugin folders (with plugin.toml)")
+    p.add_argument("--scene", type=Path, default=None, metavar="FILE",
+                   help="a scene TOML file (plugins, seed, ticks, population, camera) instead of PLUGIN_DIRs")
+    add_common(p)
     p.set_defaults(handler=_run)
 
 
-def add_common(p: argparse.ArgumentParser, *, ticks: int) -> None:
+def _positive_int(text: str) -> int:
+    from gpi.runtime.cli.cmd_profile import positive_int
+
+    return positive_int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    from gpi.runtime.cli.cmd_profile import non_negative_int
+
+    return non_negative_int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _screenshot(text: str) -> tuple[int, Path]:
+    from gpi.runtime.app import parse_screenshot
+
+    try:
+        return parse_screenshot(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, else 600") -> None:
     """Options shared by ``gpi run`` and ``gpi demo``."""
-    p.add_argument("--ticks", type=int, default=ticks, help=f"ticks to run (default {ticks})")
+    p.add_argument("--ticks", type=_positive_int, default=None,
+                   help=f"ticks to run (headless default: {ticks_help}; a window runs until closed)")
+    p.add_argument("--headless", action="store_true",
+                   help="no window even if there is a screen (offscreen rendering for screenshots)")
+    p.add_argument("--screenshot", type=_screenshot, action="append", default=[], metavar="TICK:FILE",
+                   help="save a PNG (with the overlay) once TICK ticks have run; repeatable")
+    p.add_argument("--record", type=Path, default=None, metavar="FILE", help="record a replay (.gpir) to FILE")
     p.add_argument("--isolation", choices=("process", "none"), default="process",
-                   help="run plugins in child processes (default) or in this process")
+                   help="run plugins in sandboxed child processes (default) or in this process")
     p.add_argument("--no-sandbox", action="store_true", help="do not confine plugin children")
+    p.add_argument("--no-overlay", action="store_true", help="no profiling overlay (window and screenshots)")
     p.add_argument("--serial", action="store_true", help="run the systems of a wave one after another")
-    p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    p.add_argument("--dt", type=float, default=1 / 60, help="fixed step in seconds (default 1/60)")
+    p.add_argument("--seed", type=_non_negative_int, default=None, help="world seed (default: the scene's, else 0)")
+    p.add_argument("--dt", type=_positive_float, default=1 / 60, help="fixed step in seconds (default 1/60)")
     p.add_argument("--population", type=int, default=None, help="set the 'population' resource")
+    p.add_argument("--size", default="1280x720", metavar="WxH", help="window size (default 1280x720)")
+    p.add_argument("--profile-out", type=Path, default=None, metavar="DIR",
+                   help="also write the trace JSON, frame-time PNG and tables to DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def scripted_keys(tick: int) -> dict[str, Any]:
-    """A fixed input script: the held arrow key turns every second, with pauses."""
+    """A fixed input script: the held arrow key turns every second and a half, with pauses."""
     if tick % 90 >= 75:
         return {"keys": []}
     return {"keys": [("right", "up", "left", "down")[(tick // 90) % 4]]}
 
 
+def _fail(title: str, message: str, code: int = 2) -> int:
+    print(f"{title}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        return None
+    return size if sep and size[0] >= 64 and size[1] >= 64 else None
+
+
 def _run(args: argparse.Namespace) -> int:
-    return run_headless(args.plugins, args)
+    from gpi.runtime.app import SceneError, load_scene
+
+    title = "gpi run"
+    if args.scene is not None and args.plugins:
+        return _fail(title, "give plugin folders or --scene FILE, not both")
+    if args.scene is None and not args.plugins:
+        return _fail(title, "nothing to run: give plugin folders (with plugin.toml) or --scene FILE")
+    scene = None
+    if args.scene is not None:
+        try:
+            scene = load_scene(args.scene)
+        except SceneError as exc:
+            return _fail(title, str(exc))
+        dirs = list(scene.plugins)
+    else:
+        for d in args.plugins:
+            if not d.is_dir():
+                return _fail(title, f"plugin folder {str(d)!r} does not exist")
+        dirs = list(args.plugins)
+    return run_app(dirs, args, title=title, scene=scene)
 
 
-def run_headless(
+def run_app(
     plugin_dirs: Sequence[Path],
     args: argparse.Namespace,
     *,
     title: str = "gpi run",
+    scene: Any = None,
     resources: Mapping[str, Any] | None = None,
-    input_script: Callable[[int], Mapping[str, Any]] = scripted_keys,
+    input_script: Callable[[int], Mapping[str, Any]] | None = scripted_keys,
+    default_ticks: int = 600,
+    final_screenshot: Path | None = None,
+    profile_out: Path | None = None,
+    render_every: int = 0,
 ) -> int:
-    """Run ``plugin_dirs`` for ``args.ticks`` ticks and print the summary; returns the exit code."""
+    """Run ``plugin_dirs`` as ``args`` say (see the module docstring); returns the exit code."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.table import Table
 
-    from gpi.ecs import World
     from gpi.errors import GpiError
-    from gpi.plugins.host import PluginHost
+    from gpi.runtime.app import App, AppConfig
+    from gpi.runtime.cli.cmd_profile import progress_bar
+    from gpi.runtime.window import headless_default
 
-    console = Console()
-    stats: dict[str, list[int]] = {}
-
-    def on_record(rec: dict[str, Any]) -> None:
-        s = stats.setdefault(f"{rec['plugin']}.{rec['system']}", [0, 0, 0, 0, 0])
-        s[0] += 1
-        s[1] += rec["host_ns"]
-        s[2] += rec["child_ns"]
-        s[3] += rec["cmd_bytes"]
-        s[4] += rec["status"] != "ok"
-
-    sandbox = False if args.no_sandbox else None
-    with World(seed=args.seed) as world, PluginHost(
-        world, isolation=args.isolation, dt=args.dt, sandbox=sandbox, parallel=not args.serial,
-        on_call_record=on_record,
-    ) as host:
+    size = _size(args.size)
+    if size is None:
+        return _fail(title, f"--size {args.size!r}: expected WxH with both at least 64, e.g. 1280x720")
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    headless = bool(args.headless or headless_default())
+    ticks = args.ticks
+    if ticks is None and scene is not None:
+        ticks = scene.ticks
+    if ticks is None and headless:
+        ticks = default_ticks
+    shots = {int(t): Path(f) for t, f in args.screenshot}
+    if ticks is not None:
+        late = sorted(t for t in shots if t > ticks)
+        if late:
+            return _fail(title, f"--screenshot ticks {late} lie after the last tick ({ticks}); raise --ticks")
+    if final_screenshot is not None and ticks is not None:
+        shots.setdefault(ticks, final_screenshot)
+    render = not headless or bool(shots) or render_every > 0
+    cfg = AppConfig(
+        plugins=list(plugin_dirs), seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
+        isolation=args.isolation, render=render, headless=headless, overlay=not args.no_overlay,
+        width=size[0], height=size[1], title=title, tick_rate=1.0 / args.dt,
+        population=args.population if args.population is not None else (scene.population if scene else None),
+        sandbox=False if args.no_sandbox else None, parallel=not args.serial,
+        telemetry_window=max(600, min(ticks or 600, 20_000)),
+    )
+    if scene is not None:
+        cfg.camera_center, cfg.camera_zoom = scene.camera_center, scene.camera_zoom
+    try:
+        app = App(cfg)
+    except GpiError as exc:
+        return _fail(title, str(exc))
+    with app:
         try:
-            host.load(*plugin_dirs)
-        except GpiError as exc:
+            app.start()
+        except (GpiError, OSError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             return 1
         for name, value in (resources or {}).items():
-            world.insert_resource(name, value)
-        if args.population is not None:
-            world.insert_resource("population", int(args.population))
-        console.print(f"[bold]{title}[/bold]: {len(host.plugins)} plugins, {len(host.schedule)} systems, "
-                      f"isolation={host.isolation}, sandbox={'on' if host.sandbox and host.isolation == 'process' else 'off'}")
-        progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                            console=console, disable=args.quiet, transient=True)
+            app.world.insert_resource(name, value)
+        if headless and input_script is not None:
+            app.input_source = input_script
+        if args.record is not None and not app.start_recording(args.record):
+            return _fail(title, f"cannot record to {str(args.record)!r}: {app.logs[-1] if app.logs else ''}", 1)
+        mode = "window" if not headless else ("headless, offscreen rendering" if render else "headless")
+        sandbox = "on" if app.host.sandbox and app.host.isolation == "process" else "off"
+        console.print(f"[bold]{title}[/bold]: {len(app.host.plugins)} plugins, {len(app.host.schedule)} systems, "
+                      f"isolation={app.host.isolation}, sandbox={sandbox}, {mode}")
         t0 = time.perf_counter()
-        with progress:
-            task = progress.add_task("ticking", total=args.ticks, rate="")
-            for t in range(args.ticks):
-                host.tick(input_script(t))
-                if t % 10 == 9 or t == args.ticks - 1:
-                    rate = (t + 1) / max(time.perf_counter() - t0, 1e-9)
-                    progress.update(task, completed=t + 1, rate=f"{rate:,.0f} ticks/s  {world.entity_count:,} entities")
+        try:
+            with progress_bar(ticks or 0, "ticking", enabled=not args.quiet and ticks is not None) as update:
+                if headless:
+                    assert ticks is not None
+                    app.run_headless(ticks, render_every=render_every, screenshots=shots, progress=update)
+                else:
+                    app.run_window(ticks, screenshots=shots, progress=update)
+                    if final_screenshot is not None and not any(p == final_screenshot for p in app.screenshots_taken):
+                        app.render_frame()
+                        app.save_screenshot(final_screenshot)
+        except GpiError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            return 1
         elapsed = time.perf_counter() - t0
-        checksum = world.checksum()
-
-        table = Table(title=f"{title}: {args.ticks} ticks in {elapsed:.2f} s")
-        width = max((len(k) for k in host.system_keys()), default=6)
-        table.add_column("system", no_wrap=True, min_width=width)
-        for col in ("calls", "host mean ms", "child mean ms", "KiB/call", "faults"):
-            table.add_column(col, justify="right")
-        for key in host.system_keys():
-            n, host_ns, child_ns, nbytes, bad = stats.get(key, [0, 0, 0, 0, 0])
-            d = max(n, 1)
-            table.add_row(key, str(n), f"{host_ns / d / 1e6:.3f}", f"{child_ns / d / 1e6:.3f}",
-                          f"{nbytes / d / 1024:.1f}", str(bad))
-        console.print(table)
-        summary = Table(show_header=False, title="summary")
-        summary.add_column("what")
-        summary.add_column("value", justify="right")
-        summary.add_row("entities", f"{world.entity_count:,}")
-        summary.add_row("ticks/s", f"{args.ticks / max(elapsed, 1e-9):,.1f}")
-        summary.add_row("faults", str(len(host.faults)))
-        summary.add_row("checksum", f"{checksum:#018x}")
-        for lp in host.plugins.values():
-            layers = (lp.sandbox or {}).get("layers") or {}
-            active = [n for n, layer in layers.items() if layer.get("active")]
-            summary.add_row(f"plugin {lp.name}", f"{lp.status}, restarts {lp.restarts}, sandbox: {', '.join(active) or 'none'}")
-        console.print(summary)
-        for f in host.faults[:5]:
-            console.print(f"[yellow]fault[/yellow] tick {f['tick']} {f['kind']}: {f['error'].splitlines()[0]}")
+        app.stop_recording()
+        _print_summary(console, app, title, elapsed)
+        out_dir = profile_out or getattr(args, "profile_out", None)
+        if out_dir is not None:
+            report = app.write_profile(out_dir)
+            console.print(f"profile: {report.trace} (Perfetto), {report.plot}, {report.systems_txt}")
+        for path in app.screenshots_taken:
+            console.print(f"screenshot: {os.fspath(path)}")
+        if args.record is not None:
+            console.print(f"replay: {os.fspath(args.record)}")
     return 0
+
+
+def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
+    from rich.table import Table
+
+    ticks = app.tick
+    faults: dict[str, int] = {}
+    for f in app.host.faults:
+        key = f"{f.get('plugin')}.{f.get('system')}"
+        faults[key] = faults.get(key, 0) + 1
+    rows = {f"{r.plugin}.{r.system}": r for r in app.telemetry.system_rows()}
+    table = Table(title=f"{title}: {ticks} ticks in {elapsed:.2f} s")
+    width = max((len(k) for k in app.host.system_keys()), default=6)
+    table.add_column("system", no_wrap=True, min_width=width)
+    for col in ("calls", "host mean ms", "p95 ms", "max ms", "child cpu ms", "ipc share", "KiB/call", "faults"):
+        table.add_column(col, justify="right")
+    for key in app.host.system_keys():
+        r = rows.get(key)
+        if r is None:
+            table.add_row(key, "0", "-", "-", "-", "-", "-", "-", str(faults.get(key, 0)))
+            continue
+        table.add_row(key, str(r.calls), f"{r.host.mean:.3f}", f"{r.host.p95:.3f}", f"{r.host.max:.3f}",
+                      f"{r.child_cpu.mean:.3f}", f"{r.ipc_share:.0%}", f"{r.cmd_bytes.mean / 1024:.1f}",
+                      str(faults.get(key, 0)))
+    console.print(table)
+    summary = Table(show_header=False, title="summary")
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    summary.add_row("entities", f"{app.world.entity_count:,}")
+    summary.add_row("ticks/s", f"{ticks / max(elapsed, 1e-9):,.1f}")
+    frame = app.telemetry.frame_stats()
+    summary.add_row("frame ms (mean / p95 / max)", f"{frame.mean:.2f} / {frame.p95:.2f} / {frame.max:.2f}")
+    summary.add_row("faults", str(len(app.host.faults)))
+    summary.add_row("checksum", f"{app.world.checksum():#018x}")
+    for lp in app.host.plugins.values():
+        layers = (lp.sandbox or {}).get("layers") or {}
+        active = [n for n, layer in layers.items() if isinstance(layer, Mapping) and layer.get("active")]
+        summary.add_row(f"plugin {lp.name}", f"{lp.status}, restarts {lp.restarts}, "
+                                             f"sandbox: {', '.join(active) or 'none'}")
+    console.print(summary)
+    for f in app.host.faults[:5]:
+        console.print(f"[yellow]fault[/yellow] tick {f['tick']} {f['kind']}: {str(f['error']).splitlines()[0]}")
+    for line in app.logs:
+        if "not available" in line or "failed" in line:
+            console.print(f"[yellow]note[/yellow] {line}")
