@@ -575,61 +575,84 @@ cdef class RingCore:
         self.partner = None
 
 
-# -- progress words: a u64 in shared memory that a writer raises and a reader follows --------
+# -- progress cells: a u64 in shared memory that a writer raises and a reader follows --------
+#
+# A progress cell is 16 bytes, 8-aligned: u64 value | u32 seq | u32 waiters. The writer
+# release-stores the value and, only if the reader announced it sleeps (waiters), bumps seq
+# and makes the FUTEX_WAKE syscall; the reader spins briefly, then sleeps on seq. On a
+# machine with no idle core the reader then really sleeps instead of stealing the writer's CPU.
 
 cdef extern from *:
     """
+    static inline void gpi_publish_u64(char *p, uint64_t v) {
+        gpi_st_rel(p, v);
+        gpi_notify(p, 8, 12, -1);
+    }
+
     static int gpi_wait_geq(char *p, uint64_t target, int64_t timeout_ns, int64_t spin_ns,
                             int pidfd, long ppid, uint64_t *seen) {
         int64_t start = gpi_now_ns();
         int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
         unsigned i = 0;
-        struct timespec nap = {0, 20000};
+        uint64_t v;
         for (;;) {
-            uint64_t v = gpi_ld_acq(p);
+            v = gpi_ld_acq(p);
             if (v >= target) { *seen = v; return GPI_OK; }
+            gpi_relax();
             if ((++i & 31) == 0) {
                 int64_t t = gpi_now_ns();
-                if (t - start >= spin_ns) {
-                    if (gpi_peer_dead(pidfd, ppid)) {
-                        v = gpi_ld_acq(p);
-                        *seen = v;
-                        return v >= target ? GPI_OK : GPI_PEER_DIED;
-                    }
-                    if (t >= deadline) { *seen = v; return GPI_TIMEOUT; }
-                    nanosleep(&nap, NULL);
-                } else {
-                    gpi_relax();
-                }
-            } else {
-                gpi_relax();
+                if (t - start >= spin_ns || t >= deadline) break;
             }
+        }
+        uint32_t *seq = gpi_u32(p + 8);
+        uint32_t *waiters = gpi_u32(p + 12);
+        for (;;) {
+            uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+            __atomic_store_n(waiters, 1u, __ATOMIC_SEQ_CST);
+            v = gpi_ld_sc(p);
+            if (v >= target) { __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED); *seen = v; return GPI_OK; }
+            if (gpi_peer_dead(pidfd, ppid)) {
+                __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
+                v = gpi_ld_acq(p);
+                *seen = v;
+                return v >= target ? GPI_OK : GPI_PEER_DIED;
+            }
+            int64_t t = gpi_now_ns();
+            if (t >= deadline) { __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED); *seen = v; return GPI_TIMEOUT; }
+            int64_t slice = deadline - t;
+            if (slice > GPI_SLICE_NS) slice = GPI_SLICE_NS;
+            gpi_futex_wait(seq, s, slice);
         }
     }
     """
+    void gpi_publish_u64(char *p, uint64_t v) nogil
     int gpi_wait_geq(char *p, uint64_t target, int64_t timeout_ns, int64_t spin_ns,
                      int pidfd, long ppid, uint64_t *seen) nogil
 
+PROGRESS_CELL = 16
+
 
 cdef char *_word(unsigned char[::1] buf, Py_ssize_t offset) except NULL:
-    if offset < 0 or offset % 8 != 0 or offset + 8 > buf.shape[0]:
-        raise ValueError(f"progress word at offset {offset} is outside or misaligned in {buf.shape[0]} bytes")
+    if offset < 0 or offset % 8 != 0 or offset + 16 > buf.shape[0]:
+        raise ValueError(
+            f"progress cell at offset {offset} is outside or misaligned in {buf.shape[0]} bytes"
+        )
     return <char *>&buf[0] + offset
 
 
 def store_u64(unsigned char[::1] buf, Py_ssize_t offset, uint64_t value):
-    """Release-store ``value`` into the 8-byte word at ``offset``."""
-    gpi_st_rel(_word(buf, offset), value)
+    """Release-store ``value`` into the cell at ``offset`` and wake a reader that sleeps on it."""
+    gpi_publish_u64(_word(buf, offset), value)
 
 
 def load_u64(unsigned char[::1] buf, Py_ssize_t offset):
-    """Acquire-load the 8-byte word at ``offset``."""
+    """Acquire-load the value of the cell at ``offset``."""
     return gpi_ld_acq(_word(buf, offset))
 
 
 def wait_u64(unsigned char[::1] buf, Py_ssize_t offset, uint64_t target, int64_t timeout_ns,
              int64_t spin_ns=20000, int pidfd=-1, long ppid=0):
-    """Wait until the word at ``offset`` is >= target: (status code, last value seen)."""
+    """Wait until the cell at ``offset`` holds >= target: (status code, last value seen)."""
     cdef char *p = _word(buf, offset)
     cdef uint64_t seen = 0
     cdef int rc

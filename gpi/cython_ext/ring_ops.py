@@ -16,9 +16,10 @@ The compiled kernel also has ``send_msg``/``recv_msg``, the channel's hot
 paths (check, pack, stamp and push / pop, unpack and check in one call); the
 channel falls back to plain ``push``/``pop`` when they are missing.
 
-The same module carries the *progress word* helpers used by streamed arena
-writes: ``store_u64`` (release), ``load_u64`` (acquire) and ``wait_u64``
-(spin, then short naps, watching the peer).
+The same module carries the *progress cell* helpers used by streamed arena
+writes (16 bytes: ``u64 value | u32 seq | u32 waiters``): ``store_u64``
+(release store, futex wake only if the reader sleeps), ``load_u64`` (acquire)
+and ``wait_u64`` (spin, then sleep on the futex, watching the peer).
 
 Methods return status codes rather than raising, so the caller
 (:mod:`gpi.shm.ring`) can add context: ``try_push``/``push`` return 1 when the
@@ -47,6 +48,7 @@ __all__ = [
     "FRAME_MAGIC",
     "HEADER_SIZE",
     "PEER_DIED",
+    "PROGRESS_CELL",
     "RING_MAGIC",
     "RingCore",
     "RingCoreReference",
@@ -298,18 +300,23 @@ class RingCoreReference:
 # -- progress words (streamed arena writes) ---------------------------------------------
 
 
+PROGRESS_CELL = 16  # u64 value | u32 seq | u32 waiters
+
+
 def _word(buf: Any, offset: int) -> memoryview:
     mv = memoryview(buf).cast("B")
-    if offset < 0 or offset % 8 or offset + 8 > len(mv):
+    if offset < 0 or offset % 8 or offset + PROGRESS_CELL > len(mv):
         raise ValueError(
-            f"progress word at offset {offset} is outside or misaligned in {len(mv)} bytes"
+            f"progress cell at offset {offset} is outside or misaligned in {len(mv)} bytes"
         )
     return mv
 
 
 def store_u64_reference(buf: Any, offset: int, value: int) -> None:
-    """Store ``value`` into the 8-byte word at ``offset`` (plain store)."""
-    _U64.pack_into(_word(buf, offset), offset, value)
+    """Store ``value`` into the cell at ``offset`` and bump its seq word (plain stores)."""
+    mv = _word(buf, offset)
+    _U64.pack_into(mv, offset, value)
+    _U32.pack_into(mv, offset + 8, (_U32.unpack_from(mv, offset + 8)[0] + 1) & _M32)
 
 
 def load_u64_reference(buf: Any, offset: int) -> int:

@@ -18,8 +18,9 @@ made, since it comes from an untrusted process.
 Allocations are 64-byte aligned (cache lines, SIMD loads).
 
 Streamed arrays (:meth:`Arena.stream_array` + :meth:`Arena.fill`) add a
-``"progress"`` field: the arena offset of a u64 holding how many bytes are
-already written (release-stored after each chunk). The writer can send the
+``"progress"`` field: the arena offset of a 16-byte progress cell whose u64
+says how many bytes are already written (release-stored after each chunk; a
+reader that sleeps on the cell's futex word is woken). The writer can send the
 reference *before* filling, and the reader's :meth:`Arena.copy_out` copies
 each chunk as soon as it lands, so writing and copying out overlap on two
 cores instead of running back to back.
@@ -169,8 +170,10 @@ class Arena:
         self, dtype: Any, shape: tuple[int, ...] | int
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Allocate an array whose reference carries a progress word (0 until :meth:`fill`)."""
-        prog = self.alloc(8)
-        ring_ops.store_u64(self.segment.array_view(), self.offset + prog, 0)
+        prog = self.alloc(ring_ops.PROGRESS_CELL, align=16)
+        self.segment.array_view()[
+            self.offset + prog : self.offset + prog + ring_ops.PROGRESS_CELL
+        ] = 0
         arr, ref = self.array(dtype, shape)
         ref["progress"] = prog
         return arr, ref
@@ -248,7 +251,12 @@ class Arena:
 
     def _progress_offset(self, ref: dict[str, Any]) -> int:
         prog = ref.get("progress")
-        if type(prog) is not int or prog < 0 or prog % 8 or prog + 8 > self.size:
+        if (
+            type(prog) is not int
+            or prog < 0
+            or prog % 8
+            or prog + ring_ops.PROGRESS_CELL > self.size
+        ):
             raise ArenaError(f"arena reference has an invalid progress offset {prog!r}")
         return prog
 

@@ -108,16 +108,17 @@ def test_streamed_fill_and_copy_out_in_one_process(arena: Arena) -> None:
         arena.fill(ref, np.zeros(5))
 
 
-def test_progress_word_kernel_matches_reference() -> None:
+def test_progress_cell_kernel_matches_reference() -> None:
     buf = np.zeros(64, np.uint8)
-    ring_ops.store_u64(buf, 8, 12345)
-    assert ring_ops.load_u64(buf, 8) == 12345 == ring_ops.load_u64_reference(buf, 8)
-    ring_ops.store_u64_reference(buf, 16, 7)
-    assert ring_ops.load_u64(buf, 16) == 7
-    assert ring_ops.wait_u64(buf, 8, 100, 0) == (0, 12345)
-    assert ring_ops.wait_u64(buf, 16, 100, 1_000_000)[0] == ring_ops.TIMEOUT
-    assert ring_ops.wait_u64_reference(buf, 16, 100, 1_000_000)[0] == ring_ops.TIMEOUT
+    ring_ops.store_u64(buf, 0, 12345)
+    assert ring_ops.load_u64(buf, 0) == 12345 == ring_ops.load_u64_reference(buf, 0)
+    ring_ops.store_u64_reference(buf, 32, 7)
+    assert ring_ops.load_u64(buf, 32) == 7
+    assert ring_ops.wait_u64(buf, 0, 100, 0) == (0, 12345)
+    assert ring_ops.wait_u64(buf, 32, 100, 1_000_000)[0] == ring_ops.TIMEOUT
+    assert ring_ops.wait_u64_reference(buf, 32, 100, 1_000_000)[0] == ring_ops.TIMEOUT
+    assert buf[44:48].tolist() == [0, 0, 0, 0]  # the waiter flag is cleared after a wait
     with pytest.raises(ValueError, match="misaligned"):
         ring_ops.load_u64(buf, 4)
     with pytest.raises(ValueError, match="outside"):
-        ring_ops.store_u64_reference(buf, 64, 1)
+        ring_ops.store_u64_reference(buf, 56, 1)
