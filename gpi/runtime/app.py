@@ -650,10 +650,16 @@ class App:
                 dl.draw_quads(chunk["Position"], 2.5, (255, 210, 40, 255), layer=5)
         dl.finish()
 
-    def render_frame(self) -> list[OverlayAction]:
-        """Draw the scene and the overlay into the back buffer (no swap); returns overlay actions."""
+    def render_frame(self, *, fresh_overlay: bool = False) -> list[OverlayAction]:
+        """Draw the scene and the overlay into the back buffer (no swap); returns overlay actions.
+
+        ``fresh_overlay`` redraws the overlay now instead of reusing its cached
+        pixels (screenshots show the numbers of their own tick).
+        """
         if self.renderer is None:
             raise AppError("render_frame() needs a window: start an App with render=True")
+        if fresh_overlay:
+            self._overlay_age = 1 << 30
         self._fill_host_drawlist()
         self.last_frame_stats = self.renderer.render(self.drawlists(), self.camera(), clear=self.config.clear_color)
         return self._draw_overlay()
@@ -760,7 +766,7 @@ class App:
             due = self.renderer is not None and (
                 (render_every > 0 and (i + 1) % render_every == 0) or self.loop.tick in shots)
             if due:
-                self.handle_actions(self.render_frame())
+                self.handle_actions(self.render_frame(fresh_overlay=self.loop.tick in shots))
                 self._shoot_due(shots, render_first=False)
                 self.window.swap()
             self.telemetry.end_frame(ticks=self._frame_ticks)
@@ -826,7 +832,7 @@ class App:
             rendered = shot_due or now - last_render >= interval or loop.paused and not auto_paused \
                 and now - last_render >= fastest
             if rendered:
-                self.handle_actions(self.render_frame())
+                self.handle_actions(self.render_frame(fresh_overlay=shot_due))
                 self._shoot_due(shots, render_first=False)
                 self.window.swap()
                 last_render = now
@@ -842,7 +848,7 @@ class App:
         if auto_paused:
             loop.resume()
         if any(t <= loop.tick for t in shots):  # asked for the last tick: draw it now
-            self.handle_actions(self.render_frame())
+            self.handle_actions(self.render_frame(fresh_overlay=True))
             self._shoot_due(shots, render_first=False)
             self.window.swap()
         return loop.tick - start_tick
@@ -878,7 +884,7 @@ class App:
         if not due:
             return
         if render_first:
-            self.handle_actions(self.render_frame())
+            self.handle_actions(self.render_frame(fresh_overlay=True))
         for t in due:
             self.save_screenshot(shots.pop(t))
         if render_first:

@@ -228,7 +228,7 @@ def run_app(
                 else:
                     app.run_window(ticks, screenshots=shots, progress=update)
                     if final_screenshot is not None and not any(p == final_screenshot for p in app.screenshots_taken):
-                        app.render_frame()
+                        app.render_frame(fresh_overlay=True)
                         app.save_screenshot(final_screenshot)
         except GpiError as exc:
             console.print(f"[red]error:[/red] {exc}")
