@@ -1,0 +1,310 @@
+"""Recording a real plugin host into a ``.gpir`` replay.
+
+:class:`HostRecorder` sits between a :class:`~gpi.plugins.host.PluginHost`
+(and the :class:`~gpi.runtime.app.App` around it) and a
+:class:`~gpi.replays.writer.Recorder`:
+
+* :func:`header_from_host` builds the replay header from the host: seed, tick
+  rate (``1 / host.dt``), the loaded plugins with their versions, content
+  hashes (:func:`gpi.plugins.signing.content_hash`) and folders, the world
+  schema, and the world snapshot before the first recorded tick;
+* :meth:`HostRecorder.record_tick` (called after each tick) stores the input
+  (the recorder delta-encodes it), the world checksum, the tick's faults, the
+  plugin swaps applied before it, and a keyframe snapshot when
+  :meth:`~gpi.replays.writer.Recorder.keyframe_due` says so.
+
+Faults are derived from the host's per-call records of the tick (one record
+per scheduled system, see :data:`gpi.plugins.host.RECORD_FIELDS`): every
+system of the schedule whose commands were *not* applied that tick (status
+other than ``ok``, or no call at all, e.g. a disabled plugin) becomes a fault
+event ``{"kind", "plugin", "system", "skip": True, "host_kind", "error"}``,
+with ``kind`` one of :data:`gpi.replays.records.FAULT_KINDS`. A replay
+simulator skips exactly those systems in that tick, so a crash, a stall or a
+timeout during recording re-simulates to the same checksums. A child restart
+adds ``{"kind": "restarted", "plugin": ...}`` (informational). A hot-swap
+(:meth:`PluginHost.reload`) between ticks is recorded on the next tick as
+``{"plugin", "version", "old", "new"}`` (content hashes); the simulator
+reloads the plugin there.
+
+The App hook: :func:`make_recorder` is ``App.recorder_factory``'s default
+(the App looks it up through :mod:`gpi.runtime.replay_sim`). The App passes
+its own mapping of faults; this recorder ignores it and uses the call
+records, which also see systems that never ran.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gpi.replays import InputState, Recorder, ReplayHeader
+
+__all__ = ["HostRecorder", "header_from_host", "make_recorder", "plugin_entries"]
+
+#: host fault kinds (``PluginHost.faults``) -> replay fault kinds
+_KIND = {
+    "crashed": "crashed",
+    "timeout": "stalled",
+    "stalled": "stalled",
+    "stall": "stalled",
+    "disabled": "disabled",
+}
+_ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
+
+
+def plugin_entries(host: Any) -> list[dict[str, Any]]:
+    """``[{name, version, content_hash, path}]`` of the host's plugins in load order."""
+    from gpi.plugins.signing import content_hash
+
+    out = []
+    for name, lp in host.plugins.items():
+        path = Path(lp.manifest.path).resolve()
+        out.append(
+            {
+                "name": name,
+                "version": str(lp.manifest.version),
+                "content_hash": content_hash(path),
+                "path": str(path),
+            }
+        )
+    return out
+
+
+def header_from_host(
+    host: Any,
+    *,
+    start_tick: int | None = None,
+    keyframe_interval: int = 300,
+    checksum_interval: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> ReplayHeader:
+    """The replay header for recording ``host`` from its current state on."""
+    world = host.world
+    rate = round(1.0 / host.dt, 6)
+    m: dict[str, Any] = {"isolation": host.isolation}
+    m.update(meta or {})
+    return ReplayHeader(
+        seed=int(host.seed),
+        tick_rate=rate,
+        plugins=tuple(plugin_entries(host)),
+        schema=tuple(c.to_dict() for c in world.components.values()),
+        initial_snapshot=world.snapshot(),
+        start_tick=int(host.tick_count if start_tick is None else start_tick),
+        keyframe_interval=keyframe_interval,
+        checksum_interval=checksum_interval,
+        meta=m,
+    )
+
+
+class HostRecorder:
+    """Records a :class:`PluginHost` tick by tick into a replay file (see module doc).
+
+    Create it between ticks (the header's initial snapshot is the world now),
+    call :meth:`record_tick` (or :meth:`after_tick`) after every tick, and
+    :meth:`close` at the end; it is a context manager, closing twice is safe.
+    """
+
+    _closed = True
+
+    def __init__(
+        self,
+        host: Any,
+        path: str | os.PathLike[str],
+        *,
+        start_tick: int | None = None,
+        keyframe_interval: int = 300,
+        checksum_interval: int = 0,
+        flush_interval_s: float = 1.0,
+        block_max_ticks: int | None = None,
+        fsync: bool = False,
+        meta: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.header = header_from_host(
+            host,
+            start_tick=start_tick,
+            keyframe_interval=keyframe_interval,
+            checksum_interval=checksum_interval,
+            meta=meta,
+        )
+        self.recorder = Recorder(
+            path,
+            self.header,
+            flush_interval_s=flush_interval_s,
+            block_max_ticks=block_max_ticks,
+            fsync=fsync,
+            clock=clock,
+        )
+        self.path = self.recorder.path
+        self._calls: dict[str, tuple[str, str]] = {}  # key -> (status, error) this tick
+        self._plugins = dict(host.plugins)  # name -> LoadedPlugin object we saw last
+        self._hashes = {p["name"]: p["content_hash"] for p in self.header.plugins}
+        self._restarts = {n: lp.restarts for n, lp in host.plugins.items()}
+        self._faults_seen = len(host.faults)
+        self._order: list[tuple[str, str, str]] = []
+        self._order_of: Any = None
+        self.faults_recorded = 0
+        self.swaps_recorded = 0
+        host.on_call_record(self._on_call)
+        self._closed = False
+
+    # -- per call / per tick -----------------------------------------------------
+
+    def _on_call(self, rec: Mapping[str, Any]) -> None:
+        if self._closed:
+            return
+        self._calls[f"{rec['plugin']}.{rec['system']}"] = (rec["status"], rec.get("error") or "")
+
+    def _schedule_order(self) -> list[tuple[str, str, str]]:
+        sched = self.host.schedule
+        if sched is not self._order_of:
+            decls = sched.systems
+            order = []
+            for key in sched.order():
+                d = decls.get(key)
+                plugin, system = (d.group, d.name) if d is not None else key.split(".", 1)
+                order.append((key, plugin, system))
+            self._order, self._order_of = order, sched
+        return self._order
+
+    def tick_faults(self) -> list[dict[str, Any]]:
+        """Fault events of the tick just run (consumes the call records since the last call)."""
+        calls, self._calls = self._calls, {}
+        host_faults = self.host.faults[self._faults_seen :]
+        self._faults_seen = len(self.host.faults)
+        out: list[dict[str, Any]] = []
+        if len(calls) != len(self._schedule_order()) or any(s != "ok" for s, _ in calls.values()):
+            kinds = {(f.get("plugin"), f.get("system")): str(f.get("kind")) for f in host_faults}
+            for key, plugin, system in self._schedule_order():
+                status, error = calls.get(key, ("not run", ""))
+                if status == "ok":
+                    continue
+                host_kind = kinds.get((plugin, system), status)
+                out.append(
+                    {
+                        "kind": _KIND.get(host_kind, "skipped"),
+                        "plugin": plugin,
+                        "system": system,
+                        "skip": True,
+                        "host_kind": host_kind,
+                        "error": str(error)[:_ERROR_CHARS],
+                    }
+                )
+        for name, lp in self.host.plugins.items():
+            if lp.restarts != self._restarts.get(name, lp.restarts):
+                out.append({"kind": "restarted", "plugin": name, "restarts": int(lp.restarts)})
+            self._restarts[name] = lp.restarts
+        self.faults_recorded += len(out)
+        return out
+
+    def tick_swaps(self) -> list[dict[str, Any]]:
+        """Plugin swaps since the last tick (a reloaded plugin has a new ``LoadedPlugin``)."""
+        plugins = self.host.plugins
+        if all(self._plugins.get(n) is lp for n, lp in plugins.items()):
+            return []
+        from gpi.plugins.signing import content_hash
+
+        out = []
+        for name, lp in plugins.items():
+            if self._plugins.get(name) is lp:
+                continue
+            new = content_hash(Path(lp.manifest.path))
+            out.append(
+                {
+                    "plugin": name,
+                    "version": str(lp.manifest.version),
+                    "old": self._hashes.get(name, ""),
+                    "new": new,
+                    "path": str(Path(lp.manifest.path).resolve()),
+                }
+            )
+            self._hashes[name] = new
+        self._plugins = dict(plugins)
+        self.swaps_recorded += len(out)
+        return out
+
+    def record_tick(
+        self,
+        tick: int,
+        input_state: InputState | Mapping[str, Any] | None,
+        checksum: int | None = None,
+        faults: Sequence[Mapping[str, Any]] | None = None,
+        swaps: Sequence[Mapping[str, Any]] | None = None,
+        keyframe: bytes | None = None,
+    ) -> None:
+        """Record tick ``tick`` (just run by the host).
+
+        ``input_state`` is the tick's full input (an ``InputState`` or its
+        ``to_dict()``); ``checksum`` defaults to the world's. ``faults`` from the
+        caller are ignored (they come from the host's call records); ``swaps``
+        default to those detected since the last tick; a keyframe is taken when due.
+        """
+        if isinstance(input_state, Mapping):
+            input_state = InputState.from_dict(input_state)
+        world = self.host.world
+        rec_faults = self.tick_faults()
+        rec_swaps = self.tick_swaps() if swaps is None else list(swaps)
+        if checksum is None:
+            checksum = world.checksum()
+        if keyframe is None and self.recorder.keyframe_due(tick):
+            keyframe = world.snapshot()
+        self.recorder.record_tick(
+            tick,
+            input_state if input_state is not None else InputState(),
+            checksum,
+            faults=rec_faults,
+            swaps=rec_swaps,
+            keyframe=keyframe,
+        )
+
+    def after_tick(self, input_state: InputState | Mapping[str, Any] | None = None) -> None:
+        """Record the tick the host just ran (``host.tick_count - 1``)."""
+        self.record_tick(self.host.tick_count - 1, input_state)
+
+    def keyframe_due(self, tick: int) -> bool:
+        """Whether a keyframe will be stored for ``tick``."""
+        return self.recorder.keyframe_due(tick)
+
+    def flush(self) -> None:
+        """Write buffered ticks now."""
+        self.recorder.flush()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Flush, finish the file and stop listening to the host; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        hooks = getattr(self.host, "_record_hooks", None)
+        if isinstance(hooks, list) and self._on_call in hooks:
+            hooks.remove(self._on_call)  # no public "off" on PluginHost
+        self.recorder.close()
+
+    def __enter__(self) -> HostRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<HostRecorder {self.path!r} {self.recorder!r}>"
+
+
+def make_recorder(app: Any, path: str | os.PathLike[str], **kwargs: Any) -> HostRecorder:
+    """``App.recorder_factory``: record ``app``'s host from its current tick to ``path``."""
+    app.start()
+    meta: dict[str, Any] = {}
+    cfg = getattr(app, "config", None)
+    if cfg is not None:
+        meta["camera_center"] = list(getattr(cfg, "camera_center", (50.0, 50.0)))
+        if getattr(cfg, "population", None) is not None:
+            meta["population"] = int(cfg.population)
+    return HostRecorder(app.host, path, start_tick=int(app.loop.tick), meta=meta, **kwargs)
