@@ -6,9 +6,11 @@ call it was. CPython raises an *audit event* before most sensitive operations
 ``open`` ...). :func:`install_audit_hook` adds a hook that remembers the last
 such event and the frames that made it; when the child runner later records
 the resulting exception (:meth:`ViolationLog.record`), the log attaches
-``"call"`` (e.g. ``"os.fork()"``) if the exception's traceback passes through
-one of those frames *at the same line* (the call still in progress), so an
-older event from the same function is not blamed.
+``"call"`` (e.g. ``"os.fork()"``) if the exception's traceback shares frames
+with the event's stack and every shared frame is at the same line (the call is
+still in progress), so an earlier, finished call is not blamed. The one
+exception: the frame that raised the event may have moved on a few lines when
+it is stdlib Python code (``subprocess`` audits, then forks).
 
 This is reporting only, never a security boundary: code using ctypes can make
 syscalls without any audit event, and the kernel layers refuse them anyway.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from typing import Any
 
 from gpi.plugins.sandbox.report import ViolationLog
@@ -54,18 +57,22 @@ def _describe(event: str, args: tuple[Any, ...]) -> str:
 
 def install_audit_hook(log: ViolationLog) -> tuple[bool, str]:
     """Add the hook that feeds ``log`` the last sensitive call; ``(active, detail)``."""
+    stdlib = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event not in SENSITIVE_EVENTS and not (event == "open" and _opens_for_writing(args)):
             return
-        frames: set[tuple[int, int, int]] = set()
+        frames: list[tuple[int, int, int]] = []
         frame = sys._getframe(1)
+        # An event raised by stdlib Python code (sys.audit in subprocess.py, say)
+        # may fail a few lines further down in that same frame.
+        flexible = frame.f_code.co_filename.startswith(stdlib)
         for _ in range(_DEPTH):
             if frame is None:
                 break
-            frames.add((id(frame), id(frame.f_code), frame.f_lineno))
+            frames.append((id(frame), id(frame.f_code), frame.f_lineno))
             frame = frame.f_back  # type: ignore[assignment]
-        log.note_call(_describe(event, args), frames)
+        log.note_call(_describe(event, args), frames, flexible)
 
     sys.addaudithook(hook)
     return True, "audit hook names the Python call behind each refusal"

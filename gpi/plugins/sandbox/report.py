@@ -51,23 +51,33 @@ class ViolationLog:
 
     def __init__(self) -> None:
         self._items: list[dict[str, Any]] = []
-        self._call: tuple[str, frozenset[tuple[int, int, int]]] | None = None
+        self._call: tuple[str, list[tuple[int, int, int]], bool] | None = None
 
-    def note_call(self, description: str, frames: set[tuple[int, int, int]]) -> None:
-        """Remember the last sensitive call and the (frame id, code id, line) that made it (audit hook)."""
-        self._call = (description, frozenset(frames))
+    def note_call(self, description: str, frames: list[tuple[int, int, int]], flexible: bool = False) -> None:
+        """Remember the last sensitive call and its stack (frame id, code id, line), innermost first."""
+        self._call = (description, frames, flexible)
 
     def _call_for(self, exc: BaseException) -> str | None:
         if self._call is None:
             return None
-        description, frames = self._call
+        description, frames, flexible = self._call
+        lines: dict[tuple[int, int], int] = {}
         tb = exc.__traceback__
         while tb is not None:
-            if (id(tb.tb_frame), id(tb.tb_frame.f_code), tb.tb_lineno) in frames:
-                self._call = None
-                return description
+            lines[(id(tb.tb_frame), id(tb.tb_frame.f_code))] = tb.tb_lineno
             tb = tb.tb_next
-        return None
+        shared = False
+        for depth, (frame_id, code_id, line) in enumerate(frames):
+            seen = lines.get((frame_id, code_id))
+            if seen is None:
+                continue
+            if seen != line and not (depth == 0 and flexible):
+                return None  # that frame has moved on: the noted call is finished
+            shared = True
+        if not shared:
+            return None
+        self._call = None
+        return description
 
     def record(self, exc_or_info: BaseException | dict[str, Any], **context: Any) -> dict[str, Any] | None:
         """Classify and keep ``exc_or_info`` with ``context`` (e.g. plugin, system, tick); None if not a violation.

@@ -443,3 +443,17 @@ def test_child_dies_with_its_parent(plugin_dir: Path) -> None:
     res = {"outcome": "killed" if killed else last, "returncode": -signal.SIGKILL}
     record("parent dies: the child must not outlive it", res, "pdeathsig")
     assert killed, (out.stdout, out.stderr)
+
+
+def test_a_finished_audited_call_is_not_blamed(run_sandboxed: Run) -> None:
+    """Like tests/hostile's ptrace_host: dlopen (audited), then a refusal raised a few lines later."""
+    res = run_sandboxed("""
+    def attack():
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        rc = libc.ptrace(16, os.getppid(), None, None)
+        raise PermissionError(ctypes.get_errno(), "ptrace refused")
+    attack()
+    """)
+    refused(res, "seccomp", "ptrace after an audited dlopen in the same function")
+    assert "call" not in res["violation"], res
