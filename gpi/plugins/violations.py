@@ -215,7 +215,9 @@ class ViolationMonitor:
         faults = self.host.faults
         new: list[dict[str, Any]] = []
         for fault in faults[self._seen:]:
-            code = self._exits.get((str(fault.get("plugin")), int(fault.get("tick") or 0)))
+            code = fault.get("returncode")  # set by the host's supervision when it reaped the child
+            if code is None:
+                code = self._exits.get((str(fault.get("plugin")), int(fault.get("tick") or 0)))
             rec = from_fault(fault, code, confined=self._confined(str(fault.get("plugin"))))
             if rec is not None:
                 new.append(rec)

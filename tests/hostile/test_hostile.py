@@ -45,6 +45,7 @@ SEED = 11
 TICKS = 6  # per attack; attacks that kill their child restart it every tick, so keep this small
 SHORT = 4  # for attacks that cost a restart (and maybe a deadline) per tick
 DEADLINE = 1.0  # seconds: the host's per-call timeout for the spin/sleeper runs
+CALM = 3.0  # seconds: the timeout of every other run, far above what benign needs on a busy machine
 SECRET = "the-host-secret-7f3a"
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.sandbox, pytest.mark.slow]
@@ -55,21 +56,22 @@ class Attack:
     """One hostile plugin and what must stop it."""
 
     name: str
-    outcome: str  # "refused": its system raises; "killed": its child dies; "deadline"; "rejected"
+    outcome: str  # "refused": its system raises; "rejected": its list is; "stopped": its child is killed
     layers: tuple[str, ...]  # acceptable reported layers
     needs: tuple[str, ...] = ()  # sandbox layers without which the attack must not run
     stopped_by: str = ""  # the mechanism, when the reported layer cannot say it (a crash)
     ticks: int = TICKS
-    timeout: float | None = None
+    timeout: float = CALM
 
 
 ATTACKS = [
-    Attack("abort", "killed", ("process",), stopped_by="process isolation (SIGABRT; RLIMIT_CORE=0: no core)",
+    Attack("abort", "stopped", ("process",), stopped_by="process isolation (SIGABRT; RLIMIT_CORE=0: no core)",
            ticks=SHORT),
-    Attack("segfault", "killed", ("process",), stopped_by="process isolation (SIGSEGV)", ticks=SHORT),
-    Attack("spin", "deadline", ("deadline",), needs=("rlimits",),
-           stopped_by="host deadline (kill + restart); RLIMIT_CPU backstop", ticks=SHORT, timeout=DEADLINE),
-    Attack("sleeper", "deadline", ("deadline",), stopped_by="host deadline (kill + restart)", ticks=SHORT,
+    Attack("segfault", "stopped", ("process",), stopped_by="process isolation (SIGSEGV)", ticks=SHORT),
+    # A fresh child's first call gets a grace period (seconds): these two cost that much per restart.
+    Attack("spin", "stopped", ("deadline", "rlimits"), needs=("rlimits",),
+           stopped_by="host deadline, or RLIMIT_CPU (manifest cpu_seconds=2) first", ticks=3, timeout=DEADLINE),
+    Attack("sleeper", "stopped", ("deadline",), stopped_by="host deadline (kill + restart)", ticks=3,
            timeout=DEADLINE),
     Attack("fork_bomb", "refused", ("seccomp", "rlimits"), needs=("seccomp",)),
     Attack("subprocess_exec", "refused", ("seccomp",), needs=("seccomp",)),
@@ -77,14 +79,14 @@ ATTACKS = [
     Attack("memory_bomb", "refused", ("rlimits",), needs=("rlimits",)),
     Attack("file_bomb", "refused", ("seccomp", "landlock", "rlimits"), needs=("seccomp", "landlock", "rlimits")),
     Attack("numpy_write", "refused", ("memfd_seal",), needs=("memfd_seal",)),
-    Attack("ctypes_write", "killed", ("process",), needs=("memfd_seal",),
+    Attack("ctypes_write", "stopped", ("process",), needs=("memfd_seal",),
            stopped_by="memfd_seal (read-only mapping: SIGSEGV)", ticks=SHORT),
     Attack("mprotect", "refused", ("memfd_seal",), needs=("memfd_seal",)),
     Attack("passwd_write", "refused", ("seccomp", "landlock"), needs=("seccomp", "landlock")),
     Attack("read_outside", "refused", ("landlock",), needs=("landlock",)),
     Attack("socket_connect", "refused", ("seccomp", "netns", "landlock"), needs=("seccomp",)),
     Attack("ptrace_host", "refused", ("seccomp",), needs=("seccomp",)),
-    Attack("command_flood", "killed", ("process", "protocol", "validation"),
+    Attack("command_flood", "stopped", ("process", "protocol", "validation"),
            stopped_by="channel message limit (1 MiB): child stopped", ticks=SHORT),
     Attack("malformed_wire", "rejected", ("validation",), stopped_by="host validation (wire decode)"),
     Attack("undeclared_write", "rejected", ("validation",), stopped_by="host validation (declared access)"),
@@ -105,7 +107,20 @@ def layers() -> dict[str, tuple[bool, str]]:
 @pytest.fixture(scope="session")
 def reference() -> list[int]:
     """Per-tick world checksums of ``benign`` alone, under the same sandbox."""
-    return run_corpus([PLUGINS / "benign"], max(a.ticks for a in ATTACKS))["checksums"]
+    return run_corpus([PLUGINS / "benign"], max(a.ticks for a in ATTACKS), timeout=CALM)["checksums"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Crash reports and save stores of every host in this folder, not the user's data folder."""
+    d = tmp_path_factory.mktemp("gpi-data")
+    old = os.environ.get("GPI_DATA_DIR")
+    os.environ["GPI_DATA_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("GPI_DATA_DIR", None)
+    else:
+        os.environ["GPI_DATA_DIR"] = old
 
 
 @pytest.fixture
@@ -123,12 +138,10 @@ def hostile_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
 # -- running ---------------------------------------------------------------------------------
 
 
-def run_corpus(dirs: list[Path], ticks: int, *, timeout: float | None = None, sandbox: bool = True,
+def run_corpus(dirs: list[Path], ticks: int, *, timeout: float = CALM, sandbox: bool = True,
                isolation: str = "process", input_keys: bool = False) -> dict[str, Any]:
     """Run ``dirs`` for ``ticks`` ticks; per-tick checksums, reports, faults, violations, plugin summaries."""
-    opts: dict[str, Any] = {"isolation": isolation, "sandbox": sandbox}
-    if timeout is not None:
-        opts["timeout"] = timeout
+    opts: dict[str, Any] = {"isolation": isolation, "sandbox": sandbox, "timeout": timeout}
     with World(seed=SEED) as world, PluginHost(world, **opts) as host:
         host.load(*dirs)
         world.insert_resource("population", 120)
@@ -164,9 +177,11 @@ def _outcome(attack: Attack, res: dict[str, Any]) -> str:
     if attack.outcome == "rejected":
         rej = sum(key in r.rejected for r in res["reports"])
         return f"list rejected on {rej}/{n} ticks, world unchanged"
-    restarts = res["plugins"][attack.name]["restarts"]
+    lp = res["plugins"][attack.name]
     what = "deadline missed" if "timeout" in kinds else "child died"
-    return f"{what} on {sum(key in r.skipped for r in res['reports'])}/{n} ticks; restarted {restarts}x"
+    faults = sum(1 for f in res["faults"] if f["plugin"] == attack.name and f["kind"] in ("timeout", "crashed"))
+    tail = "; then disabled" if lp["status"] == "disabled" else ""
+    return f"{what} {faults}x in {n} ticks; restarted {lp['restarts']}x{tail}"
 
 
 # -- the corpus ------------------------------------------------------------------------------
@@ -185,29 +200,32 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
     assert res["ticks"] == attack.ticks
     for t, rep in enumerate(res["reports"]):
         assert {"benign.populate", "benign.move"} <= set(rep.ran), (t, rep, res["faults"][-3:])
-        assert key not in rep.ran or attack.outcome == "rejected", (t, rep)
 
     # The world is exactly what it is without the hostile plugin.
     assert res["checksums"] == reference[: attack.ticks], res["faults"][:3]
 
-    # The attack failed, or its child was stopped, on every tick.
-    for rep in res["reports"]:
+    # The attack failed, or its child was stopped, on every tick. (A stopped child may wait a few
+    # ticks for its restart, or be disabled by the circuit breaker: its system is skipped then.)
+    for t, rep in enumerate(res["reports"]):
         if attack.outcome == "refused":
-            assert key in rep.errors, rep
+            assert key in rep.errors, (t, rep)
         elif attack.outcome == "rejected":
-            assert key in rep.rejected, rep
+            assert key in rep.rejected, (t, rep)
         else:
-            assert key in rep.skipped, rep
-    if attack.outcome in ("killed", "deadline"):
-        assert res["plugins"][attack.name]["restarts"] >= 1
+            assert key in rep.skipped and key not in rep.ran, (t, rep)
+    faults = [f for f in res["faults"] if f["plugin"] == attack.name and f["kind"] != "disabled"]
+    assert faults and faults[0]["tick"] == 0, res["faults"][:3]
+    if attack.outcome == "stopped":
+        lp = res["plugins"][attack.name]
+        assert lp["restarts"] >= 1 or lp["status"] in ("restarting", "disabled"), lp
     # The benign plugin never faulted and was never restarted.
     assert res["plugins"]["benign"]["restarts"] == 0
     assert not [f for f in res["faults"] if f["plugin"] == "benign"]
 
-    # A violation naming the plugin was reported, on every tick, with the layer that refused it.
+    # Every fault was reported as a violation naming the plugin and the layer that refused it.
     mine = [v for v in res["violations"] if v["plugin"] == attack.name]
-    assert len(mine) >= attack.ticks, (mine, res["faults"][:2])
-    assert {v["tick"] for v in mine} == set(range(attack.ticks))
+    assert len(mine) == len(faults), (mine, faults)
+    assert [v["tick"] for v in mine] == [f["tick"] for f in faults]
     got = {v["layer"] for v in mine}
     assert got <= set(attack.layers), (got, mine[:2])
     assert all(v["system"] == "attack" and v["what"] for v in mine)
