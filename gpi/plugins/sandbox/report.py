@@ -192,7 +192,7 @@ def classify_violation(exc: BaseException) -> dict[str, Any] | None:
     info: dict[str, Any] | None = None
     said = f"{where} {exc}".lower()
     if isinstance(exc, MemoryError):
-        info = {"layer": "rlimits", "what": f"address space limit (RLIMIT_AS) reached: {exc or 'MemoryError'}"}
+        info = {"layer": "rlimits", "what": f"address space limit (RLIMIT_AS) reached: {str(exc) or type(exc).__name__}"}
     elif isinstance(exc, OSError) and exc.errno is not None:
         target = f" {exc.filename!r}" if exc.filename else ""
         code = exc.errno
