@@ -23,12 +23,19 @@ shutdown    host->child  (none)
 Per-tick path (the shm channel when available, else the socket):
 
 ==========  ===========  ========================================================
-run         host->child  tick, sys (system name), epoch, input, res {name:
-                         value}, ev {name: [payload]}
+run         host->child  tick, sys (system name), epoch, first (reset the
+                         output arena: first call to this child in the wave),
+                         input, res {name: value}, ev {name: [payload]},
+                         saved (the plugin's save items, when they changed)
 result      child->host  tick, sys, cmds (CommandBuffer.to_wire or None), logs
                          [[level, text]], dropped, cpu_ns, child_ns, error
-                         (None or {type, message, traceback})
+                         (None or {type, message, traceback}), saves
 ==========  ===========  ========================================================
+
+Arrays inside ``cmds`` are either inline (``{dtype, shape, data}``) or
+``{"arena": ref}`` pointing into the child's output arena (see
+:mod:`gpi.shm.arena`); the host views them in place and copies once into the
+table (entity ids are copied before they are validated).
 
 Values that are numpy arrays travel as ``{"__nd__": [dtype, shape, bytes]}``
 (see :func:`pack_value`), so resources and event payloads may hold arrays.
