@@ -457,3 +457,11 @@ def test_a_finished_audited_call_is_not_blamed(run_sandboxed: Run) -> None:
     """)
     refused(res, "seccomp", "ptrace after an audited dlopen in the same function")
     assert "call" not in res["violation"], res
+
+
+def test_the_hosts_proc_files_are_not_readable(run_sandboxed: Run) -> None:
+    """/proc/self is granted; the parent's /proc entries (environment, memory maps) are not."""
+    res = run_sandboxed("value = open(f'/proc/{os.getppid()}/environ', 'rb').read()[:10]")
+    refused(res, "landlock", "read the host's /proc/<pid>/environ")
+    res = run_sandboxed("value = len(open('/proc/self/status').read()) > 0")
+    allowed(res, "read /proc/self/status")
