@@ -44,8 +44,10 @@ Recording: :attr:`App.recorder` is any object with ``record_tick(tick,
 input_state, checksum, faults=...)`` and ``close()`` (e.g.
 :class:`gpi.replays.writer.Recorder`); :attr:`App.recorder_factory`
 (``f(app, path) -> recorder``) makes one for ``--record`` and the overlay's
-record button. Without a factory the app looks for
-``gpi.runtime.replay_sim.make_recorder``; with none available it logs why.
+record button. Without a factory the app uses
+``gpi.runtime.replay_sim.make_recorder`` when that exists, else
+:func:`default_recorder` (a :class:`~gpi.replays.writer.Recorder` whose header
+holds the plugins, schema, seed and a world snapshot at the start tick).
 
 Scene files (:func:`load_scene`) are small TOML documents::
 
@@ -98,6 +100,7 @@ __all__ = [
     "AppError",
     "SceneConfig",
     "SceneError",
+    "default_recorder",
     "demo_plugin_dirs",
     "load_scene",
     "parse_screenshot",
@@ -116,6 +119,11 @@ DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
 # default region (sparse memfd pages: unused bytes cost nothing).
 DEFAULT_DRAWLIST_SIZE = 128 << 20
 _HOST_DRAW_VERTICES = 1 << 18
+
+
+# plugin-host fault kinds -> replay fault kinds (gpi.replays.records.FAULT_KINDS)
+_FAULT_KINDS = {"timeout": "stalled", "crashed": "crashed", "restart_failed": "disabled",
+                "disabled": "disabled", "restarted": "restarted"}
 
 
 class AppError(GpiError, RuntimeError):
@@ -266,6 +274,28 @@ def demo_plugin_dirs(root: str | os.PathLike[str] | None = None, names: Sequence
     if missing:
         raise AppError(f"example plugins not found: {missing}; run from a source checkout of GPI Sandbox")
     return dirs
+
+
+def default_recorder(app: App, path: str) -> Any:
+    """A :class:`gpi.replays.writer.Recorder` for ``app`` from its current tick.
+
+    The header names the plugins (name, version, content hash, folder), the
+    world schema, the seed and tick rate, and holds a snapshot of the world
+    now, so a re-simulation can start from this tick.
+    """
+    from gpi.plugins.signing import content_hash
+    from gpi.replays import Recorder, ReplayHeader
+
+    plugins = [{"name": lp.name, "version": lp.manifest.version, "content_hash": content_hash(lp.manifest.path),
+                "path": os.fspath(lp.manifest.path)} for lp in app.host.plugins.values()]
+    header = ReplayHeader(
+        seed=int(app.world.seed), tick_rate=float(app.loop.rate), plugins=tuple(plugins),
+        schema=tuple(c.to_dict() for c in app.world.components.values()),
+        initial_snapshot=app.world.snapshot(), start_tick=int(app.loop.tick),
+        meta={"isolation": app.config.isolation, "population": app.config.population,
+              "recorded_by": "gpi.runtime.app"},
+    )
+    return Recorder(path, header)
 
 
 # -- telemetry bridge -----------------------------------------------------------------------
@@ -526,9 +556,8 @@ class App:
     def _record(self, tick: int, state: InputState) -> None:
         faults = self.host.faults[self._faults_seen:]
         self._faults_seen = len(self.host.faults)
-        mapped = [{"kind": "skipped" if f.get("kind") in ("timeout", "exception", "rejected", "protocol")
-                   else "crashed", "plugin": f.get("plugin", ""), "system": f.get("system", ""),
-                   "error": str(f.get("error", ""))[:500]} for f in faults]
+        mapped = [{"kind": _FAULT_KINDS.get(str(f.get("kind")), "skipped"), "plugin": f.get("plugin", ""),
+                   "system": f.get("system", ""), "error": str(f.get("error", ""))[:500]} for f in faults]
         rec = self.recorder
         try:
             keyframe = None
@@ -550,12 +579,10 @@ class App:
         if factory is None:
             try:
                 factory = importlib.import_module("gpi.runtime.replay_sim").make_recorder
-            except (ImportError, AttributeError):
-                factory = None
-        if factory is None:
-            self._log("recording is not available: no recorder factory (set App.recorder_factory or "
-                      "provide gpi.runtime.replay_sim.make_recorder)", logging.WARNING)
-            return False
+            except ModuleNotFoundError as exc:
+                if exc.name != "gpi.runtime.replay_sim":
+                    raise
+                factory = default_recorder
         try:
             self.recorder = factory(self, os.fspath(path))
         except Exception as exc:

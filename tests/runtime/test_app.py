@@ -226,3 +226,29 @@ def test_scene_file_and_screenshot_spec(tmp_path):
     with pytest.raises(AppError):
         App(AppConfig(isolation="threads"))
 
+
+
+def test_default_recorder_writes_a_readable_replay(tmp_path):
+    from gpi.replays import Replay
+
+    cfg = AppConfig(plugins=demo_plugin_dirs(names=("movement", "spawner", "player")), isolation="none",
+                    render=False, population=30, memory_every=0)
+    path = tmp_path / "run.gpir"
+    with App(cfg) as app:
+        app.start()
+        app.run_headless(2)
+        app.input_source = lambda tick: {"keys": ["left"] if tick % 4 < 2 else []}
+        assert app.start_recording(path)
+        checksums = []
+        for _ in range(6):
+            app.run_headless(1)
+            checksums.append(app.world.checksum())
+        app.stop_recording()
+    with Replay.open(path) as rp:
+        assert rp.header.start_tick == 2 and rp.header.seed == 0
+        assert {p["name"] for p in rp.header.plugins} == {"movement", "spawner", "player"}
+        assert rp.tick_count == 6
+        assert rp.input_state_at(4).keys == frozenset({"left"})
+        assert rp.input_state_at(6).keys == frozenset()
+        stored = [r.checksum for r in rp if r.checksum is not None]
+        assert all(s in checksums for s in stored)
