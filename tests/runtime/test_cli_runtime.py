@@ -121,3 +121,15 @@ def test_demo_argument_errors(capsys):
     assert "--entities" in capsys.readouterr().err
     assert main(["demo", "--render-every", "-1"]) == 2
     assert "--render-every" in capsys.readouterr().err
+
+
+def test_run_records_a_replay(tmp_path, capsys):
+    from gpi.replays import Replay
+
+    rec = tmp_path / "run.gpir"
+    code = main(["run", str(EX / "movement"), str(EX / "spawner"), "--ticks", "9", "--headless", "--quiet",
+                 "--isolation", "none", "--population", "40", "--record", str(rec)])
+    assert code == 0
+    assert "run.gpir" in capsys.readouterr().out
+    with Replay.open(rec) as rp:
+        assert rp.tick_count == 9 and rp.header.start_tick == 0
