@@ -7,8 +7,11 @@
 - ``gpi replay diff A B``: the first tick where two recordings part;
 - ``gpi replay play FILE [--to TICK]``: re-simulate headless to a tick and print
   its checksum (the windowed player comes from the simulator hook);
-- ``gpi replay render FILE --tick T ... --out DIR``: PNGs of chosen ticks
-  (from the simulator hook).
+- ``gpi replay render FILE --ticks 10,50 --out DIR`` (or ``--tick T`` repeated):
+  PNGs of chosen ticks (from the simulator hook).
+
+``--plugins DIR`` (repeatable) tells the simulator where to look for the
+replay's plugins when the recorded folders are gone.
 
 Re-simulation needs a simulator, built by a factory ``f(header) ->
 Simulator`` (see :mod:`gpi.replays.verify`). ``--simulator module:function``
@@ -71,6 +74,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action="store_true",
             help="replay even if the loaded plugins differ from the recorded ones",
         )
+        sp.add_argument(
+            "--plugins",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="where to look for the replay's plugins (a plugin folder or a folder of them; "
+            "repeat); the folders recorded in the replay are tried first",
+        )
 
     info = sub.add_parser("info", help="header, ticks, keyframes, size and damage of a replay")
     info.add_argument("file", type=Path)
@@ -93,6 +104,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "without it the files are compared as recorded",
     )
     dif.add_argument("--force", action="store_true", help="ignore plugin mismatches")
+    dif.add_argument(
+        "--plugins", action="append", default=[], metavar="DIR", help="where to look for plugins"
+    )
     dif.set_defaults(handler=_diff)
 
     play = sub.add_parser("play", help="re-simulate to a tick (headless) or play in the window")
@@ -107,8 +121,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ren = sub.add_parser("render", help="write PNGs of chosen ticks")
     ren.add_argument("file", type=Path)
     ren.add_argument(
-        "--tick", type=int, action="append", required=True, help="tick to render (repeat)"
+        "--tick", type=int, action="append", default=[], help="tick to render (repeat)"
     )
+    ren.add_argument("--ticks", default="", help="ticks to render, comma-separated (e.g. 10,50)")
     ren.add_argument("--out", type=Path, default=Path("."), help="folder for the PNGs")
     sim_opts(ren)
     ren.set_defaults(handler=_render)
@@ -160,9 +175,12 @@ def _load_hook(spec: str) -> tuple[ModuleType, str]:
 
 
 def load_simulator(
-    spec: str, header: ReplayHeader, *, force: bool = False
+    spec: str, header: ReplayHeader, *, force: bool = False, plugins: list[str] | None = None
 ) -> tuple[Any, ModuleType]:
-    """Build a simulator for ``header`` from a factory spec; returns it and its module."""
+    """Build a simulator for ``header`` from a factory spec; returns it and its module.
+
+    ``plugins`` (``--plugins``) goes to factories that take a ``plugins`` argument.
+    """
     module, attr = _load_hook(spec)
     factory = getattr(module, attr, None)
     if not callable(factory):
@@ -173,7 +191,10 @@ def load_simulator(
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}  # type: ignore[assignment]
-    sim = factory(header, force=force) if "force" in params else factory(header)
+    kwargs: dict[str, Any] = {"force": force} if "force" in params else {}
+    if plugins and "plugins" in params:
+        kwargs["plugins"] = list(plugins)
+    sim = factory(header, **kwargs)
     return sim, module
 
 
@@ -317,7 +338,9 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     with rp:
         try:
-            sim, _ = load_simulator(args.simulator, rp.header, force=args.force)
+            sim, _ = load_simulator(
+                args.simulator, rp.header, force=args.force, plugins=args.plugins
+            )
         except SimulatorUnavailableError as exc:
             _err(str(exc))
             return 2
@@ -379,8 +402,12 @@ def _diff(args: argparse.Namespace) -> int:
         with rb:
             if args.simulator:
                 try:
-                    sim_a, _ = load_simulator(args.simulator, ra.header, force=args.force)
-                    sim_b, _ = load_simulator(args.simulator, rb.header, force=args.force)
+                    sim_a, _ = load_simulator(
+                        args.simulator, ra.header, force=args.force, plugins=args.plugins
+                    )
+                    sim_b, _ = load_simulator(
+                        args.simulator, rb.header, force=args.force, plugins=args.plugins
+                    )
                 except SimulatorUnavailableError as exc:
                     _err(str(exc))
                     return 2
@@ -404,7 +431,9 @@ def _play(args: argparse.Namespace) -> int:
         return 1
     with rp:
         try:
-            sim, module = load_simulator(args.simulator, rp.header, force=args.force)
+            sim, module = load_simulator(
+                args.simulator, rp.header, force=args.force, plugins=args.plugins
+            )
         except SimulatorUnavailableError as exc:
             _err(str(exc))
             return 2
@@ -439,7 +468,9 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     with rp:
         try:
-            sim, module = load_simulator(args.simulator, rp.header, force=args.force)
+            sim, module = load_simulator(
+                args.simulator, rp.header, force=args.force, plugins=args.plugins
+            )
         except SimulatorUnavailableError as exc:
             _err(str(exc))
             return 2
@@ -450,7 +481,16 @@ def _render(args: argparse.Namespace) -> int:
         if render_fn is None:
             _err("rendering is not available yet: the simulator module has no render()")
             return 2
+        ticks = list(args.tick)
+        try:
+            ticks += [int(t) for t in args.ticks.split(",") if t.strip()]
+        except ValueError:
+            _err(f"--ticks {args.ticks!r}: expected comma-separated tick numbers, e.g. 10,50")
+            return 1
+        if not ticks:
+            _err("name the ticks to render with --ticks 10,50 or --tick T (repeat)")
+            return 1
         args.out.mkdir(parents=True, exist_ok=True)
-        for path in render_fn(rp, sim, list(args.tick), args.out):
+        for path in render_fn(rp, sim, ticks, args.out):
             print(path)
         return 0
