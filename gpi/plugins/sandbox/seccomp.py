@@ -12,6 +12,8 @@ Two modes, chosen by ``SandboxPolicy.seccomp_mode``:
     with ``CLONE_THREAD`` (threads yes, processes no); ``kill``/``tgkill`` of
     this process only; ``prlimit64`` reads only; a few read-only ``prctl``
     options; ``ioctl`` except ``TIOCSTI`` (typing into the terminal).
+    ``pidfd_open`` is allowed (the channel polls the host's pidfd to notice
+    its death); signalling or stealing fds through a pidfd is not.
 ``denylist``
     Everything is allowed except an explicit list (sockets, exec, fork,
     ptrace, mount, namespaces, bpf, perf, keyctl, kexec, modules, memfd,
