@@ -103,7 +103,7 @@ def pick_entity(world: Any, camera: Any, screen_xy: tuple[float, float], *, radi
     """The entity whose ``Position`` is nearest the screen point, within ``radius_px``; or None."""
     if "Position" not in world.components:
         return None
-    wx, wy = camera.screen_to_world(screen_xy)
+    wx, wy = camera.screen_to_world(float(screen_xy[0]), float(screen_xy[1]))
     best: tuple[float, int] | None = None
     for chunk in world.query("Position"):
         if not len(chunk):
