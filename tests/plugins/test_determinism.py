@@ -28,10 +28,10 @@ def keys_at(tick: int) -> dict[str, list[str]]:
 
 
 def checksums(dirs: list[Path], *, isolation: str, parallel: bool = True, wave: int | None = None,
-              seed: int = 42, ticks: int = TICKS) -> list[int]:
+              seed: int = 42, ticks: int = TICKS, sandbox: bool = False) -> list[int]:
     out = []
     with World(seed=seed) as world, PluginHost(world, isolation=isolation, parallel=parallel,
-                                               max_wave_size=wave, sandbox=False) as host:
+                                               max_wave_size=wave, sandbox=sandbox) as host:
         host.load(*dirs)
         world.insert_resource("population", 300)
         world.insert_resource("target", 150)
@@ -67,3 +67,12 @@ def test_seed_changes_the_run() -> None:
     b = checksums(ALLINONE, isolation="none", ticks=30, seed=43)
     assert a != b
     assert a == checksums(ALLINONE, isolation="none", ticks=30)
+
+
+def test_sandboxed_children_give_the_same_run() -> None:
+    from gpi.plugins.host import sandbox_available
+
+    if not sandbox_available():
+        pytest.skip("gpi.plugins.sandbox is not importable")
+    ref = checksums(EXAMPLES, isolation="none", ticks=120)
+    assert first_difference(ref, checksums(EXAMPLES, isolation="process", ticks=120, sandbox=True)) is None
