@@ -17,8 +17,9 @@ Figures, at 1k, 10k and 100k entities:
 - **real time** (10k, overlay on): :meth:`App.run_window` paced by the
   monotonic clock at 60 Hz: frames are drawn as often as ticks allow (at
   most 60/s, at least ``min_fps``). This is the demo as people run it, and
-  the figure the target is judged on: it holds 60 ticks/s when the loop
-  never has to drop time.
+  the figure the target is judged on: ticks per second from the first
+  tick to the last; it holds 60 ticks/s when the loop never has to drop
+  time (catch-up cap) and the rate is within 0.5 tick/s of 60.
 - **overlay cost per frame**: a full ImGui + ImPlot redraw
   (:func:`overlay_cost`, ``glFinish`` included), and the app's amortised
   cost (redraw every ``overlay_every`` frames, a framebuffer blit between).
@@ -123,7 +124,11 @@ def measure(quick: bool) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     app.run_window(rt_ticks)
                     dt = time.perf_counter() - t0
-                    rt.append(rt_ticks / dt)
+                    # rate from the first tick to the last (a perfect 60 Hz loop gives 60): the
+                    # first tick is due one dt after the start, so ticks / wall would read low
+                    ticked = [f for f in list(app.telemetry.frames) if f.index >= f0 and f.ticks]
+                    span = (ticked[-1].start_ns - ticked[0].start_ns) * 1e-9
+                    rt.append((sum(f.ticks for f in ticked) - ticked[0].ticks) / span)
                     dropped.append(app.loop.dropped_seconds - d0)
                     fps.append((app.telemetry.frame_count - f0) / dt)
                 figures["realtime_ticks_per_s_10k_overlay"] = statistics.median(rt)
@@ -148,9 +153,13 @@ def measure(quick: bool) -> dict[str, Any]:
         _close(sand, sw)
         _close(inproc, iw)
     value = figures["realtime_ticks_per_s_10k_overlay"]
+    held = value >= 60 - 0.5 and figures["realtime_dropped_s_10k_overlay"] == 0.0
     targets = {
-        "ticks_per_s_10k_overlay": {"value": round(value, 2), "op": ">=", "target": 60,
-                                    "met": value >= 60 * 0.98},  # 2 % for the clock's edges
+        "ticks_per_s_10k_overlay": {
+            "value": round(value, 2), "op": ">=", "target": 60, "met": held,
+            "note": "real-time loop, overlay on; met = no simulated time dropped and within 0.5 tick/s "
+                    "of 60 (frame-boundary jitter)",
+        },
     }
     return {"figures": {k: round(v, 3) for k, v in figures.items()}, "targets": targets}
 

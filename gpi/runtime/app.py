@@ -826,7 +826,8 @@ class App:
         slowest = 1.0 / max(min(self.config.min_fps, self.config.max_fps), 0.1)
         interval = min(2 * fastest, slowest)
         last_render = -1e30
-        last_step = -1e30
+        last_step = clock()
+        bank = 0.0
         auto_paused = False
         frames = 0
         loop.reset_clock()
@@ -846,11 +847,17 @@ class App:
                 auto_paused = False
                 loop.resume()
             now = clock()
-            if auto_paused and loop.pending_steps == 0 and loop.time_scale > 0 and \
-                    now - last_step >= loop.dt / loop.time_scale:
-                loop.step(1)
-                last_step = now
+            if auto_paused:  # step at the tick rate, never past the stop
+                bank += max(now - last_step, 0.0) * loop.time_scale
+                steps = min(int((bank + 1e-9) / loop.dt), min(stops) - loop.tick, loop.max_catch_up)
+                if steps > 0 and loop.pending_steps == 0:
+                    loop.step(steps)
+                    bank -= steps * loop.dt
+                bank = min(bank, loop.dt * loop.max_catch_up)
+            last_step = now
             result = loop.advance()
+            if not auto_paused:
+                bank = loop.accumulator
             if result.ticks > 1 or result.dropped > 0:
                 interval = min(interval * 1.25, slowest)
             elif result.ticks == 1:
@@ -868,7 +875,8 @@ class App:
                 frames += 1
             if progress is not None and result.ticks:
                 progress(loop.tick - start_tick)
-            wait = loop.time_until_next_tick() if not auto_paused else loop.dt / max(loop.time_scale, 1e-3)
+            wait = loop.time_until_next_tick() if not auto_paused else \
+                max(loop.dt - bank, 0.0) / max(loop.time_scale, 1e-3)
             wait = min(wait, last_render + interval - clock(), 0.01)
             if wait > 0.0005:
                 time.sleep(wait)
