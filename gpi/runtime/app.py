@@ -610,9 +610,13 @@ class App:
                       "(no PluginHost.reload); restart the app to pick up changes", logging.WARNING)
             return False
         try:
-            reload(name)
+            ok = reload(name)
         except Exception as exc:
             self._log(f"reload of plugin {name!r} failed: {type(exc).__name__}: {exc}", logging.ERROR)
+            return False
+        if ok is False:
+            self._log(f"reload of plugin {name!r} failed; the old code keeps running (see the plugin log)",
+                      logging.ERROR)
             return False
         self._log(f"plugin {name!r} reloaded at tick {self.loop.tick}")
         return True
