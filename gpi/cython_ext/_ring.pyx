@@ -439,47 +439,27 @@ cdef class RingCore:
         self.last_woke = woke
         return rc
 
-    def send_msg(self, dict msg, object pack, frozenset kinds, Py_ssize_t max_size,
-                 tuple stamps, object version, int64_t timeout_ns):
-        """Hot path of a message send: check, pack, stamp the version and push in one call.
+    def send_msg(self, dict msg, frozenset kinds, Py_ssize_t max_size, object version,
+                 int64_t timeout_ns):
+        """Hot path of a message send: check the kind, encode with ``"v"`` stamped, push.
 
-        ``pack`` is a msgpack packer; ``stamps[n]`` is the fixmap header for n+1 entries
-        followed by the packed version field. Returns 1 when published, 0 when the
-        message needs the caller's full path (unusual shape, unknown kind, too big,
-        unpackable), or a negative ring status (then ``self.pending`` holds the frame
-        bytes for the caller's retry).
+        Returns 1 when published, 0 when the message needs the caller's full path
+        (unknown kind, outside the fast codec's subset, too big), or a negative ring
+        status (then ``self.pending`` holds the frame bytes for the caller's retry).
         """
         if self.base == NULL:
             raise ValueError("ring endpoint is closed")
-        cdef Py_ssize_t n = len(msg)
         kind = msg.get("kind")
         if type(kind) is not str or kind not in kinds:
             return 0
-        cdef bytes body
-        cdef bytes stamp
-        v = msg.get("v", None)
-        try:
-            body = pack(msg)
-        except Exception:
+        data = fast_pack_message(msg, version)
+        if data is _NOPE or PyBytes_GET_SIZE(data) > max_size:
             return 0
-        cdef int rc
-        if v is None and n < 15:
-            stamp = stamps[n]
-            if PyBytes_GET_SIZE(stamp) + PyBytes_GET_SIZE(body) - 1 > max_size:
-                return 0
-            rc = self._push2(PyBytes_AS_STRING(stamp), <uint64_t>PyBytes_GET_SIZE(stamp),
-                             PyBytes_AS_STRING(body) + 1, <uint64_t>(PyBytes_GET_SIZE(body) - 1),
-                             timeout_ns)
-            if rc != 1:
-                self.pending = stamp + body[1:]
-            return rc
-        if v is not None and v == version and PyBytes_GET_SIZE(body) <= max_size:
-            rc = self._push2(PyBytes_AS_STRING(body), <uint64_t>PyBytes_GET_SIZE(body), NULL, 0,
-                             timeout_ns)
-            if rc != 1:
-                self.pending = body
-            return rc
-        return 0
+        cdef int rc = self._push2(PyBytes_AS_STRING(data), <uint64_t>PyBytes_GET_SIZE(data),
+                                  NULL, 0, timeout_ns)
+        if rc != 1:
+            self.pending = data
+        return rc
 
     def recv_msg(self, object unpackb, frozenset kinds, Py_ssize_t max_size, object version,
                  int64_t timeout_ns):
@@ -493,10 +473,12 @@ cdef class RingCore:
             return out
         if PyBytes_GET_SIZE(out) > max_size:
             return out
-        try:
-            msg = unpackb(out)
-        except Exception:
-            return out
+        msg = fast_unpack(out)
+        if msg is _NOPE:
+            try:
+                msg = unpackb(out)
+            except Exception:
+                return out
         if type(msg) is not dict:
             return out
         if (<dict>msg).get("v") != version:
@@ -659,3 +641,395 @@ def wait_u64(unsigned char[::1] buf, Py_ssize_t offset, uint64_t target, int64_t
     with nogil:
         rc = gpi_wait_geq(p, target, timeout_ns, spin_ns, pidfd, ppid, &seen)
     return rc, seen
+
+
+# -- a msgpack subset codec for the channel's hot path ----------------------------------------
+#
+# Small control messages dominate the channel; msgpack-python's per-call overhead costs more
+# than the ring itself. This codec handles the common subset (nil, bool, int, float, str,
+# bytes, list/tuple, dict with str keys in decode) and writes exactly the bytes
+# msgpack.Packer(use_bin_type=True) writes; anything else returns NOT_HANDLED and the caller
+# uses msgpack itself. Tests compare both on random values.
+
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    unsigned long long PyLong_AsUnsignedLongLong(object o) except? -1
+    double PyFloat_AS_DOUBLE(object o)
+
+
+class _NotHandled:
+    """Marker: the fast codec does not handle this value; use msgpack."""
+
+    def __repr__(self):
+        return "NOT_HANDLED"
+
+
+NOT_HANDLED = _NotHandled()
+cdef object _NOPE = NOT_HANDLED
+cdef int _MAX_DEPTH = 32
+
+
+cdef struct _Buf:
+    char *p
+    Py_ssize_t n
+    Py_ssize_t cap
+
+
+cdef int _grow(_Buf *b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t want = b.n + extra
+    cdef Py_ssize_t cap
+    cdef char *q
+    if want <= b.cap:
+        return 0
+    cap = b.cap * 2 if b.cap else 256
+    while cap < want:
+        cap *= 2
+    q = <char *>realloc(b.p, cap)
+    if q == NULL:
+        raise MemoryError()
+    b.p = q
+    b.cap = cap
+    return 0
+
+
+cdef inline int _put1(_Buf *b, unsigned char c) except -1:
+    _grow(b, 1)
+    b.p[b.n] = <char>c
+    b.n += 1
+    return 0
+
+
+cdef inline int _put_be(_Buf *b, unsigned char tag, unsigned long long v, int nbytes) except -1:
+    cdef int i
+    _grow(b, 1 + nbytes)
+    b.p[b.n] = <char>tag
+    for i in range(nbytes):
+        b.p[b.n + 1 + i] = <char>((v >> (8 * (nbytes - 1 - i))) & 0xFF)
+    b.n += 1 + nbytes
+    return 0
+
+
+cdef inline int _put_raw(_Buf *b, const char *s, Py_ssize_t n) except -1:
+    _grow(b, n)
+    memcpy(b.p + b.n, s, n)
+    b.n += n
+    return 0
+
+
+cdef int _put_len(_Buf *b, Py_ssize_t n, unsigned char fix, Py_ssize_t fixmax,
+                  unsigned char t8, unsigned char t16, unsigned char t32) except -1:
+    if n <= fixmax:
+        return _put1(b, fix | <unsigned char>n)
+    if t8 and n < 256:
+        return _put_be(b, t8, n, 1)
+    if n < 65536:
+        return _put_be(b, t16, n, 2)
+    if n <= 0xFFFFFFFF:
+        return _put_be(b, t32, n, 4)
+    return 1
+
+
+cdef int _enc_int(_Buf *b, object o) except -1:
+    cdef int overflow = 0
+    cdef long long d = PyLong_AsLongLongAndOverflow(o, &overflow)
+    cdef unsigned long long u
+    if overflow > 0:
+        u = PyLong_AsUnsignedLongLong(o)  # raises OverflowError past 2**64-1
+        return _put_be(b, 0xcf, u, 8)
+    if overflow < 0:
+        return 1
+    if d < -(1 << 5):
+        if d < -(1 << 15):
+            if d < -(1LL << 31):
+                return _put_be(b, 0xd3, <unsigned long long>d, 8)
+            return _put_be(b, 0xd2, <unsigned long long>d & 0xFFFFFFFF, 4)
+        if d < -(1 << 7):
+            return _put_be(b, 0xd1, <unsigned long long>d & 0xFFFF, 2)
+        return _put_be(b, 0xd0, <unsigned long long>d & 0xFF, 1)
+    if d < (1 << 7):
+        return _put1(b, <unsigned char>(d & 0xFF))
+    if d < (1 << 8):
+        return _put_be(b, 0xcc, d, 1)
+    if d < (1 << 16):
+        return _put_be(b, 0xcd, d, 2)
+    if d < (1LL << 32):
+        return _put_be(b, 0xce, d, 4)
+    return _put_be(b, 0xcf, d, 8)
+
+
+cdef int _enc(_Buf *b, object o, int depth) except -1:
+    """0 when written, 1 when the value is outside the subset."""
+    cdef Py_ssize_t n
+    cdef const char *s
+    cdef double f
+    cdef unsigned long long bits
+    t = type(o)
+    if o is None:
+        return _put1(b, 0xc0)
+    if o is True:
+        return _put1(b, 0xc3)
+    if o is False:
+        return _put1(b, 0xc2)
+    if t is int:
+        try:
+            return _enc_int(b, o)
+        except OverflowError:
+            return 1
+    if t is float:
+        f = PyFloat_AS_DOUBLE(o)
+        memcpy(&bits, &f, 8)
+        return _put_be(b, 0xcb, bits, 8)
+    if t is str:
+        try:
+            s = PyUnicode_AsUTF8AndSize(o, &n)
+        except UnicodeEncodeError:
+            return 1
+        if _put_len(b, n, 0xa0, 31, 0xd9, 0xda, 0xdb):
+            return 1
+        return _put_raw(b, s, n)
+    if t is bytes:
+        n = len(<bytes>o)
+        if _put_len(b, n, 0xc4, -1, 0xc4, 0xc5, 0xc6):
+            return 1
+        return _put_raw(b, PyBytes_AS_STRING(o), n)
+    if depth >= _MAX_DEPTH:
+        return 1
+    if t is list or t is tuple:
+        n = len(o)
+        if _put_len(b, n, 0x90, 15, 0, 0xdc, 0xdd):
+            return 1
+        for x in o:
+            if _enc(b, x, depth + 1):
+                return 1
+        return 0
+    if t is dict:
+        n = len(<dict>o)
+        if _put_len(b, n, 0x80, 15, 0, 0xde, 0xdf):
+            return 1
+        for k, x in (<dict>o).items():
+            if _enc(b, k, depth + 1) or _enc(b, x, depth + 1):
+                return 1
+        return 0
+    return 1
+
+
+cdef object _finish(_Buf *b, int rc):
+    try:
+        if rc:
+            return _NOPE
+        return PyBytes_FromStringAndSize(b.p, b.n)
+    finally:
+        free(b.p)
+
+
+def fast_pack(object o):
+    """``msgpack.Packer(use_bin_type=True).pack(o)`` for the subset, else NOT_HANDLED."""
+    cdef _Buf b
+    b.p = NULL
+    b.n = 0
+    b.cap = 0
+    cdef int rc
+    try:
+        rc = _enc(&b, o, 0)
+    except BaseException:
+        free(b.p)
+        raise
+    return _finish(&b, rc)
+
+
+def fast_pack_message(dict msg, object version):
+    """A message map with ``"v": version`` first (added unless ``msg`` has it), else NOT_HANDLED.
+
+    NOT_HANDLED also when ``msg`` carries a different ``"v"``: the caller's full path decides.
+    """
+    cdef _Buf b
+    b.p = NULL
+    b.n = 0
+    b.cap = 0
+    cdef int rc = 0
+    cdef Py_ssize_t n = len(msg)
+    cdef bint has_v = "v" in msg
+    if has_v and msg["v"] != version:
+        return _NOPE
+    try:
+        if has_v:
+            rc = _enc(&b, msg, 0)
+        else:
+            rc = _put_len(&b, n + 1, 0x80, 15, 0, 0xde, 0xdf)
+            if not rc:
+                rc = _enc(&b, "v", 1) or _enc(&b, version, 1)
+            if not rc:
+                for k, x in msg.items():
+                    if _enc(&b, k, 1) or _enc(&b, x, 1):
+                        rc = 1
+                        break
+    except BaseException:
+        free(b.p)
+        raise
+    return _finish(&b, rc)
+
+
+cdef inline unsigned long long _be(const unsigned char *p, int nbytes):
+    cdef unsigned long long v = 0
+    cdef int i
+    for i in range(nbytes):
+        v = (v << 8) | p[i]
+    return v
+
+
+cdef object _dec(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos, int depth):
+    cdef Py_ssize_t i = pos[0]
+    cdef Py_ssize_t ln
+    cdef unsigned char c
+    cdef unsigned long long u
+    cdef double f
+    cdef float f32
+    cdef unsigned int u32
+    if i >= n:
+        return _NOPE
+    c = p[i]
+    i += 1
+    if c <= 0x7f:
+        pos[0] = i
+        return <long>c
+    if c >= 0xe0:
+        pos[0] = i
+        return <long>(<signed char>c)
+    if c >= 0xa0 and c <= 0xbf:
+        ln = c & 0x1f
+        return _dec_str(p, n, pos, i, ln)
+    if c >= 0x80 and c <= 0x8f:
+        pos[0] = i
+        return _dec_map(p, n, pos, c & 0x0f, depth)
+    if c >= 0x90 and c <= 0x9f:
+        pos[0] = i
+        return _dec_arr(p, n, pos, c & 0x0f, depth)
+    if c == 0xc0:
+        pos[0] = i
+        return None
+    if c == 0xc2:
+        pos[0] = i
+        return False
+    if c == 0xc3:
+        pos[0] = i
+        return True
+    if c >= 0xcc and c <= 0xcf:  # uint 8..64
+        ln = 1 << (c - 0xcc)
+        if i + ln > n:
+            return _NOPE
+        u = _be(p + i, <int>ln)
+        pos[0] = i + ln
+        return u
+    if c >= 0xd0 and c <= 0xd3:  # int 8..64
+        ln = 1 << (c - 0xd0)
+        if i + ln > n:
+            return _NOPE
+        u = _be(p + i, <int>ln)
+        pos[0] = i + ln
+        if ln == 1:
+            return <long>(<signed char>u)
+        if ln == 2:
+            return <long>(<short>u)
+        if ln == 4:
+            return <long>(<int>u)
+        return <long long>u
+    if c == 0xca:
+        if i + 4 > n:
+            return _NOPE
+        u32 = <unsigned int>_be(p + i, 4)
+        memcpy(&f32, &u32, 4)
+        pos[0] = i + 4
+        return <double>f32
+    if c == 0xcb:
+        if i + 8 > n:
+            return _NOPE
+        u = _be(p + i, 8)
+        memcpy(&f, &u, 8)
+        pos[0] = i + 8
+        return f
+    if c >= 0xd9 and c <= 0xdb:  # str 8/16/32
+        ln = 1 << (c - 0xd9)
+        if i + ln > n:
+            return _NOPE
+        return _dec_str(p, n, pos, i + ln, <Py_ssize_t>_be(p + i, <int>ln))
+    if c >= 0xc4 and c <= 0xc6:  # bin 8/16/32
+        ln = 1 << (c - 0xc4)
+        if i + ln > n:
+            return _NOPE
+        u = _be(p + i, <int>ln)
+        i += ln
+        if <unsigned long long>(n - i) < u:
+            return _NOPE
+        pos[0] = i + <Py_ssize_t>u
+        return PyBytes_FromStringAndSize(<const char *>p + i, <Py_ssize_t>u)
+    if c == 0xdc or c == 0xdd:
+        ln = 2 if c == 0xdc else 4
+        if i + ln > n:
+            return _NOPE
+        pos[0] = i + ln
+        return _dec_arr(p, n, pos, <Py_ssize_t>_be(p + i, <int>ln), depth)
+    if c == 0xde or c == 0xdf:
+        ln = 2 if c == 0xde else 4
+        if i + ln > n:
+            return _NOPE
+        pos[0] = i + ln
+        return _dec_map(p, n, pos, <Py_ssize_t>_be(p + i, <int>ln), depth)
+    return _NOPE
+
+
+cdef object _dec_str(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos, Py_ssize_t start,
+                     Py_ssize_t ln):
+    if ln < 0 or ln > n - start:
+        return _NOPE
+    try:
+        s = PyUnicode_DecodeUTF8(<const char *>p + start, ln, NULL)
+    except UnicodeDecodeError:
+        return _NOPE
+    pos[0] = start + ln
+    return s
+
+
+cdef object _dec_arr(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos, Py_ssize_t count,
+                     int depth):
+    cdef Py_ssize_t k
+    if depth >= _MAX_DEPTH or count > n - pos[0]:
+        return _NOPE
+    out = []
+    for k in range(count):
+        x = _dec(p, n, pos, depth + 1)
+        if x is _NOPE:
+            return _NOPE
+        out.append(x)
+    return out
+
+
+cdef object _dec_map(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos, Py_ssize_t count,
+                     int depth):
+    cdef Py_ssize_t k
+    if depth >= _MAX_DEPTH or count > n - pos[0]:
+        return _NOPE
+    out = {}
+    for k in range(count):
+        key = _dec(p, n, pos, depth + 1)
+        if type(key) is not str:
+            return _NOPE
+        x = _dec(p, n, pos, depth + 1)
+        if x is _NOPE:
+            return _NOPE
+        out[key] = x
+    return out
+
+
+def fast_unpack(bytes data):
+    """``msgpack.unpackb(data)`` for the subset (maps with str keys), else NOT_HANDLED."""
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    out = _dec(<const unsigned char *>PyBytes_AS_STRING(data), n, &pos, 0)
+    if out is _NOPE or pos != n:
+        return _NOPE
+    return out

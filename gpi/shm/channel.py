@@ -45,7 +45,7 @@ import numpy as np
 from gpi.shm import protocol
 from gpi.shm.arena import STREAM_CHUNK, Arena
 from gpi.shm.errors import PeerDiedError, ShmError
-from gpi.shm.protocol import PROTOCOL_VERSION, STAMPS
+from gpi.shm.protocol import PROTOCOL_VERSION
 from gpi.shm.ring import Ring, chunk_ns, ring_region_size
 from gpi.shm.segment import PAGE_SIZE, Segment, align_up
 
@@ -290,9 +290,7 @@ class Channel:
         wait = _FOREVER if timeout is None else chunk_ns(timeout)
         if self._fast and type(msg) is dict:
             # hot path in the kernel: check, pack, stamp and push in one call
-            rc = core.send_msg(
-                msg, self._pack, self.kinds, self.max_message, STAMPS, PROTOCOL_VERSION, wait
-            )
+            rc = core.send_msg(msg, self.kinds, self.max_message, PROTOCOL_VERSION, wait)
             if rc == 1:
                 return
             if rc < 0:

@@ -223,8 +223,10 @@ ch = Channel.create("orphan", ring_capacity=1024, arena_size=4096, drawlist_size
 spec, fds = ch.child_spec(), [os.dup(f) for f in ch.child_fds()]
 pid = os.fork()
 if pid == 0:
-    child = Channel.attach(spec, fds)  # our parent is the host: watched through getppid()
     try:
+        # our parent is the host: watched through getppid() (or, if it is already
+        # gone by now, attach itself raises PeerDiedError)
+        child = Channel.attach(spec, fds)
         child.recv(timeout=20)
         os.write(out, b"message")
     except PeerDiedError:
