@@ -364,6 +364,132 @@ def measure(quick: bool) -> dict[str, Any]:
     return {"figures": figures, "targets": targets_out}
 
 
+# -- the real plugin host (gpi.runtime.recording / gpi.runtime.replay_sim) ---------------------
+#
+# The demo (spawner, movement, boids, player from examples/plugins) on a real
+# PluginHost: recording overhead as a share of a real demo tick (HostRecorder:
+# call-record bookkeeping, world checksum, Recorder.record_tick; keyframes
+# every 300 ticks incl. World.snapshot) and verify speed as a multiple of real
+# time (HostSimulator re-simulating a recording) at 10k entities, in both
+# isolation modes.
+
+DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
+
+
+def _demo_input(t: int) -> InputState:
+    return InputState(
+        keys=(["right"], ["up"], [], ["left"])[(t // 40) % 4], mouse=(float(t % 97), 1.0)
+    )
+
+
+def measure_host(quick: bool, tmp: Path) -> dict[str, Any]:
+    """Figures of the real host: recording share of a demo tick, verify speed at 10k entities."""
+    from gpi.ecs import World
+    from gpi.plugins.host import PluginHost
+    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay_sim import HostSimulator
+
+    n_ent = 10_000
+    ticks = 120 if quick else 360
+    dirs = [ROOT / "examples" / "plugins" / n for n in DEMO_PLUGINS]
+    figures: dict[str, Any] = {"host_entities": n_ent, "host_ticks": ticks}
+    for iso in ("process", "none"):
+        path = tmp / f"host_{iso}.gpir"
+        tick_ns: list[int] = []
+        rec_ns: list[int] = []
+        with World(seed=3) as world, PluginHost(world, isolation=iso) as host:
+            host.load(*dirs)
+            world.insert_resource("population", n_ent)
+            for t in range(5):  # warm up: children started, population reached
+                host.tick(_demo_input(t).to_dict())
+            with HostRecorder(host, path, keyframe_interval=300) as rec:
+                for t in range(5, 5 + ticks):
+                    inp = _demo_input(t)
+                    t0 = time.perf_counter_ns()
+                    host.tick(inp.to_dict())
+                    t1 = time.perf_counter_ns()
+                    rec.after_tick(inp)
+                    t2 = time.perf_counter_ns()
+                    tick_ns.append(t1 - t0)
+                    rec_ns.append(t2 - t1)
+            figures[f"host_{iso}_entities_recorded"] = int(world.entity_count)
+            cs_ns = []
+            for _ in range(15):  # the part of recording that is the world checksum itself
+                c0 = time.perf_counter_ns()
+                world.checksum()
+                cs_ns.append(time.perf_counter_ns() - c0)
+            figures[f"host_{iso}_checksum_us"] = round(statistics.median(cs_ns) / 1e3, 1)
+        tick_us = statistics.median(tick_ns) / 1e3
+        figures[f"host_{iso}_demo_tick_us"] = round(tick_us, 1)
+        figures[f"host_{iso}_record_us_per_tick"] = round(statistics.median(rec_ns) / 1e3, 1)
+        figures[f"host_{iso}_record_share_of_tick_pct"] = round(100 * sum(rec_ns) / sum(tick_ns), 2)
+        figures[f"host_{iso}_record_share_median_pct"] = round(
+            100 * statistics.median(r / t for r, t in zip(rec_ns, tick_ns)), 2
+        )
+        with Replay.open(path) as rp, HostSimulator(rp.header, isolation=iso) as sim:
+            t0 = time.perf_counter()
+            res = verify(rp, sim)
+            secs = time.perf_counter() - t0
+            figures[f"host_{iso}_bytes_per_tick"] = round(rp.bytes_per_tick(), 1)
+        figures[f"host_{iso}_verify_ok"] = bool(res.ok)
+        figures[f"host_{iso}_verify_x_realtime"] = round(
+            rp.tick_count / secs / rp.header.tick_rate, 2
+        )
+        path.unlink()
+    return figures
+
+
+def host_targets(figures: dict[str, Any]) -> dict[str, Any]:
+    """Targets of the real-host figures (the issue's: <2 % recording, >=20x verify at 10k)."""
+
+    def target(value: float, op: str, tgt: float) -> dict[str, Any]:
+        met = value < tgt if op == "<" else value >= tgt
+        return {"value": value, "op": op, "target": tgt, "met": met}
+
+    return {
+        "record_share_of_demo_tick_pct_process": target(
+            figures["host_process_record_share_of_tick_pct"], "<", 2
+        ),
+        "verify_x_realtime_demo_10k_process": target(
+            figures["host_process_verify_x_realtime"], ">=", 20
+        ),
+        "verify_x_realtime_demo_10k_none": target(figures["host_none_verify_x_realtime"], ">=", 20),
+    }
+
+
+def show_host(figures: dict[str, Any]) -> None:
+    """The real-host table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    f = figures
+    t = Table(
+        title=f"real plugin host: demo plugins at {f['host_entities']} entities, {f['host_ticks']} ticks"
+    )
+    for col in (
+        "isolation",
+        "demo tick",
+        "recording",
+        "of which checksum",
+        "share of tick",
+        "verify",
+        "B/tick (no header)",
+    ):
+        t.add_column(col, justify="right")
+    for iso in ("process", "none"):
+        t.add_row(
+            iso,
+            f"{f[f'host_{iso}_demo_tick_us']} µs",
+            f"{f[f'host_{iso}_record_us_per_tick']} µs",
+            f"{f[f'host_{iso}_checksum_us']} µs",
+            f"{f[f'host_{iso}_record_share_of_tick_pct']} %",
+            f"{f[f'host_{iso}_verify_x_realtime']}x real time"
+            + ("" if f[f"host_{iso}_verify_ok"] else " [red](diverged)[/red]"),
+            f"{f[f'host_{iso}_bytes_per_tick']}",
+        )
+    Console().print(t)
+
+
 def show(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -457,6 +583,11 @@ def main() -> int:
     )
     args = ap.parse_args()
     result = measure(args.quick)
+    with tempfile.TemporaryDirectory(prefix="gpi-replay-bench-host-") as d:
+        host = measure_host(args.quick, Path(d))
+    result["figures"].update(host)
+    result["targets"].update(host_targets(host))
+    show_host(host)
     show(result)
     if args.json:
         print(json.dumps(result))
