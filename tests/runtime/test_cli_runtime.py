@@ -133,3 +133,15 @@ def test_run_records_a_replay(tmp_path, capsys):
     assert "run.gpir" in capsys.readouterr().out
     with Replay.open(rec) as rp:
         assert rp.tick_count == 9 and rp.header.start_tick == 0
+
+
+@pytest.mark.gl
+def test_run_realtime_headless(tmp_path, capsys):
+    shot = tmp_path / "rt.png"
+    code = main(["run", str(EX / "movement"), str(EX / "spawner"), "--headless", "--realtime", "--ticks", "20",
+                 "--dt", "0.005", "--isolation", "none", "--quiet", "--size", "640x400", "--screenshot",
+                 f"20:{shot}"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "real time at 200 Hz" in out and "20 ticks" in out
+    assert shot.is_file()

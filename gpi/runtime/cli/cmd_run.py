@@ -89,6 +89,8 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
                    help=f"ticks to run (headless default: {ticks_help}; a window runs until closed)")
     p.add_argument("--headless", action="store_true",
                    help="no window even if there is a screen (offscreen rendering for screenshots)")
+    p.add_argument("--realtime", action="store_true",
+                   help="headless too: pace ticks at the tick rate and draw frames as a window would")
     p.add_argument("--screenshot", type=_screenshot, action="append", default=[], metavar="TICK:FILE",
                    help="save a PNG (with the overlay) once TICK ticks have run; repeatable")
     p.add_argument("--record", type=Path, default=None, metavar="FILE", help="record a replay (.gpir) to FILE")
@@ -188,7 +190,8 @@ def run_app(
             return _fail(title, f"--screenshot ticks {late} lie after the last tick ({ticks}); raise --ticks")
     if final_screenshot is not None and ticks is not None:
         shots.setdefault(ticks, final_screenshot)
-    render = not headless or bool(shots) or render_every > 0
+    realtime = not headless or bool(getattr(args, "realtime", False))
+    render = realtime or bool(shots) or render_every > 0
     cfg = AppConfig(
         plugins=list(plugin_dirs), seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
         isolation=args.isolation, render=render, headless=headless, overlay=not args.no_overlay,
@@ -216,13 +219,15 @@ def run_app(
         if args.record is not None and not app.start_recording(args.record):
             return _fail(title, f"cannot record to {str(args.record)!r}: {app.logs[-1] if app.logs else ''}", 1)
         mode = "window" if not headless else ("headless, offscreen rendering" if render else "headless")
+        if realtime:
+            mode += f", real time at {1.0 / args.dt:g} Hz"
         sandbox = "on" if app.host.sandbox and app.host.isolation == "process" else "off"
         console.print(f"[bold]{title}[/bold]: {len(app.host.plugins)} plugins, {len(app.host.schedule)} systems, "
                       f"isolation={app.host.isolation}, sandbox={sandbox}, {mode}")
         t0 = time.perf_counter()
         try:
             with progress_bar(ticks or 0, "ticking", enabled=not args.quiet and ticks is not None) as update:
-                if headless:
+                if not realtime:
                     assert ticks is not None
                     app.run_headless(ticks, render_every=render_every, screenshots=shots, progress=update)
                 else:
