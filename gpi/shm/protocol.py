@@ -8,7 +8,10 @@ Big arrays never travel here: they go through the output arena and the
 message carries a small reference (see :mod:`gpi.shm.arena`).
 
 Wire: ``msgpack.packb(msg, use_bin_type=True)``; strings are UTF-8, bytes are
-bin. A frame that is not valid msgpack, not a map, too large, of another
+bin. The channel's hot path encodes and decodes the common subset (nil, bool,
+int, float, str, bytes, lists, str-keyed maps) in the Cython ring kernel,
+byte-for-byte the same as msgpack (property-tested), and falls back to msgpack
+for anything else. A frame that is not valid msgpack, not a map, too large, of another
 protocol version or of an unknown kind is refused with
 :class:`~gpi.shm.errors.FrameError` / :class:`~gpi.shm.errors.ProtocolError`.
 """
