@@ -39,7 +39,10 @@ step, step back, and an entity inspector.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -204,6 +207,11 @@ class HostSimulator:
                                   "seed": header.seed, "sandbox": sandbox}
         if timeout is not None:
             kwargs["timeout"] = timeout
+        self._data_dir: str | None = None
+        if "data_dir" in inspect.signature(PluginHost).parameters:
+            # crash reports and save stores of a re-simulation never touch the user's
+            self._data_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-")
+            kwargs["data_dir"] = self._data_dir
         self._calls: list[tuple[str, str, int]] = []  # (plugin, system, ops) applied last tick
         self.last_tick: int | None = None
         try:
@@ -309,6 +317,10 @@ class HostSimulator:
         if world is not None:
             world.close()
             self.world = None  # type: ignore[assignment]
+        data_dir = getattr(self, "_data_dir", None)
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            self._data_dir = None
 
     def __enter__(self) -> HostSimulator:
         return self
