@@ -31,7 +31,8 @@ system, stage, wave, host wall, child time, IPC, command bytes) but no
 timeline positions. All calls of one wave are received before any is
 applied, so every call of a wave ends at the same instant ``recv``; the app
 recovers it from the first record of the wave (emitted at ``recv`` + its
-``apply_ns``) and places each call at ``[recv - host_ns, recv]``. A wave runs
+``apply_ns``) and places each call at ``[recv - host_ns, recv]`` (or at the
+record's own ``start_ns`` when the host reports one). A wave runs
 from its earliest call start to the emission of its last record. Waves are
 numbered across the whole tick (stage by stage), so ``(tick, wave)`` is
 unique in the trace. Memory (host and children RSS) is sampled every
@@ -315,7 +316,7 @@ class _TelemetryBridge:
         self._tick = -1
 
     def on_record(self, rec: Mapping[str, Any]) -> None:
-        now = time.perf_counter_ns()
+        now = self.telemetry.now_ns()
         tick = int(rec["tick"])
         key = (tick, str(rec.get("stage", "")), int(rec.get("wave", 0)))
         if key != self._wave_key:
@@ -330,6 +331,9 @@ class _TelemetryBridge:
             self._wave_start = self._recv
         host_ns = max(int(rec.get("host_ns") or 0), 0)
         start = self._recv - host_ns
+        sent = rec.get("start_ns")  # when the host reports its send time (same perf_counter_ns clock)
+        if isinstance(sent, int) and 0 < sent <= now - host_ns:
+            start = sent
         self._wave_start = min(self._wave_start, start)
         self._last_emit = now
         self.telemetry.record_call(CallRecord(

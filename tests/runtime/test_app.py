@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from gpi.runtime.app import (
@@ -252,3 +254,34 @@ def test_default_recorder_writes_a_readable_replay(tmp_path):
         assert rp.input_state_at(6).keys == frozenset()
         stored = [r.checksum for r in rp if r.checksum is not None]
         assert all(s in checksums for s in stored)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.lists(st.tuples(st.integers(0, 5_000), st.integers(0, 800)), min_size=1, max_size=4),
+                         min_size=1, max_size=4), min_size=1, max_size=4))
+def test_bridge_places_calls_inside_waves_inside_frames(ticks):
+    """Host-style records (all calls of a wave received, then applied one by one) -> valid telemetry."""
+    from gpi.runtime.app import _TelemetryBridge
+    from gpi.runtime.telemetry import Telemetry
+
+    now = [1_000_000]
+    tel = Telemetry(clock_ns=lambda: now[0])
+    bridge = _TelemetryBridge(tel)
+    for tick, waves in enumerate(ticks):
+        tel.begin_frame(tick)
+        now[0] += 100
+        for wi, calls in enumerate(waves):
+            stage = "update" if wi % 2 else "input"
+            now[0] += max(h for h, _ in calls) + 10  # the wave's calls run in parallel, then arrive
+            for ci, (host_ns, apply_ns) in enumerate(calls):
+                now[0] += apply_ns  # applied in schedule order; the record is emitted after
+                bridge.on_record({"tick": tick, "plugin": "p", "system": f"s{wi}.{ci}", "stage": stage,
+                                  "wave": wi // 2, "host_ns": host_ns, "apply_ns": apply_ns, "cpu_ns": 0,
+                                  "ipc_ns": 0, "cmd_bytes": 0})
+        bridge.flush()
+        now[0] += 50
+        tel.end_frame()
+    assert tel.validate() == []
+    assert len(tel.waves) == sum(len(w) for w in ticks)
+    assert len({(w.tick, w.wave) for w in tel.waves}) == len(tel.waves)
+    assert len(tel.calls) == sum(len(c) for w in ticks for c in w)
