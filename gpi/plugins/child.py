@@ -121,6 +121,7 @@ class SystemRunner:
         self.dt = float(dt)
         self.draw = draw  # a DrawList: cleared at each new tick, finished after every call
         self._draw_tick = -1
+        self.saved: dict[str, Any] = {}  # this plugin's save-store items, as the host last sent them
 
     def run(
         self,
@@ -161,7 +162,8 @@ class SystemRunner:
                     "error": {"type": "LookupError", "traceback": "",
                               "message": f"plugin {self.name!r} has no system {system!r}"}}
         ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
-                            granted=self.granted, input_state=input_state, draw=draw, alloc=alloc)
+                            granted=self.granted, input_state=input_state, draw=draw, alloc=alloc,
+                            saved=self.saved)
         error = None
         try:
             spec.fn(ctx)
@@ -177,7 +179,8 @@ class SystemRunner:
         wall = time.perf_counter_ns() - t0
         cmds = ctx.take_commands() if error is None else None
         return {"cmds": cmds, "logs": [list(x) for x in ctx.logs], "dropped": ctx.dropped_logs,
-                "cpu_ns": cpu, "child_ns": wall, "error": error}
+                "cpu_ns": cpu, "child_ns": wall, "error": error,
+                "saves": ctx.take_saves() if error is None else None}
 
 
 # -- confinement -------------------------------------------------------------------------
@@ -302,6 +305,8 @@ class _Child:
                 raise ProtocolError(f"child of {runner.name!r} got unexpected {kind!r} on its ring")
             if msg.get("first"):
                 arena.reset()
+            if "saved" in msg:  # the host sends the plugin's save items when they changed
+                runner.saved = dict(msg["saved"] or {})
             self.sync_layout(int(msg["epoch"]))
             view = self.view
             assert view is not None
@@ -318,7 +323,7 @@ class _Child:
             outputs.clear()
             ch.send(wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
                               dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
-                              error=out["error"]))
+                              error=out["error"], saves=out["saves"] if out["error"] is None else None))
 
 
 def make_drawlist(segment: Any) -> Any:
@@ -338,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpi.plugins.child", description="GPI plugin child process")
     parser.add_argument("--sock", type=int, required=True, help="fd of the control socket (SOCK_SEQPACKET)")
     args = parser.parse_args(argv)
+    import faulthandler  # a hard crash prints every thread's stack to stderr (a pipe to the host)
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
     sock = socket.socket(fileno=args.sock)
     child = _Child(sock)
     try:
@@ -351,6 +359,19 @@ def main(argv: list[str] | None = None) -> int:
         if child.channel is not None:
             child.channel.close()
         sock.close()
+
+
+def zygote_main(args: Mapping[str, Any], fds: list[int]) -> int:
+    """Entry of a child forked by :class:`gpi.plugins.zygote.ForkServer`: ``fds`` = [control socket, output pipe].
+
+    The output pipe becomes stdout and stderr (as with ``python -m gpi.plugins.child``).
+    """
+    sock_fd, out_fd = fds[0], fds[1]
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
+    sys.dont_write_bytecode = True  # plugin sources change under hot-swap: never trust a stale cache
+    return main(["--sock", str(sock_fd)])
 
 
 if __name__ == "__main__":

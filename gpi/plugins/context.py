@@ -60,8 +60,11 @@ class SystemContext:
         input_state: Mapping[str, Any] | None = None,
         draw: Any = None,
         alloc: Any = None,
+        saved: Mapping[str, Any] | None = None,
     ) -> None:
         self.world = world
+        self._saved = saved if saved is not None else {}
+        self._saves: list[list[Any]] = []  # ["put", key, value] / ["del", key], in call order
         self._alloc = alloc
         self.spec = spec
         self.plugin = plugin
@@ -199,6 +202,58 @@ class SystemContext:
         if self._draw is None:
             raise CapabilityError(f"{self.where}: no draw-list buffer is attached in this run (headless)")
         return self._draw
+
+    # -- the save store (capability ``save``) -----------------------------------------
+
+    def save(self, key: str, value: Any) -> None:
+        """Queue storing ``value`` (numbers, strings, bytes, lists, maps) under ``key`` in this plugin's store.
+
+        The host writes a call's saves in one atomic batch after its world
+        commands; :meth:`load` sees them at once in this call, and from the
+        store in later ticks.
+        """
+        self._need("save", "save data")
+        self._check_save_key(key)
+        try:
+            import msgpack
+
+            msgpack.packb(value, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{self.where}: save {key!r}: value cannot be stored ({exc}); "
+                             "use numbers, strings, bytes, lists and maps") from None
+        self._saves.append(["put", key, value])
+
+    def delete_save(self, key: str) -> None:
+        """Queue removing ``key`` from this plugin's store (absent keys are fine)."""
+        self._need("save", "delete saved data")
+        self._check_save_key(key)
+        self._saves.append(["del", key])
+
+    def load(self, key: str, default: Any = None) -> Any:
+        """The value saved under ``key`` (this call's own saves first), or ``default``."""
+        self._need("save", "load saved data")
+        for op in reversed(self._saves):
+            if op[1] == key:
+                return op[2] if op[0] == "put" else default
+        return self._saved.get(key, default)
+
+    def saved_keys(self) -> list[str]:
+        """Every key in this plugin's store (as of this call), sorted."""
+        self._need("save", "list saved data")
+        keys = set(self._saved)
+        for op in self._saves:
+            (keys.add if op[0] == "put" else keys.discard)(op[1])
+        return sorted(keys)
+
+    def take_saves(self) -> list[list[Any]] | None:
+        """The queued save operations (None when there are none); the host applies them."""
+        saves, self._saves = self._saves, []
+        return saves or None
+
+    def _check_save_key(self, key: Any) -> None:
+        if not isinstance(key, str) or not key or len(key) > 256:
+            raise ValueError(f"{self.where}: save key must be a non-empty string of at most 256 characters, "
+                             f"got {key!r}")
 
     def log(self, *parts: Any, level: str = "info") -> None:
         """Send a log line to the host (at most :data:`LOG_LIMIT` lines per call)."""

@@ -38,7 +38,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -79,7 +78,7 @@ RECORD_FIELDS = (
 
 _log = logging.getLogger("gpi.plugins")
 
-DEFAULT_TIMEOUT = 5.0  # seconds a child may take for one call before it is killed
+DEFAULT_TIMEOUT = 0.25  # seconds a call may take before its child is killed (see gpi.plugins.supervision)
 START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
 ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
 DRAWLIST_SIZE = 16 << 20  # 200k quads; sparse until written
@@ -127,6 +126,9 @@ class TickReport:
     rejected: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall_ns: int = 0
+    faults: list[dict[str, Any]] = field(default_factory=list)  # this tick's host.faults entries
+    swaps: list[str] = field(default_factory=list)  # plugins hot-swapped at the start of this tick
+    restarted: list[str] = field(default_factory=list)  # plugins whose child restarted before this tick
 
 
 # -- workers ---------------------------------------------------------------------------------
@@ -223,6 +225,8 @@ class _InProcessWorker(_Worker):
 
     def submit(self, req: dict[str, Any], world: World) -> None:
         assert self.runner is not None
+        if "saved" in req:
+            self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
         out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
         cmds = out["cmds"]
@@ -256,6 +260,7 @@ class _ProcessWorker(_Worker):
     channel: Channel | None = None
 
     output: _OutputPump | None = None
+    zygote: Any = None  # a gpi.plugins.zygote.ForkServer to fork the child from (else Popen)
 
     def __init__(self, plugin: LoadedPlugin, seed: int, dt: float, sandbox: dict[str, Any] | None,
                  lines: deque[tuple[str, str]], drawlist_size: int = 0) -> None:
@@ -274,11 +279,9 @@ class _ProcessWorker(_Worker):
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = host_sock
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gpi.plugins.child", "--sock", str(child_sock.fileno())],
-                pass_fds=[child_sock.fileno()], close_fds=True, env=child_env(),
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            )
+            from gpi.plugins.supervision import spawn_child  # fork-server when the host has one
+
+            self.proc = spawn_child(child_sock, self.zygote, child_env())
         finally:
             child_sock.close()
         self.output = _OutputPump(self.proc, m.name, self.lines)
@@ -413,6 +416,9 @@ class PluginHost:
         drawlist_size: int = 0,
         signature_policy: Any = None,
         keyring: Any = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        restart_policy: Any = None,
+        use_zygote: bool = True,
     ) -> None:
         """A host for ``world``.
 
@@ -424,7 +430,12 @@ class PluginHost:
         wave; ``timeout``: seconds per call before a child is killed and restarted;
         ``drawlist_size``: bytes of each child's draw-list buffer;
         ``signature_policy``/``keyring``: when a policy is given, every plugin
-        is checked with :func:`gpi.plugins.signing.check` before its child starts.
+        is checked with :func:`gpi.plugins.signing.check` before its child starts;
+        ``data_dir``: crash reports (``crashes/``) and the save store
+        (``saves.sqlite``), default :func:`gpi.plugins.supervision.default_data_dir`;
+        ``restart_policy``: a :class:`gpi.plugins.faults.RestartPolicy` (backoff
+        and circuit breaker, in ticks); ``use_zygote``: fork children from a
+        pre-imported fork-server (falls back to a fresh interpreter).
         """
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
@@ -459,6 +470,16 @@ class PluginHost:
         self._access: dict[str, Access] = {}
         #: Sandbox/host refusals per plugin, from the faults (records, counts(), layers(), on_violation).
         self.violations = ViolationMonitor(self)
+        from gpi.plugins.saves import HostSaves
+        from gpi.plugins.supervision import HostSupervision
+
+        self.use_zygote = bool(use_zygote)
+        #: Crash reports, restarts with backoff, circuit breaker, deadlines, fork-server.
+        self.supervision = HostSupervision(self, data_dir, restart_policy)
+        #: The per-plugin save store (opened when a plugin with the ``save`` capability loads).
+        self.saves = HostSaves(self)
+        self._report: TickReport | None = None
+        self._swapper: Any = None  # gpi.plugins.hotswap.HotSwapper once enable_hot_swap() ran
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -480,6 +501,8 @@ class PluginHost:
     def _fault(self, kind: str, plugin: str, system: str, error: str, **extra: Any) -> None:
         rec = {"tick": self.tick_count, "kind": kind, "plugin": plugin, "system": system, "error": error, **extra}
         self.faults.append(rec)
+        if self._report is not None and self._report.tick == self.tick_count:
+            self._report.faults.append(rec)
         self._emit_log(f"{plugin}/{system}" if system else plugin, "error", f"{kind}: {error}")
 
     # -- loading ---------------------------------------------------------------------------
@@ -556,10 +579,12 @@ class PluginHost:
         except Exception as exc:
             self._fault("reload_failed", name, "", f"plugin {name!r}: reload failed, old code keeps running: {exc}")
             return False
-        old_worker = self._workers[name]
+        old_worker = self._workers.pop(name, None)  # None when disabled or waiting for a restart
         self.plugins[name] = lp
         self._workers[name] = worker
-        old_worker.close()
+        if old_worker is not None:
+            old_worker.close()
+        self.supervision.reenable(name)  # new code: the circuit breaker starts over
         self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
         self._emit_log(name, "info", f"reloaded (version {m.version})")
         return True
@@ -594,13 +619,17 @@ class PluginHost:
         lp.status = "running"
         self.plugins[m.name] = lp
         self._workers[m.name] = worker
+        self.supervision.started(m.name)
         return lp
 
     def _make_worker(self, lp: LoadedPlugin) -> _Worker:
         if self.isolation == "none":
             return _InProcessWorker(lp, self.seed, self.dt, self.drawlist_size)
-        return _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest), self._lines,
-                              self.drawlist_size)
+        w = _ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest), self._lines,
+                           self.drawlist_size)
+        if self.use_zygote:
+            w.zygote = self.supervision.zygote(child_env())
+        return w
 
     def _register(self, new: list[LoadedPlugin]) -> None:
         owners: dict[str, tuple[str, Component]] = {}
@@ -681,6 +710,10 @@ class PluginHost:
         """Run every stage's waves once, apply the command lists in schedule order, clear events."""
         t0 = time.perf_counter_ns()
         report = TickReport(self.tick_count)
+        self._report = report
+        if self._swapper is not None:  # tick boundary: swap changed plugins before anything runs
+            report.swaps.extend(self._swapper.process())
+        report.restarted.extend(self.supervision.before_tick())
         inp = dict(input_state or {})
         for stage in self.schedule.stages:
             for wi, wave in enumerate(self.schedule.stages[stage]):
@@ -702,6 +735,10 @@ class PluginHost:
         w = self.world
         req = {"v": wire.PROTOCOL_VERSION, "kind": "run", "tick": self.tick_count, "sys": d.name,
                "epoch": w.epoch, "first": first}
+        if "save" in lp.granted:  # the plugin's saved items, when they changed since its child saw them
+            saved = self.saves.snapshot_for(d.group, self._workers.get(d.group))
+            if saved is not None:
+                req["saved"] = saved
         if "input" in lp.granted:
             req["input"] = inp
         if d.resources:
@@ -737,22 +774,24 @@ class PluginHost:
                 results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
                 return
             try:
-                results[key] = self._workers[plugin].collect(self.timeout)
+                left = self.supervision.deadline(plugin) - (time.perf_counter_ns() - sent[key]) / 1e9
+                results[key] = self._workers[plugin].collect(max(left, 0.001))
             except Exception as exc:
                 results[key] = exc
                 dead.add(plugin)
             received[key] = time.perf_counter_ns()
 
+        runnable = self.supervision.runnable  # not disabled, not waiting for a restart
         if self.parallel:
             for key in wave:
-                if self._decls[key].group in self.plugins:
+                if runnable(self._decls[key].group):
                     send(key)
             for key in wave:
                 if key in sent:
                     receive(key)
         else:
             for key in wave:
-                if self._decls[key].group in self.plugins:
+                if runnable(self._decls[key].group):
                     send(key)
                     if key in sent:
                         receive(key)
@@ -770,6 +809,12 @@ class PluginHost:
         rec: dict[str, Any] = {"tick": self.tick_count, "plugin": plugin, "system": system, "stage": stage,
                                "wave": wi, "status": "ok", "host_ns": t_recv - t_sent, "child_ns": 0,
                                "cpu_ns": 0, "ipc_ns": 0, "apply_ns": 0, "cmd_bytes": 0, "ops": 0, "error": None}
+        if res is None and not self.supervision.runnable(plugin):  # disabled or restarting: no new fault
+            lp = self.plugins.get(plugin)
+            rec.update(status="skipped", error=f"{source}: not run (plugin {lp.status if lp else 'gone'})")
+            report.skipped.append(key)
+            self._emit_record(rec)
+            return
         if res is None or isinstance(res, BaseException):
             kind = "timeout" if isinstance(res, TimeoutError) else "crashed"
             if isinstance(res, (ProtocolError, CommandError)):
@@ -780,6 +825,7 @@ class PluginHost:
             self._fault(kind, plugin, system, err)
             self._emit_record(rec)
             return
+        self.supervision.succeeded(plugin)
         rec["child_ns"] = int(res.get("child_ns") or 0)
         rec["cpu_ns"] = int(res.get("cpu_ns") or 0)
         rec["ipc_ns"] = max(0, rec["host_ns"] - rec["child_ns"])
@@ -817,12 +863,15 @@ class PluginHost:
                 report.rejected.append(key)
                 self._fault("rejected", plugin, system, err)
             rec["apply_ns"] = time.perf_counter_ns() - t0
+        if res.get("saves") and rec["status"] == "ok":  # after the world commands, one atomic batch
+            self.saves.apply(plugin, system, res["saves"])
         self._emit_record(rec)
 
     def drain_output(self) -> None:
         """Turn what children printed since the last call into log lines (source ``plugin/stdout``)."""
         while self._lines:
             name, text = self._lines.popleft()
+            self.supervision.output_line(name, text)
             self._emit_log(f"{name}/stdout", "info", text)
 
     def _emit_record(self, rec: dict[str, Any]) -> None:
@@ -831,15 +880,15 @@ class PluginHost:
             fn(rec)
 
     def _restart(self, plugin: str) -> None:
+        """The child failed this wave: reap, crash report, restart later or disable (supervision)."""
+        self.supervision.child_died(plugin)
+
+    def _respawn(self, plugin: str) -> bool:
+        """Start a new child for ``plugin`` (its old one is gone); False if it failed to start."""
         lp = self.plugins.get(plugin)
-        worker = self._workers.get(plugin)
-        if lp is None or worker is None:
-            return
-        code = worker.kill() if isinstance(worker, _ProcessWorker) else None
-        worker.close()
-        lp.status = "restarting"
-        lp.restarts += 1
-        self._emit_log(plugin, "warning", f"child exited (code {code}); restarting (restart #{lp.restarts})")
+        if lp is None:
+            return False
+        self._emit_log(plugin, "info", f"restarting child (restart #{lp.restarts})")
         new = self._make_worker(lp)
         try:
             info = new.start(self.world)
@@ -847,12 +896,38 @@ class PluginHost:
             new.close()
             lp.status = "crashed"
             self._fault("restart_failed", plugin, "", f"plugin {plugin!r}: restart failed: {exc}")
-            self._workers[plugin] = new
-            return
+            return False
         lp.pid = info.get("pid")
         lp.sandbox = info.get("sandbox")
         lp.status = "running"
         self._workers[plugin] = new
+        self.supervision.started(plugin)
+        return True
+
+    def plugin_status(self) -> list[dict[str, Any]]:
+        """Per plugin: name, state (running/restarting/crashed/disabled), restarts, pid, rss, sandbox layers."""
+        return self.supervision.status()
+
+    def enable_hot_swap(self, watcher: Any = None) -> Any:
+        """Watch the loaded plugins' folders (or use ``watcher``); changed plugins swap at the next tick."""
+        from gpi.plugins.hotswap import HotSwapper
+
+        if self._swapper is None:
+            self._swapper = HotSwapper(self, watcher)
+        return self._swapper
+
+    def save_world(self, path: str | os.PathLike[str]) -> Path:
+        """Write the world and the tick count to ``path`` atomically (see :mod:`gpi.plugins.snapshots`)."""
+        from gpi.plugins.snapshots import save_world
+
+        return save_world(self.world, path, tick=self.tick_count)
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Restore the world (and tick count) from a :meth:`save_world` file; returns the tick."""
+        from gpi.plugins.snapshots import load_world
+
+        self.tick_count = load_world(self.world, path)
+        return self.tick_count
 
     # -- introspection and lifetime --------------------------------------------------------
 
@@ -885,6 +960,12 @@ class PluginHost:
                 pass
         for lp in self.plugins.values():
             lp.status = "stopped"
+        for part in (self._swapper, self.supervision, self.saves):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception:
+                pass
 
     def __enter__(self) -> PluginHost:
         return self

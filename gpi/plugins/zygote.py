@@ -107,14 +107,15 @@ class ForkServer:
     _sock: socket.socket | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
-    def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD, timeout: float = 30.0) -> None:
+    def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD, timeout: float = 30.0,
+                 env: dict[str, str] | None = None) -> None:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = host
         self.timeout = timeout
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "gpi.plugins.zygote", str(child.fileno()), ",".join(preload)],
-                pass_fds=[child.fileno()],
+                pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
             host.close()

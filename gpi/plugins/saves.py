@@ -1,0 +1,81 @@
+"""The host's side of plugin saves: commands in, one atomic batch per call, snapshots out.
+
+A system with capability ``save`` calls ``ctx.save(key, value)`` /
+``ctx.delete_save(key)``; the operations travel back with its result (the
+``saves`` field, ``[["put", key, value] | ["del", key], ...]``). The host
+applies them *after* that call's world commands, in schedule order, as one
+:meth:`SaveStore.write` transaction (the last operation on a key wins), so a
+crash of the host never leaves half a batch. A call whose commands were
+rejected, or which raised, saves nothing.
+
+Reads are deterministic and need no round trip: every run request of a
+plugin carries its whole item map (``saved``) whenever the store changed
+since that plugin's current child last saw it; ``ctx.load(key)`` reads that
+map. The store is ``<data_dir>/saves.sqlite`` (WAL, ``synchronous=FULL``),
+opened when a plugin with the ``save`` capability first runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gpi.plugins.savestore import DEFAULT_QUOTA, SaveStore, SaveStoreError
+
+if TYPE_CHECKING:
+    from gpi.plugins.host import PluginHost
+
+__all__ = ["HostSaves"]
+
+
+class HostSaves:
+    """Applies plugins' save operations to a :class:`SaveStore` and hands out item snapshots."""
+
+    def __init__(self, host: PluginHost, quota_bytes: int = DEFAULT_QUOTA) -> None:
+        self.host = host
+        self.quota_bytes = quota_bytes
+        self._store: SaveStore | None = None
+        self._version: dict[str, int] = {}  # plugin -> bumped on every applied batch
+        self._seen: dict[str, tuple[int, int]] = {}  # plugin -> (id(worker), version) it was sent
+
+    @property
+    def store(self) -> SaveStore:
+        """The save store (opened on first use)."""
+        if self._store is None:
+            self._store = SaveStore(self.host.supervision.data_dir / "saves.sqlite", quota_bytes=self.quota_bytes)
+        return self._store
+
+    def snapshot_for(self, plugin: str, worker: Any) -> dict[str, Any] | None:
+        """The plugin's items if ``worker`` has not seen the current version, else None."""
+        mark = (id(worker), self._version.get(plugin, 0))
+        if self._seen.get(plugin) == mark:
+            return None
+        self._seen[plugin] = mark
+        return self.store.items(plugin)
+
+    def apply(self, plugin: str, system: str, ops: Any) -> bool:
+        """Write one call's save operations as one batch; a refused batch is a fault, nothing written."""
+        source = f"plugin {plugin!r} system {system!r}"
+        puts: dict[str, Any] = {}
+        deletes: dict[str, None] = {}
+        try:
+            for op in ops:
+                if op[0] == "put" and len(op) == 3:
+                    puts[op[1]] = op[2]
+                    deletes.pop(op[1], None)
+                elif op[0] == "del" and len(op) == 2:
+                    deletes[op[1]] = None
+                    puts.pop(op[1], None)
+                else:
+                    raise SaveStoreError(f"unknown save operation {op!r}")
+            self.store.write(plugin, puts, list(deletes))
+        except (SaveStoreError, TypeError, IndexError, KeyError) as exc:
+            self.host._fault("save_rejected", plugin, system, f"{source}: saves not written: {exc}")
+            return False
+        self._version[plugin] = self._version.get(plugin, 0) + 1
+        return True
+
+    def close(self) -> None:
+        """Close the store; safe twice."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()

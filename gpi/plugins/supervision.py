@@ -1,0 +1,372 @@
+"""Supervision of plugin children inside :class:`~gpi.plugins.host.PluginHost`.
+
+The host detects a dead or stalled child in the wave that called it (the
+shared-memory channel raises ``PeerDiedError`` within milliseconds of the
+child's death; a call past its deadline raises ``ChannelTimeout``). The
+system is skipped for that tick and the host hands the plugin to
+:class:`HostSupervision`, which
+
+1. kills and reaps the child (exit code or signal), drains what it printed
+   (its stderr carries a ``faulthandler`` traceback for hard crashes),
+2. writes a :class:`~gpi.plugins.faults.CrashReport` as JSON under
+   ``<data_dir>/crashes`` (plugin, system, tick, exit, traceback, last log
+   lines, last command summary),
+3. asks the tick-based :class:`~gpi.plugins.faults.Supervisor` what to do:
+   restart at the start of the next tick (first fault), later with
+   exponential backoff (consecutive faults), or disable the plugin when it
+   faulted ``max_faults`` times within ``window_ticks`` (circuit breaker).
+
+Everything is decided in ticks, so a replay of a faulty run takes the same
+decisions. At most one tick of the crashed system is lost per crash with the
+default policy: the child is back before the next tick starts.
+
+Deadlines: a call may take ``max(host timeout, budget_ms * STALL_FACTOR)``
+(``budget_ms`` from the manifest's ``[sandbox]`` table); the first call of a
+fresh child gets at least :data:`FIRST_CALL_GRACE` seconds (lazy imports,
+page faults of a new arena).
+
+Children start through a fork-server (:mod:`gpi.plugins.zygote`) when the host
+asks for it: :class:`ZygoteProc` gives a zygote child the small part of the
+``subprocess.Popen`` interface the host uses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from gpi.plugins.faults import (
+    CrashReport,
+    PluginState,
+    RestartPolicy,
+    Supervisor,
+    describe_exit,
+    write_crash_report,
+)
+
+if TYPE_CHECKING:
+    from gpi.plugins.host import PluginHost
+    from gpi.plugins.zygote import ForkServer, ZygoteChild
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "FIRST_CALL_GRACE",
+    "STALL_FACTOR",
+    "HostSupervision",
+    "ZygoteProc",
+    "default_data_dir",
+    "spawn_child",
+]
+
+#: A manifest's ``budget_ms`` times this is the call's kill deadline (when above the host's).
+STALL_FACTOR = 25
+#: Seconds the first call of a new child may take (imports on first use, fresh arena pages).
+FIRST_CALL_GRACE = 5.0
+#: Restart at the next tick, then back off 1, 2, 4 ... ticks; 5 faults in 600 ticks disable.
+DEFAULT_POLICY = RestartPolicy(base_ticks=1, max_ticks=64, max_faults=5, window_ticks=600)
+#: Lines of a child's output kept for its crash report.
+LOG_TAIL = 40
+
+
+def default_data_dir() -> Path:
+    """``$GPI_DATA_DIR``, else ``$XDG_DATA_HOME/gpi`` (``~/.local/share/gpi``)."""
+    env = os.environ.get("GPI_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "gpi"
+
+
+# -- starting children through the fork-server -------------------------------------------------
+
+
+class ZygoteProc:
+    """A zygote child seen through the ``subprocess.Popen`` methods the host uses."""
+
+    def __init__(self, child: ZygoteChild, stdout: BinaryIO) -> None:
+        self._child = child
+        self.pid = child.pid
+        self.stdout: BinaryIO | None = stdout
+
+    @property
+    def returncode(self) -> int | None:
+        return self._child.returncode
+
+    def poll(self) -> int | None:
+        """Exit code once the child is gone, else None."""
+        try:
+            return self._child.poll()
+        except Exception:  # the zygote is gone: so is its child (death signal)
+            return self._child.returncode if self._child.returncode is not None else -9
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit; raises ``subprocess.TimeoutExpired`` like Popen."""
+        try:
+            code = self._child.wait(timeout)
+        except Exception:
+            code = -9
+        if code is None:
+            raise subprocess.TimeoutExpired(f"zygote child {self.pid}", timeout or 0.0)
+        self._child.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the child."""
+        self._child.kill()
+
+
+def spawn_child(child_sock: socket.socket, zygote: ForkServer | None, env: dict[str, str]) -> Any:
+    """Start a plugin child on ``child_sock``: forked by ``zygote``, else a fresh interpreter.
+
+    Either way the child's stdout and stderr are one pipe whose read end is
+    the returned object's ``.stdout``.
+    """
+    if zygote is not None:
+        r, w = os.pipe()
+        try:
+            child = zygote.spawn("gpi.plugins.child:zygote_main", {}, [child_sock.fileno(), w])
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        return ZygoteProc(child, os.fdopen(r, "rb"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpi.plugins.child", "--sock", str(child_sock.fileno())],
+        pass_fds=[child_sock.fileno()], close_fds=True, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+# -- the host's supervisor ---------------------------------------------------------------------
+
+
+class _TickSupervisor(Supervisor):
+    """:class:`Supervisor` whose first fault restarts at once (then backs off)."""
+
+    def fault(self, plugin: str, tick: int) -> PluginState:
+        state = super().fault(plugin, tick)
+        if state is PluginState.RESTARTING:
+            n = self._consecutive.get(plugin, 1)
+            self._restart_at[plugin] = tick + 1 + self.policy.delay(n - 1)
+        return state
+
+
+class HostSupervision:
+    """Crash reports, restarts, the circuit breaker and deadlines for one host."""
+
+    def __init__(self, host: PluginHost, data_dir: str | os.PathLike[str] | None = None,
+                 policy: RestartPolicy | None = None) -> None:
+        self.host = host
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.crash_dir = self.data_dir / "crashes"
+        self.policy = policy or DEFAULT_POLICY
+        self.supervisor = _TickSupervisor(self.policy)
+        #: Paths of the crash reports written, oldest first.
+        self.reports: list[Path] = []
+        self._fresh: set[str] = set()  # plugins whose child has not finished a call yet
+        self._last_ok: dict[str, dict[str, Any]] = {}
+        self._tails: dict[str, deque[str]] = {}
+        self._zygote: ForkServer | None = None
+        self._zygote_failed = False
+        host.on_call_record(self._on_record)
+
+    # -- lifecycle hooks called by the host --------------------------------------------------
+
+    def started(self, plugin: str) -> None:
+        """A child for ``plugin`` started (load, restart or swap)."""
+        self.supervisor.started(plugin)
+        self._fresh.add(plugin)
+
+    def succeeded(self, plugin: str) -> None:
+        """A call of ``plugin`` returned (whatever its commands): the fault streak ends."""
+        self._fresh.discard(plugin)
+        self.supervisor.succeeded(plugin)
+
+    def runnable(self, plugin: str) -> bool:
+        """Whether ``plugin``'s systems run this tick (not disabled, not waiting for a restart)."""
+        lp = self.host.plugins.get(plugin)
+        return lp is not None and lp.status == "running" and plugin in self.host._workers
+
+    def deadline(self, plugin: str) -> float:
+        """Seconds a call of ``plugin`` may take before its child is killed."""
+        base = self.host.timeout
+        lp = self.host.plugins.get(plugin)
+        budget = lp.manifest.sandbox.get("budget_ms") if lp is not None else None
+        if budget:
+            base = max(base, float(budget) * STALL_FACTOR / 1000.0)
+        if plugin in self._fresh:
+            base = max(base, FIRST_CALL_GRACE)
+        return base
+
+    def output_line(self, plugin: str, line: str) -> None:
+        """Keep the last :data:`LOG_TAIL` lines a plugin's child printed."""
+        self._tails.setdefault(plugin, deque(maxlen=LOG_TAIL)).append(line)
+
+    def _on_record(self, rec: dict[str, Any]) -> None:
+        if rec.get("status") in ("ok", "rejected"):
+            self._last_ok[rec["plugin"]] = {k: rec.get(k) for k in ("tick", "system", "status", "ops", "cmd_bytes")}
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def child_died(self, plugin: str) -> None:
+        """A child failed during a wave: reap it, report, then schedule a restart or disable."""
+        from gpi.plugins.host import _ProcessWorker
+
+        host = self.host
+        lp = host.plugins.get(plugin)
+        worker = host._workers.pop(plugin, None)
+        if lp is None:
+            if worker is not None:
+                worker.close()
+            return
+        code = None
+        if worker is not None:
+            code = worker.kill() if isinstance(worker, _ProcessWorker) else None
+            worker.close()  # joins the output pump: the child's last lines are in
+        self._fresh.discard(plugin)
+        host.drain_output()
+        tick = host.tick_count
+        fault = next((f for f in reversed(host.faults)
+                      if f.get("plugin") == plugin and f.get("tick") == tick), None)
+        kind = str(fault.get("kind")) if fault else "crashed"
+        report = CrashReport(
+            plugin=plugin,
+            system=fault.get("system") if fault else None,
+            tick=tick,
+            kind="stalled" if kind == "timeout" else "crashed",
+            exit=describe_exit(code),
+            signal=_signal_name(code),
+            returncode=code,
+            traceback=self._traceback(plugin),
+            log_tail=list(self._tails.get(plugin, ())),
+            last_commands=dict(self._last_ok.get(plugin, {})),
+        )
+        path = self._write(report)
+        if fault is not None:
+            fault["exit"] = report.exit
+            fault["returncode"] = code
+            if path is not None:
+                fault["report"] = str(path)
+        state = self.supervisor.fault(plugin, tick)
+        lp.pid = None
+        if state is PluginState.DISABLED:
+            lp.status = "disabled"
+            msg = self.supervisor.disabled_reason[plugin] + (
+                f"; last fault: {report.kind} ({report.exit}) in system {report.system!r} at tick {tick}; "
+                f"crash reports in {self.crash_dir}; fix the plugin and reload it to run it again")
+            host._fault("disabled", plugin, "", msg)
+        else:
+            lp.status = "restarting"
+            host._emit_log(plugin, "warning", f"child {report.kind} ({report.exit}) at tick {tick}; "
+                                              f"restart scheduled (report: {path})")
+
+    def _traceback(self, plugin: str) -> str:
+        lines = list(self._tails.get(plugin, ()))
+        for i, line in enumerate(lines):  # faulthandler: "Fatal Python error: ..." then stacks
+            if line.startswith(("Fatal Python error", "Traceback (most recent call last)")):
+                return "\n".join(lines[i:])
+        return ""
+
+    def _write(self, report: CrashReport) -> Path | None:
+        try:
+            path = write_crash_report(self.crash_dir, report)
+        except OSError as exc:
+            self.host._emit_log(report.plugin, "error", f"cannot write crash report under {self.crash_dir}: {exc}")
+            return None
+        self.reports.append(path)
+        return path
+
+    def before_tick(self) -> list[str]:
+        """Restart the plugins whose backoff ends at this tick; returns their names."""
+        host = self.host
+        done = []
+        for plugin in self.supervisor.due_restarts(host.tick_count):
+            lp = host.plugins.get(plugin)
+            if lp is None or lp.status == "disabled":
+                continue
+            lp.restarts = self.supervisor.restarts.get(plugin, lp.restarts + 1)
+            if host._respawn(plugin):
+                done.append(plugin)
+            else:
+                self.child_died(plugin)  # a failed start counts as another fault
+        return done
+
+    def reenable(self, plugin: str) -> None:
+        """Forget the circuit-breaker state of ``plugin`` (after a successful reload)."""
+        sup = self.supervisor
+        sup._faults.pop(plugin, None)
+        sup._consecutive.pop(plugin, None)
+        sup._restart_at.pop(plugin, None)
+        sup.disabled_reason.pop(plugin, None)
+        self.started(plugin)
+
+    # -- the fork-server ---------------------------------------------------------------------
+
+    def zygote(self, env: dict[str, str]) -> ForkServer | None:
+        """The host's fork-server, started on first use (None if it cannot start)."""
+        if self._zygote is not None or self._zygote_failed:
+            return self._zygote
+        try:
+            from gpi.plugins.zygote import DEFAULT_PRELOAD, ForkServer
+
+            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.cython_ext.drawlist")
+            self._zygote = ForkServer(preload=preload, env=env)
+        except Exception as exc:
+            self._zygote_failed = True
+            self.host._emit_log("host", "warning", f"fork-server unavailable, children start with Popen: {exc}")
+        return self._zygote
+
+    # -- status for the overlay --------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per plugin: name, state, restarts, pid, rss, sandbox layers, last fault."""
+        rows = []
+        for name, lp in self.host.plugins.items():
+            layers = {}
+            for lname, ls in ((lp.sandbox or {}).get("layers") or {}).items():
+                layers[str(lname)] = bool(ls.get("active")) if isinstance(ls, dict) else bool(ls)
+            last = next((f for f in reversed(self.host.faults) if f.get("plugin") == name), None)
+            rows.append({"name": name, "state": lp.status, "restarts": lp.restarts, "pid": lp.pid,
+                         "rss": _rss(lp.pid), "sandbox_layers": layers,
+                         "last_error": str(last["error"])[:300] if last else "",
+                         "disabled_reason": self.supervisor.disabled_reason.get(name, "")})
+        return rows
+
+    def close(self) -> None:
+        """Stop the fork-server; safe twice."""
+        z, self._zygote = self._zygote, None
+        if z is not None:
+            z.close()
+
+
+def _signal_name(code: int | None) -> str | None:
+    if code is None or code >= 0:
+        return None
+    import signal
+
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _rss(pid: int | None) -> int | None:
+    if not pid or pid == os.getpid():
+        return None
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wall_ms(t0_ns: int) -> float:
+    """Milliseconds since ``t0_ns`` (``time.perf_counter_ns``)."""
+    return (time.perf_counter_ns() - t0_ns) / 1e6

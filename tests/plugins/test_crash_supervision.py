@@ -1,0 +1,100 @@
+"""Crashing children inside the real host: reports, restarts, the checksum, the circuit breaker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpi.ecs import World
+from gpi.plugins.faults import RestartPolicy
+from gpi.plugins.host import PluginHost
+
+pytestmark = pytest.mark.subprocess
+
+FIX = Path(__file__).parent / "fixtures"
+MOVEMENT = Path(__file__).resolve().parents[2] / "examples" / "plugins" / "movement"
+LENIENT = RestartPolicy(base_ticks=1, max_ticks=8, max_faults=1000, window_ticks=10)
+
+
+def run_flaky(tmp: Path, mode: str, period: int, ticks: int, *, use_zygote: bool = True,
+              policy: RestartPolicy = LENIENT) -> tuple[int, PluginHost, list]:
+    """Run movement + fault_flaky for ``ticks``; returns (checksum, closed host, reports)."""
+    with World(seed=3) as world:
+        host = PluginHost(world, sandbox=False, data_dir=tmp, restart_policy=policy, use_zygote=use_zygote)
+        with host:
+            host.load(MOVEMENT, FIX / "fault_flaky")
+            rng = np.random.default_rng(0)
+            n = 64
+            world.spawn(n, {"Position": rng.random((n, 2), dtype=np.float32) * 100,
+                            "Velocity": rng.random((n, 2), dtype=np.float32) - 0.5,
+                            "Tally": np.zeros(n, np.int64)})
+            world.insert_resource("fault_config", {"period": period, "mode": mode})
+            reports = host.run(ticks)
+            world.remove_resource("fault_config")  # the mode differs between the runs: not part of the state
+            checksum = world.checksum()
+    return checksum, host, reports
+
+
+@pytest.mark.parametrize(("use_zygote", "ticks"), [(True, 200), (False, 60)])
+def test_crash_every_n_ticks_equals_dropping_those_ticks(tmp_path: Path, use_zygote: bool, ticks: int) -> None:
+    period = 20
+    ref, _, _ = run_flaky(tmp_path / "ref", "skip", period, ticks, use_zygote=use_zygote)
+    got, host, reports = run_flaky(tmp_path / "run", "segv", period, ticks, use_zygote=use_zygote)
+    crash_ticks = [t for t in range(ticks) if t % period == period - 1]
+    assert len(reports) == ticks  # the host never stopped
+    assert got == ref  # exactly those ticks' commands were dropped, nothing else
+    for rep in reports:
+        assert "movement.integrate" in rep.ran  # the other plugin never missed a tick
+        if rep.tick in crash_ticks:
+            assert rep.skipped == ["fault_flaky.bump"]
+            assert [f["kind"] for f in rep.faults] == ["crashed"]
+        else:  # at most one tick lost per crash: back before the next tick
+            assert "fault_flaky.bump" in rep.ran, rep
+    assert [r.tick for r in reports if r.restarted] == [t + 1 for t in crash_ticks if t + 1 < ticks]
+    files = sorted((tmp_path / "run" / "crashes").glob("crash-fault_flaky-*.json"))
+    assert len(files) == len(crash_ticks)
+    docs = [json.loads(f.read_text()) for f in files]
+    assert [d["tick"] for d in docs] == crash_ticks
+    for d in docs:
+        assert d["plugin"] == "fault_flaky" and d["system"] == "bump" and d["kind"] == "crashed"
+        assert d["signal"] == "SIGSEGV" and d["exit"] == "killed by SIGSEGV"
+        assert "Fatal Python error: Segmentation fault" in d["traceback"]
+        assert "bump" in d["traceback"]  # the plugin function's frame, from faulthandler
+        assert f"bump tick {d['tick']}" in d["log_tail"]
+        assert d["last_commands"]["tick"] == d["tick"] - 1 and d["last_commands"]["system"] == "bump"
+    crashed = [f for f in host.faults if f["kind"] == "crashed"]
+    assert [f["tick"] for f in crashed] == crash_ticks
+    assert all(Path(f["report"]).exists() for f in crashed)
+    assert host.plugins["fault_flaky"].restarts == len([t for t in crash_ticks if t + 1 < ticks])
+
+
+def test_circuit_breaker_disables_plugin_others_keep_running(tmp_path: Path) -> None:
+    policy = RestartPolicy(base_ticks=1, max_ticks=8, max_faults=3, window_ticks=100)
+    _, host, reports = run_flaky(tmp_path, "exit", 1, 12, policy=policy)
+    # crash at 0 -> back at 1 -> crash -> backoff 1 tick -> back at 3 -> crash: 3 faults, disabled
+    crash_ticks = [f["tick"] for f in host.faults if f["kind"] == "crashed"]
+    assert crash_ticks == [0, 1, 3]
+    assert reports[2].skipped == ["fault_flaky.bump"] and not reports[2].faults  # backoff, quietly
+    disabled = [f for f in host.faults if f["kind"] == "disabled"]
+    assert len(disabled) == 1 and disabled[0]["tick"] == 3
+    assert "circuit breaker" in disabled[0]["error"] and "exit code 3" in disabled[0]["error"]
+    for rep in reports:
+        assert "movement.integrate" in rep.ran
+    for rep in reports[4:]:
+        assert rep.skipped == ["fault_flaky.bump"] and not rep.faults
+    assert host.supervision.supervisor.is_disabled("fault_flaky")  # (the host is closed: status "stopped")
+
+
+def test_plugin_status_rows(tmp_path: Path) -> None:
+    with World(seed=1) as world, PluginHost(world, sandbox=False, data_dir=tmp_path) as host:
+        host.load(MOVEMENT, FIX / "fault_flaky")
+        host.run(2)
+        rows = {r["name"]: r for r in host.plugin_status()}
+        assert set(rows) == {"movement", "fault_flaky"}
+        for r in rows.values():
+            assert r["state"] == "running" and r["restarts"] == 0 and r["pid"]
+            assert r["rss"] is None or r["rss"] > 0
+            assert set(r) >= {"name", "state", "restarts", "pid", "rss", "sandbox_layers", "last_error"}
