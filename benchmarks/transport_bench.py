@@ -5,7 +5,10 @@ All round trips run between this process and a real child process:
 - ``pipe``: 1-byte ``os.pipe`` ping-pong (the floor for a kernel-mediated wake-up).
 - ``mp_pipe``: ``multiprocessing.Pipe`` carrying the same msgpack message the channel sends.
 - ``channel``: ``Channel.request({"kind": "ping"})`` answered by ``{"kind": "pong"}``
-  (msgpack framing, version check, SPSC rings, spin-then-futex wake-ups).
+  (msgpack framing, version check, SPSC rings, doorbell wake-ups). Also shown, not a
+  target: the same with ``spin_us=20`` (both sides spin 20 us before sleeping); on a
+  shared two-core machine the spinner holds the CPU its peer needs, which is why the
+  channel does not spin by default.
 
 Arena throughput: the child writes a 64 MiB float32 array into its output arena
 and the host copies it out, compared with ``np.copyto`` of 64 MiB inside one
@@ -157,9 +160,13 @@ class MpPeer:
 
 
 class ChannelPeer:
-    def __init__(self, nbytes: int) -> None:
+    def __init__(self, nbytes: int, spin_us: float = 0.0) -> None:
         self.ch = Channel.create(
-            "bench", ring_capacity=1 << 16, arena_size=nbytes + (1 << 20), drawlist_size=4096
+            "bench",
+            ring_capacity=1 << 16,
+            arena_size=nbytes + (1 << 20),
+            drawlist_size=4096,
+            spin_us=spin_us,
         )
         host_sock, child_sock = socket.socketpair()
         self.proc = _spawn("channel", child_sock.fileno(), nbytes, fds=(child_sock.fileno(),))
@@ -202,14 +209,16 @@ def measure(quick: bool) -> dict[str, Any]:
     reps = 3 if quick else 7
     arena_reps = 3 if quick else 7
     pipe, mpp, chan = PipePeer(), MpPeer(), ChannelPeer(ARRAY_BYTES)
-    rtt: dict[str, list[float]] = {"pipe": [], "mp_pipe": [], "channel": []}
+    spinner = ChannelPeer(1 << 20, spin_us=20.0)
+    rtt: dict[str, list[float]] = {"pipe": [], "mp_pipe": [], "channel": [], "spin": []}
     try:
-        for peer in (pipe, mpp, chan):  # warm-up
+        for peer in (pipe, mpp, chan, spinner):  # warm-up
             peer.run(n // 4)
         for _ in range(reps):
             rtt["pipe"].append(pipe.run(n))
             rtt["mp_pipe"].append(mpp.run(n))
             rtt["channel"].append(chan.run(n))
+            rtt["spin"].append(spinner.run(n))
 
         src = np.arange(ARRAY_BYTES // 4, dtype=np.float32)
         dst = np.empty_like(src)
@@ -226,7 +235,7 @@ def measure(quick: bool) -> dict[str, Any]:
             times["copy"].append(chan.arena(dst, "copy"))
             times["view"].append(chan.arena(dst, "view"))
     finally:
-        for peer in (pipe, mpp, chan):
+        for peer in (pipe, mpp, chan, spinner):
             peer.close()
 
     us = {k: statistics.median(v) * 1e6 for k, v in rtt.items()}
@@ -235,6 +244,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "rtt_pipe_us": round(us["pipe"], 2),
         "rtt_mp_pipe_us": round(us["mp_pipe"], 2),
         "rtt_channel_us": round(us["channel"], 2),
+        "rtt_channel_spin20_us": round(us["spin"], 2),
         "memcpy_64mib_gib_s": round(gib["memcpy"], 2),
         "arena_streamed_copy_out_64mib_gib_s": round(gib["stream"], 2),
         "arena_serial_copy_out_64mib_gib_s": round(gib["copy"], 2),
@@ -272,7 +282,8 @@ def print_table(result: dict[str, Any]) -> None:
     t.add_column("value", justify="right")
     t.add_row("os.pipe 1-byte ping-pong", f"{f['rtt_pipe_us']:.2f} us")
     t.add_row("multiprocessing.Pipe, msgpack ping/pong", f"{f['rtt_mp_pipe_us']:.2f} us")
-    t.add_row("Channel.request ping/pong", f"{f['rtt_channel_us']:.2f} us")
+    t.add_row("Channel.request ping/pong (default: no spin)", f"{f['rtt_channel_us']:.2f} us")
+    t.add_row("Channel.request ping/pong, spin_us=20", f"{f['rtt_channel_spin20_us']:.2f} us")
     t.add_row("numpy memcpy 64 MiB", f"{f['memcpy_64mib_gib_s']:.2f} GiB/s")
     t.add_row(
         "arena: child streams it in, host copies out (overlapped)",
