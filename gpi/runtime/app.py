@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import logging
 import math
 import os
@@ -368,6 +369,8 @@ class App:
             raise AppError(f"isolation must be 'process' or 'none', got {config.isolation!r}")
         if config.width < 64 or config.height < 64:
             raise AppError(f"window size {config.width}x{config.height} is too small (at least 64x64)")
+        if not config.tick_rate > 0 or not config.min_fps > 0:
+            raise AppError(f"tick_rate ({config.tick_rate}) and min_fps ({config.min_fps}) must be positive")
         self.config = config
         self._owns_world = world is None
         self.world = World(seed=config.seed) if world is None else world
@@ -380,7 +383,12 @@ class App:
             kwargs["drawlist_size"] = max(config.drawlist_size, 0)
         if config.timeout is not None:
             kwargs["timeout"] = config.timeout
-        self.host = PluginHost(self.world, **kwargs)
+        try:
+            self.host = PluginHost(self.world, **kwargs)
+        except BaseException:
+            if self._owns_world:
+                self.world.close()
+            raise
         self._closed = False
         self.mapper = InputMapper((config.width, config.height))
         self._clock = clock
@@ -457,11 +465,17 @@ class App:
         if self._closed:
             return
         self._closed = True
-        self.stop_recording()
-        self._close_window()
-        self.host.close()
-        if self._owns_world:
-            self.world.close()
+        try:
+            self.stop_recording()
+        finally:
+            try:
+                self._close_window()
+            finally:
+                try:
+                    self.host.close()
+                finally:
+                    if self._owns_world:
+                        self.world.close()
 
     def __enter__(self) -> App:
         return self
@@ -526,7 +540,8 @@ class App:
             sb = lp.sandbox or {}
             for lname, ls in (sb.get("layers") or {}).items():
                 layers[str(lname)] = bool(ls.get("active")) if isinstance(ls, Mapping) else bool(ls)
-            last = next((f["error"] for f in reversed(self.host.faults) if f.get("plugin") == name), "")
+            recent = itertools.islice(reversed(self.host.faults), 256)
+            last = next((f.get("error", "") for f in recent if f.get("plugin") == name), "")
             out.append(PluginStatus(name, state, restarts=lp.restarts, pid=lp.pid, rss_bytes=rss.get(name),
                                     sandbox_layers=layers, systems=len(lp.systems), last_error=str(last)[:200]))
         return out
