@@ -114,7 +114,6 @@ class HostRecorder:
         host: Any,
         path: str | os.PathLike[str],
         *,
-        start_tick: int | None = None,
         keyframe_interval: int = 300,
         checksum_interval: int = 0,
         flush_interval_s: float = 1.0,
@@ -126,7 +125,6 @@ class HostRecorder:
         self.host = host
         self.header = header_from_host(
             host,
-            start_tick=start_tick,
             keyframe_interval=keyframe_interval,
             checksum_interval=checksum_interval,
             meta=meta,
@@ -236,13 +234,17 @@ class HostRecorder:
         swaps: Sequence[Mapping[str, Any]] | None = None,
         keyframe: bytes | None = None,
     ) -> None:
-        """Record tick ``tick`` (just run by the host).
+        """Record the tick the host just ran.
 
-        ``input_state`` is the tick's full input (an ``InputState`` or its
-        ``to_dict()``); ``checksum`` defaults to the world's. ``faults`` from the
-        caller are ignored (they come from the host's call records); ``swaps``
-        default to those detected since the last tick; a keyframe is taken when due.
+        The file numbers ticks as the host does (``host.tick_count - 1``: the
+        tick number its systems saw, which seeds their RNG), whatever ``tick``
+        the caller counts (the App passes its loop's). ``input_state`` is the
+        tick's full input (an ``InputState`` or its ``to_dict()``);
+        ``checksum`` defaults to the world's. ``faults`` from the caller are
+        ignored (they come from the host's call records); ``swaps`` default to
+        those detected since the last tick; a keyframe is taken when due.
         """
+        tick = int(self.host.tick_count) - 1
         if isinstance(input_state, Mapping):
             input_state = InputState.from_dict(input_state)
         world = self.host.world
@@ -263,7 +265,7 @@ class HostRecorder:
 
     def after_tick(self, input_state: InputState | Mapping[str, Any] | None = None) -> None:
         """Record the tick the host just ran (``host.tick_count - 1``)."""
-        self.record_tick(self.host.tick_count - 1, input_state)
+        self.record_tick(int(self.host.tick_count) - 1, input_state)
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
@@ -307,4 +309,4 @@ def make_recorder(app: Any, path: str | os.PathLike[str], **kwargs: Any) -> Host
         meta["camera_center"] = list(getattr(cfg, "camera_center", (50.0, 50.0)))
         if getattr(cfg, "population", None) is not None:
             meta["population"] = int(cfg.population)
-    return HostRecorder(app.host, path, start_tick=int(app.loop.tick), meta=meta, **kwargs)
+    return HostRecorder(app.host, path, meta=meta, **kwargs)

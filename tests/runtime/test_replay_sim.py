@@ -155,3 +155,33 @@ def test_windowed_play_headless(app_replay: Path) -> None:
     with Replay.open(app_replay) as rp, HostSimulator(rp.header) as sim:
         args = argparse.Namespace(to=40, max_frames=3, headless=True)
         assert play(rp, sim, args) == 0
+
+
+def _record_keys(path: Path, switch_at: int | None) -> None:
+    from gpi.ecs import World
+    from gpi.plugins.host import PluginHost
+    from gpi.runtime.recording import HostRecorder
+
+    with World(seed=6) as world, PluginHost(world, isolation="none") as host:
+        host.load(EXAMPLES / "movement", EXAMPLES / "player")
+        with HostRecorder(host, path) as rec:
+            for t in range(40):
+                keys = ["up"] if switch_at is not None and t >= switch_at else ["right"]
+                host.tick({"keys": keys})
+                rec.after_tick({"keys": keys})
+
+
+def test_cli_diff_and_play(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.gpir", tmp_path / "b.gpir"
+    _record_keys(a, None)
+    _record_keys(b, 25)
+    assert main(["replay", "diff", str(a), str(a)]) == 0
+    assert main(["replay", "diff", str(a), str(b)]) == 1
+    assert "tick 25: input differs" in capsys.readouterr().out
+    sim = "gpi.runtime.replay_sim:make_simulator"
+    assert main(["replay", "diff", str(a), str(b), "--simulator", sim]) == 1
+    out = capsys.readouterr().out
+    assert "part at tick 25 (inputs differ)" in out
+    assert "Velocity of entity" in out and "player.control" in out
+    assert main(["replay", "play", str(a), "--to", "30"]) == 0
+    assert "simulated to tick 30, checksum 0x" in capsys.readouterr().out
