@@ -185,3 +185,17 @@ def test_cli_diff_and_play(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "Velocity of entity" in out and "player.control" in out
     assert main(["replay", "play", str(a), "--to", "30"]) == 0
     assert "simulated to tick 30, checksum 0x" in capsys.readouterr().out
+
+
+def test_gpi_run_record_then_verify_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "run.gpir"
+    dirs = [str(EXAMPLES / n) for n in ("spawner", "movement", "player")]
+    code = main(["run", *dirs, "--headless", "--ticks", "90", "--isolation", "none", "--population", "30",
+                 "--seed", "3", "--quiet", "--record", str(path)])
+    assert code == 0, capsys.readouterr()
+    with Replay.open(path) as rp:
+        assert rp.tick_count == 90 and rp.complete and rp.header.seed == 3
+    assert main(["replay", "verify", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["replay", "render", str(path), "--ticks", "89", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "tick_000089.png").is_file()
