@@ -271,10 +271,12 @@ def test_examples_unchanged_under_full_sandbox(layers: dict[str, tuple[bool, str
     ticks = 40
     free = run_corpus(EXAMPLES, ticks, sandbox=False, isolation="none", input_keys=True)
     boxed = run_corpus(EXAMPLES, ticks, sandbox=True, input_keys=True)
-    assert boxed["faults"] == [] and boxed["violations"] == []
+    assert free["faults"] == [], free["faults"][:3]
+    assert boxed["faults"] == [] and boxed["violations"] == [], (boxed["faults"][:3], boxed["logs"][-5:])
     for name, summary in boxed["plugins"].items():
         sb = summary["sandbox"] or {}
         active = {n for n, s in (sb.get("layers") or {}).items() if s.get("active")}
         assert {"rlimits", "no_new_privs", "landlock", "seccomp"} <= active, (name, sb)
-    assert boxed["checksums"] == free["checksums"]
+    first = next((t for t, (a, b) in enumerate(zip(free["checksums"], boxed["checksums"])) if a != b), None)
+    assert first is None, f"checksums differ from tick {first}: {boxed['reports'][first]}"
     assert len(set(free["checksums"])) > ticks // 2  # the world really changes
