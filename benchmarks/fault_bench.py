@@ -1,0 +1,180 @@
+"""Faults and hot-swap: how fast a crashed or edited plugin is running again.
+
+Measured in one run, with and without the fork-server (zygote), sides
+interleaved (A B A B) and reduced to medians:
+
+- **restart**: from the moment the host sees a child die (segfault in a
+  system; the skipped call's record) to the restarted child's first completed
+  call: reaping, crash report (JSON, fsync), a new child, handshake, the call;
+- **hot-swap**: from the moment a plugin's source file is replaced on disk to
+  the end of the first tick that ran the new code (watcher, new child beside
+  the old one, schema check, swap, schedule rebuild, the tick);
+- **lost ticks per crash**: ticks in which the crashed system did not run,
+  divided by crashes.
+
+Children are sandboxed as in a normal run when the sandbox is available.
+Run ``python benchmarks/fault_bench.py`` for a table, ``--quick`` for fewer
+repetitions, ``--json`` to end with one JSON line (figures and targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gpi.ecs import World  # noqa: E402
+from gpi.plugins.faults import RestartPolicy  # noqa: E402
+from gpi.plugins.host import PluginHost  # noqa: E402
+
+FIX = ROOT / "tests" / "plugins" / "fixtures"
+MOVEMENT = ROOT / "examples" / "plugins" / "movement"
+LENIENT = RestartPolicy(base_ticks=1, max_ticks=8, max_faults=10_000, window_ticks=10)
+
+
+def bench_restart(use_zygote: bool, crashes: int, period: int = 10) -> dict[str, Any]:
+    """Crash fault_flaky every ``period`` ticks; times from detection to the next good call."""
+    samples: list[float] = []
+    state: dict[str, Any] = {"t_crash": None}
+
+    def on_record(rec: dict[str, Any]) -> None:
+        if rec["plugin"] != "fault_flaky":
+            return
+        now = time.perf_counter_ns()
+        if rec["status"] == "skipped" and state["t_crash"] is None:
+            state["t_crash"] = now
+        elif rec["status"] == "ok" and state["t_crash"] is not None:
+            samples.append((now - state["t_crash"]) / 1e6)
+            state["t_crash"] = None
+
+    ticks = crashes * period
+    with tempfile.TemporaryDirectory() as tmp, World(seed=1) as world, \
+            PluginHost(world, data_dir=tmp, restart_policy=LENIENT, use_zygote=use_zygote) as host:
+        host.load(MOVEMENT, FIX / "fault_flaky")
+        n = 1000
+        world.spawn(n, {"Position": np.zeros((n, 2), np.float32), "Velocity": np.ones((n, 2), np.float32),
+                        "Tally": np.zeros(n, np.int64)})
+        world.insert_resource("fault_config", {"period": period, "mode": "segv"})
+        host.on_call_record(on_record)
+        reports = host.run(ticks)
+        lost = sum(1 for r in reports if "fault_flaky.bump" not in r.ran)
+        n_crashes = sum(1 for f in host.faults if f["kind"] == "crashed")
+    return {"restart_ms": samples, "lost": lost, "crashes": n_crashes}
+
+
+def bench_hotswap(use_zygote: bool, swaps: int) -> list[float]:
+    """Edit fault_swap's STEP ``swaps`` times; times from the file replace to the first new tick's end."""
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp, World(seed=1) as world:
+        plugin = Path(tmp) / "fault_swap"
+        shutil.copytree(FIX / "fault_swap", plugin)
+        with PluginHost(world, data_dir=tmp, use_zygote=use_zygote) as host:
+            host.load(plugin)
+            world.spawn(1, {"Swapped": np.zeros(1, np.int64)})
+            host.enable_hot_swap()
+            host.run(3)
+            src = plugin / "main.py"
+            steps = [1]
+            for i in range(swaps):
+                new_step = 1000 + i
+                text = src.read_text().replace(f"STEP = {steps[-1]}\n", f"STEP = {new_step}\n")
+                tmp_file = plugin / "main.py.edit"
+                tmp_file.write_text(text)
+                time.sleep(0.05)  # quiet period, so the swap is not merged with the previous one
+                t0 = time.perf_counter_ns()
+                os.replace(tmp_file, src)
+                for _ in range(20_000):
+                    before = int(next(iter(world.query("Swapped")))["Swapped"][0])
+                    rep = host.tick()
+                    after = int(next(iter(world.query("Swapped")))["Swapped"][0])
+                    if rep.swaps and after - before == new_step:
+                        samples.append((time.perf_counter_ns() - t0) / 1e6)
+                        break
+                    time.sleep(0.0005)
+                steps.append(new_step)
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args(argv)
+    logging.getLogger("gpi").setLevel(logging.CRITICAL)  # the crashes are on purpose: no log noise
+    q = args.quick
+    reps = 2 if q else 4
+    crashes = 4 if q else 8
+    swaps = 2 if q else 4
+    restart: dict[bool, list[float]] = {True: [], False: []}
+    hotswap: dict[bool, list[float]] = {True: [], False: []}
+    lost: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(reps):
+        for z in (True, False):  # interleaved
+            r = bench_restart(z, crashes)
+            restart[z] += r["restart_ms"]
+            lost[z].append(r["lost"] / max(r["crashes"], 1))
+            hotswap[z] += bench_hotswap(z, swaps)
+
+    def med(xs: list[float]) -> float:
+        return round(statistics.median(xs), 2) if xs else float("nan")
+
+    figures: dict[str, float] = {
+        "restart_ms_zygote": med(restart[True]),
+        "restart_ms_popen": med(restart[False]),
+        "hotswap_ms_zygote": med(hotswap[True]),
+        "hotswap_ms_popen": med(hotswap[False]),
+        "lost_ticks_per_crash_zygote": round(max(lost[True]), 3),
+        "lost_ticks_per_crash_popen": round(max(lost[False]), 3),
+        "restart_samples": len(restart[True]) + len(restart[False]),
+        "hotswap_samples": len(hotswap[True]) + len(hotswap[False]),
+    }
+    figures["restart_speedup_zygote"] = round(figures["restart_ms_popen"] / figures["restart_ms_zygote"], 2)
+    targets = {
+        "restart_ms_zygote": {"value": figures["restart_ms_zygote"], "op": "<=", "target": 50},
+        "hotswap_ms_zygote": {"value": figures["hotswap_ms_zygote"], "op": "<=", "target": 250},
+        "lost_ticks_per_crash": {"value": max(figures["lost_ticks_per_crash_zygote"],
+                                              figures["lost_ticks_per_crash_popen"]), "op": "<=", "target": 1},
+    }
+    for t in targets.values():
+        t["met"] = bool(t["value"] <= t["target"])
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"fault_bench{' (quick)' if q else ''}: medians over {reps} interleaved repetitions "
+                        f"({crashes} crashes, {swaps} swaps each)")
+    for col in ("figure", "fork-server", "fresh interpreter"):
+        table.add_column(col, justify="right" if col != "figure" else "left")
+    table.add_row("crash -> restarted child's first call (ms)", str(figures["restart_ms_zygote"]),
+                  str(figures["restart_ms_popen"]))
+    table.add_row("file change -> new code ran a tick (ms)", str(figures["hotswap_ms_zygote"]),
+                  str(figures["hotswap_ms_popen"]))
+    table.add_row("ticks of the crashed system lost per crash", str(figures["lost_ticks_per_crash_zygote"]),
+                  str(figures["lost_ticks_per_crash_popen"]))
+    Console().print(table)
+    tt = Table(title="targets")
+    for col in ("target", "value", "goal", "met"):
+        tt.add_column(col)
+    for k, t in targets.items():
+        tt.add_row(k, str(t["value"]), f"{t['op']} {t['target']}", "yes" if t["met"] else "[red]no[/red]")
+    Console().print(tt)
+    if args.json:
+        print(json.dumps({"figures": figures, "targets": targets}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
