@@ -94,6 +94,8 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
     p.add_argument("--screenshot", type=_screenshot, action="append", default=[], metavar="TICK:FILE",
                    help="save a PNG (with the overlay) once TICK ticks have run; repeatable")
     p.add_argument("--record", type=Path, default=None, metavar="FILE", help="record a replay (.gpir) to FILE")
+    p.add_argument("--load", type=Path, default=None, metavar="SNAPSHOT",
+                   help="start from a world snapshot (PluginHost.save_world / gpi.plugins.snapshots)")
     p.add_argument("--isolation", choices=("process", "none"), default="process",
                    help="run plugins in sandboxed child processes (default) or in this process")
     p.add_argument("--no-sandbox", action="store_true", help="do not confine plugin children")
@@ -214,6 +216,11 @@ def run_app(
             return 1
         for name, value in (resources or {}).items():
             app.world.insert_resource(name, value)
+        if getattr(args, "load", None) is not None:  # --load SNAPSHOT: world and tick from a snapshot file
+            try:
+                app.host.load_snapshot(args.load)
+            except (GpiError, OSError) as exc:
+                return _fail(title, str(exc))
         if headless and input_script is not None:
             app.input_source = input_script
         if args.record is not None and not app.start_recording(args.record):
