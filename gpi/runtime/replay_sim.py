@@ -413,15 +413,20 @@ def render_ticks(
     ticks: Sequence[int],
     *,
     size: tuple[int, int] = (256, 256),
+    camera: Any = None,
 ) -> dict[int, np.ndarray]:
-    """Images ``(h, w, 4)`` of the world after each tick, rendered headless in one GL window."""
+    """Images ``(h, w, 4)`` of the world after each tick, rendered headless in one GL window.
+
+    ``camera`` (a :class:`~gpi.runtime.render.Camera`; its viewport is set to
+    ``size``) defaults to one that fits the arena.
+    """
     from gpi.runtime.window import Window, configure_platform
 
     configure_platform()
     from gpi.runtime.render import Camera, Renderer
 
     w, h = int(size[0]), int(size[1])
-    cam = arena_camera((w, h), replay.header)
+    cam = arena_camera((w, h), replay.header) if camera is None else camera
     out: dict[int, np.ndarray] = {}
     with Window(w, h, "gpi replay render", hidden=True, resizable=False) as win, Renderer(win) as ren:
         for t in sorted(set(int(t) for t in ticks)):

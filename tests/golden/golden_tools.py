@@ -88,14 +88,32 @@ def record(g: Golden, path: Path | None = None) -> Path:
     return out
 
 
-def render(g: Golden, ticks: tuple[int, ...] | None = None) -> dict[int, np.ndarray]:
-    """RGB images ``(h, w, 3)`` of ``ticks`` (default: ``g.images``) re-simulated from the replay."""
+def camera() -> object:
+    """The golden camera: the middle 48 x 48 units of the arena, 4 px per unit.
+
+    Entities are 3 px quads: a moved entity changes whole SSIM windows, where
+    a view of the whole arena (1.4 px dots on a flat background) scores above
+    0.99 for visibly different runs.
+    """
+    from gpi.runtime.render import Camera
+
+    return Camera(center=(50.0, 50.0), zoom=SIZE[0] / 48.0, viewport=SIZE)
+
+
+def render(g: Golden, ticks: tuple[int, ...] | None = None, *, force: bool = False,
+           search: tuple[Path, ...] = (EXAMPLES,)) -> dict[int, np.ndarray]:
+    """RGB images ``(h, w, 3)`` of ``ticks`` (default: ``g.images``) re-simulated from the replay.
+
+    Plugins come from the recorded folders, else ``search``; a plugin whose
+    code changed since the recording is refused (``PluginMismatchError``)
+    unless ``force``.
+    """
     from gpi.replays import Replay
     from gpi.runtime.replay_sim import HostSimulator, render_ticks
 
-    with Replay.open(g.replay) as rp, HostSimulator(rp.header, search=[EXAMPLES], isolation="none",
-                                                     force=True) as sim:
-        imgs = render_ticks(rp, sim, list(ticks or g.images), size=SIZE)
+    with Replay.open(g.replay) as rp, HostSimulator(rp.header, search=search, isolation="none",
+                                                     force=force) as sim:
+        imgs = render_ticks(rp, sim, list(ticks or g.images), size=SIZE, camera=camera())
     return {t: np.ascontiguousarray(img[..., :3]) for t, img in imgs.items()}
 
 

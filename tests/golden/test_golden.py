@@ -14,6 +14,9 @@ import golden_tools as gt
 import numpy as np
 import pytest
 
+from gpi.replays import PluginMismatchError, Replay, verify
+from gpi.runtime.replay_sim import HostSimulator
+
 
 def _diff_dir(tmp_path: Path) -> Path:
     return Path(os.environ.get("GPI_GOLDEN_DIFF_DIR") or tmp_path)
@@ -23,7 +26,11 @@ def _diff_dir(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("golden", gt.GOLDEN, ids=[g.name for g in gt.GOLDEN])
 def test_golden_replay_matches_references(golden: gt.Golden, tmp_path: Path) -> None:
     assert golden.replay.is_file(), f"{golden.replay} missing: run tests/golden/regenerate.py"
-    rendered = gt.render(golden)
+    try:
+        rendered = gt.render(golden)
+    except PluginMismatchError as exc:
+        pytest.fail(f"{exc}\nThe example plugins changed since the golden replays were recorded: "
+                    "if intended, run tests/golden/regenerate.py and check the new PNGs")
     failures = []
     for t in golden.images:
         ref = gt.load_png(golden.reference(t))
@@ -46,3 +53,12 @@ def test_ssim_and_side_by_side(tmp_path: Path) -> None:
     h, w = ref.shape[:2]
     assert img.shape == (h, 3 * w + 8, 3)
     assert np.array_equal(img[:, :w], ref) and img[80, 2 * w + 8 + 80].any()
+
+
+@pytest.mark.parametrize("golden", gt.GOLDEN, ids=[g.name for g in gt.GOLDEN])
+def test_golden_replay_verifies(golden: gt.Golden) -> None:
+    with Replay.open(golden.replay) as rp:
+        assert rp.complete and rp.tick_count == golden.ticks
+        with HostSimulator(rp.header, search=[gt.EXAMPLES], isolation="none") as sim:
+            res = verify(rp, sim)
+    assert res.ok, res.message
