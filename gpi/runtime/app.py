@@ -293,7 +293,7 @@ def default_recorder(app: App, path: str) -> Any:
     header = ReplayHeader(
         seed=int(app.world.seed), tick_rate=float(app.loop.rate), plugins=tuple(plugins),
         schema=tuple(c.to_dict() for c in app.world.components.values()),
-        initial_snapshot=app.world.snapshot(), start_tick=int(app.loop.tick),
+        initial_snapshot=app.world.snapshot(), start_tick=int(app.host.tick_count),
         meta={"isolation": app.config.isolation, "population": app.config.population,
               "recorded_by": "gpi.runtime.app"},
     )
@@ -563,11 +563,12 @@ class App:
             scripted = self.input_source(tick)
             state = scripted if isinstance(scripted, InputState) else InputState.from_dict(scripted)
         self.last_input = state
+        world_tick = int(self.host.tick_count)  # differs from the loop's after a snapshot load
         self.host.tick(state.to_dict())
         self._bridge.flush()
         self._frame_ticks += 1
         if self.recorder is not None:
-            self._record(tick, state)
+            self._record(world_tick, state)
         every = self.config.memory_every
         if every and tick % every == 0:
             self.telemetry.sample_memory(tick, self.child_pids())
