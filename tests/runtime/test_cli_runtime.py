@@ -145,3 +145,15 @@ def test_run_realtime_headless(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "real time at 200 Hz" in out and "20 ticks" in out
     assert shot.is_file()
+
+
+@pytest.mark.gl
+def test_profile_with_rendering(tmp_path, capsys):
+    shot = tmp_path / "last.png"
+    code = main(["profile", str(EX / "movement"), str(EX / "spawner"), "--ticks", "8", "--out", str(tmp_path / "p"),
+                 "--isolation", "none", "--population", "50", "--render", "--screenshot", str(shot),
+                 "--no-progress"])
+    assert code == 0
+    assert shot.is_file()
+    assert main(["profile", str(EX / "movement"), "--ticks", "3", "--screenshot", str(shot)]) == 2
+    assert "needs --render" in capsys.readouterr().err

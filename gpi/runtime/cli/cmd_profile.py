@@ -8,7 +8,8 @@ prints the per-system table and writes under ``--out`` (default
 ``frame_times.png``, ``systems.txt`` and, with ``--leak-check``,
 ``leaks.txt``: the RSS growth of the host and each child (sampled every
 ``--memory-every`` ticks, first 20 % skipped as warm-up). A suspect leak
-makes the exit status 3 so CI can gate on it.
+makes the exit status 3 so CI can gate on it. ``--render`` draws every tick
+offscreen (scene and overlay, SDL + EGL) so frame times include rendering.
 
 The helpers here (:func:`check_plugin_dirs`, :func:`progress_bar`) are shared
 by ``gpi run`` and ``gpi demo``.
@@ -100,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="world seed (default 0)")
     p.add_argument("--population", type=non_negative_int, default=None,
                    help="set the 'population' resource (the spawner example's target)")
+    p.add_argument("--render", action="store_true",
+                   help="draw every tick offscreen (scene + overlay) so frame times include rendering")
+    p.add_argument("--screenshot", default=None, metavar="FILE",
+                   help="with --render: save the last frame (scene + overlay) as a PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -116,17 +121,23 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(dirs, str):
         err.print(f"gpi profile: error: {dirs}")
         return 2
+    if args.screenshot is not None and not args.render:
+        err.print("gpi profile: error: --screenshot needs --render")
+        return 2
     every = args.memory_every
     if every is None:
         every = max(1, args.ticks // 100) if args.leak_check else 60
-    cfg = AppConfig(plugins=dirs, seed=args.seed, isolation=args.isolation, render=False, overlay=False,
+    cfg = AppConfig(plugins=dirs, seed=args.seed, isolation=args.isolation, render=args.render,
+                    headless=True, overlay=args.render,
                     population=args.population, memory_every=every,
                     telemetry_window=max(600, min(args.ticks, 10_000)))
     try:
         with App(cfg) as app:
             app.start()
             with progress_bar(args.ticks, "profiling", enabled=not args.no_progress) as update:
-                app.run_headless(args.ticks, progress=update)
+                shots = {app.tick + args.ticks: args.screenshot} if args.screenshot else None
+                app.run_headless(args.ticks, render_every=1 if args.render else 0, screenshots=shots,
+                                 progress=update)
             app.telemetry.sample_memory(app.tick, app.child_pids())
             report = app.write_profile(args.out)
             problems = app.telemetry.validate()
