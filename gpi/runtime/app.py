@@ -413,6 +413,7 @@ class App:
         self._frame_ticks = 0
         self._overlay_fbo: tuple[int, int, int, int] | None = None  # (fbo, renderbuffer, w, h)
         self._overlay_age = 1 << 30
+        self._overlay_rect = (0, 0, 0, 0)
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -720,7 +721,8 @@ class App:
 
         ImGui's pixels change slowly (its table refreshes four times a second) but
         rasterising them costs a software renderer (llvmpipe) tens of milliseconds,
-        so in between the cached overlay column is copied with one framebuffer blit.
+        so in between the cached pixels of the overlay's window are copied with one
+        framebuffer blit (the rectangle follows the window if it is dragged).
         """
         ov = self.overlay
         if ov is None:
@@ -750,17 +752,42 @@ class App:
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
             try:
                 actions = list(ov.frame(self.overlay_model()))
+                self._overlay_rect = self._imgui_window_rect(w, h)
             finally:
                 GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
             self._overlay_age = 0
         self._overlay_age += 1
-        scale = w / max(self.window.size[0], 1)
-        cw = min(int((self._overlay_width() + 20) * scale), w)
+        x0, y0, x1, y1 = self._overlay_rect
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, fbo)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
-        GL.glBlitFramebuffer(0, 0, cw, h, 0, 0, cw, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        GL.glBlitFramebuffer(x0, y0, x1, y1, x0, y0, x1, y1, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return actions
+
+    def _imgui_window_rect(self, w: int, h: int) -> tuple[int, int, int, int]:
+        """Where the overlay's ImGui window is, in framebuffer pixels (GL origin bottom-left).
+
+        Found by its title, so the cached copy follows the window when the user
+        drags or resizes it; if ImGui cannot say, the left column.
+        """
+        scale = w / max(self.window.size[0], 1)
+        try:
+            from imgui_bundle import imgui
+
+            from gpi.runtime.overlay.overlay import WINDOW_TITLE
+
+            win = imgui.internal.find_window_by_name(WINDOW_TITLE)
+            px, py, sx, sy = win.pos.x, win.pos.y, win.size.x, win.size.y
+        except Exception:
+            return 0, 0, min(int((self._overlay_width() + 20) * scale), w), h
+        pad = 2.0  # borders and anti-aliased edges
+        x0 = max(int((px - pad) * scale), 0)
+        x1 = min(int((px + sx + pad) * scale) + 1, w)
+        top = max(int((py - pad) * scale), 0)
+        bottom = min(int((py + sy + pad) * scale) + 1, h)
+        if x1 <= x0 or bottom <= top:
+            return 0, 0, 0, 0
+        return x0, h - bottom, x1, h - top
 
     def _free_overlay_fbo(self) -> None:
         if self._overlay_fbo is None:
