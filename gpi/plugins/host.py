@@ -229,6 +229,7 @@ class _InProcessWorker(_Worker):
             self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
         out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
+        out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
         if cmds is not None and len(cmds):
             # Detach arrays from world memory so applying one op cannot change another's values,
@@ -311,6 +312,9 @@ class _ProcessWorker(_Worker):
             text = f"plugin {m.name!r}: {stage} failed in the child: {msg['type']}: {msg['message']}"
             if stage == "import":
                 raise PluginLoadError(text)
+            if stage == "sandbox":
+                text += ("; the sandbox could not be applied on this machine (see `gpi doctor`); "
+                         "run with sandbox=False (`--no-sandbox`) to load it unconfined")
             raise PluginError(text)
         self.epoch = -1
         self.known = set()
@@ -355,9 +359,13 @@ class _ProcessWorker(_Worker):
 
         def dec(obj: Any) -> np.ndarray:
             if isinstance(obj, dict) and "arena" in obj:
-                return arena.view(obj["arena"])  # zero-copy; world.apply copies it into the table
-            arr = decode_inline(obj)
-            return arr
+                view = arena.view(obj["arena"])
+                if view.dtype == np.uint64:
+                    # Entity ids: validation depends on their contents, and the child can still
+                    # write its arena, so take a private copy before checking them.
+                    return view.copy()
+                return view  # values: zero-copy; world.apply copies them into the table once
+            return decode_inline(obj)
 
         buf = CommandBuffer.from_wire(wire_cmds, dec, source=source)
         return buf
@@ -468,6 +476,7 @@ class PluginHost:
         self.keyring = keyring
         self._decls: dict[str, SystemDecl] = {}
         self._access: dict[str, Access] = {}
+        self._out_of_step: set[str] = set()
         #: Sandbox/host refusals per plugin, from the faults (records, counts(), layers(), on_violation).
         self.violations = ViolationMonitor(self)
         from gpi.plugins.saves import HostSaves
@@ -798,8 +807,9 @@ class PluginHost:
         recv_ns = time.perf_counter_ns()
         for key in wave:  # schedule order, never completion order
             self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), received.get(key, recv_ns), report)
-        for plugin in sorted(dead):
+        for plugin in sorted(dead | self._out_of_step):
             self._restart(plugin)
+        self._out_of_step.clear()
 
     def _finish(self, stage: str, wi: int, key: str, res: dict[str, Any] | BaseException | None,
                 t_sent: int, t_recv: int, report: TickReport) -> None:
@@ -824,6 +834,15 @@ class PluginHost:
             report.skipped.append(key)
             self._fault(kind, plugin, system, err)
             self._emit_record(rec)
+            return
+        if res.get("sys") != system or res.get("tick") != self.tick_count:
+            err = (f"{source}: child answered for system {res.get('sys')!r} tick {res.get('tick')!r}; "
+                   "its stream is out of step, restarting it")
+            rec.update(status="skipped", error=err)
+            report.skipped.append(key)
+            self._fault("protocol", plugin, system, err)
+            self._emit_record(rec)
+            self._out_of_step.add(plugin)
             return
         self.supervision.succeeded(plugin)
         rec["child_ns"] = int(res.get("child_ns") or 0)
