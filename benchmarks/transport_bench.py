@@ -78,17 +78,19 @@ def _child_channel(sock_fd: int, nbytes: int) -> None:
     ch = Channel.attach(spec, fds)
     src = np.arange(nbytes // 4, dtype=np.float32)
     pong = {"kind": "pong"}
+    msg = ch.recv()
     while True:
-        msg = ch.recv()
         kind = msg["kind"]
         if kind == "ping":
-            ch.send(pong)
+            msg = ch.request(pong)  # answer and wait for the next request, one kernel call
         elif kind == "call" and msg["mode"] == "stream":
             ch.arena.reset()
             ch.send_arrays({"kind": "result"}, {"ref": src})
+            msg = ch.recv()
         elif kind == "call":
             ch.arena.reset()
             ch.send({"kind": "result", "ref": ch.arena.write(src)})
+            msg = ch.recv()
         else:
             ch.close()
             return

@@ -42,6 +42,7 @@ cdef extern from *:
     #include <unistd.h>
     #include <poll.h>
     #include <sched.h>
+    #include <errno.h>
     #include <sys/socket.h>
     #include <limits.h>
     #include <sys/syscall.h>
@@ -93,11 +94,14 @@ cdef extern from *:
         return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     }
 
-    static inline void gpi_futex_wait(uint32_t *addr, uint32_t val, int64_t ns) {
+    /* Sleep while *addr == val, at most ns. Returns 1 if the sleep ran out (or was
+       interrupted), 0 if woken or the word had already changed. */
+    static inline int gpi_futex_wait(uint32_t *addr, uint32_t val, int64_t ns) {
         struct timespec ts;
         ts.tv_sec = ns / 1000000000LL;
         ts.tv_nsec = ns % 1000000000LL;
-        syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
+        long r = syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
+        return r != 0 && (errno == ETIMEDOUT || errno == EINTR);
     }
 
     static inline void gpi_futex_wake(uint32_t *addr) {
@@ -181,7 +185,9 @@ cdef extern from *:
         uint32_t *seq = gpi_u32(base + seq_off);
         uint32_t *waiters = gpi_u32(base + wait_off);
         if (mode != 0) bell = -1;  /* doorbells only carry 'data published' */
-        int check_peer = 1;
+        /* The peer is checked (a syscall) only after a sleep ran out: a wake-up proves
+           it alive, and the hot path stays one syscall per side. */
+        int check_peer = 0;
         for (;;) {
             uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
             __atomic_store_n(waiters, bell >= 0 ? 2u : 1u, __ATOMIC_SEQ_CST);
@@ -223,8 +229,7 @@ cdef extern from *:
                 if (r > 0 && (p[0].revents & POLLIN)) gpi_drain(bell);
                 check_peer = r <= 0 || p[1].revents != 0 || (p[0].revents & POLLHUP);
             } else {
-                gpi_futex_wait(seq, s, slice);
-                check_peer = 1;  /* cannot tell a wake-up from a timeout cheaply: check */
+                check_peer = gpi_futex_wait(seq, s, slice);
             }
         }
     }
@@ -312,6 +317,7 @@ cdef extern from *:
                  int64_t timeout_ns, int64_t spin_ns, int64_t yield_ns, int pidfd, long ppid,
                  int bell) nogil
     int64_t gpi_peek(char *base, uint64_t head, uint64_t cap) nogil
+    int64_t gpi_now_ns() nogil
     void gpi_copy_out(char *dst, const char *base, uint64_t index, uint64_t n, uint64_t cap) nogil
     int gpi_try_push(char *base, uint64_t *tail, const char *src, uint64_t n, uint64_t cap,
                      int bell, int *woke) nogil
@@ -447,12 +453,16 @@ cdef class RingCore:
         (unknown kind, outside the fast codec's subset, too big), or a negative ring
         status (then ``self.pending`` holds the frame bytes for the caller's retry).
         """
+        return self._send_msg(msg, kinds, max_size, version, timeout_ns)
+
+    cdef int _send_msg(self, dict msg, frozenset kinds, Py_ssize_t max_size, object version,
+                       int64_t timeout_ns) except -100:
         if self.base == NULL:
             raise ValueError("ring endpoint is closed")
         kind = msg.get("kind")
         if type(kind) is not str or kind not in kinds:
             return 0
-        data = fast_pack_message(msg, version)
+        data = _pack_message(msg, version)
         if data is _NOPE or PyBytes_GET_SIZE(data) > max_size:
             return 0
         cdef int rc = self._push2(PyBytes_AS_STRING(data), <uint64_t>PyBytes_GET_SIZE(data),
@@ -468,12 +478,16 @@ cdef class RingCore:
         Returns the message dict; the frame's bytes when the caller's full decoder must
         judge it (it names what is wrong); or a negative ring status.
         """
+        return self._recv_msg(unpackb, kinds, max_size, version, timeout_ns)
+
+    cdef object _recv_msg(self, object unpackb, frozenset kinds, Py_ssize_t max_size,
+                          object version, int64_t timeout_ns):
         out = self._pop(timeout_ns)
         if type(out) is not bytes:
             return out
         if PyBytes_GET_SIZE(out) > max_size:
             return out
-        msg = fast_unpack(out)
+        msg = _unpack(out)
         if msg is _NOPE:
             try:
                 msg = unpackb(out)
@@ -487,6 +501,31 @@ cdef class RingCore:
         if type(kind) is not str or kind not in kinds:
             return out
         return msg
+
+    def call(self, dict msg, RingCore rx, frozenset kinds, Py_ssize_t max_size, object version,
+             int64_t timeout_ns, object unpackb):
+        """``send_msg`` on this ring, then ``recv_msg`` on ``rx``, in one call (a round trip).
+
+        ``timeout_ns`` covers both. Returns the reply dict; ``None`` when the message
+        needs the caller's full send path (nothing was sent); a negative int when the
+        push failed (``self.pending`` holds the frame); or ``(reply,)`` with the bytes
+        or negative status of a receive the caller must finish.
+        """
+        cdef int64_t start = gpi_now_ns()
+        cdef int rc = self._send_msg(msg, kinds, max_size, version, timeout_ns)
+        if rc == 0:
+            return None
+        if rc != 1:
+            return rc
+        cdef int64_t left = timeout_ns
+        if timeout_ns >= 0:
+            left = timeout_ns - (gpi_now_ns() - start)
+            if left < 0:
+                left = 0
+        got = rx._recv_msg(unpackb, kinds, max_size, version, left)
+        if type(got) is dict:
+            return got
+        return (got,)
 
     cdef object _take(self, int64_t n):
         cdef object out = PyBytes_FromStringAndSize(NULL, n)
@@ -588,12 +627,13 @@ cdef extern from *:
         }
         uint32_t *seq = gpi_u32(p + 8);
         uint32_t *waiters = gpi_u32(p + 12);
+        int check_peer = 1;
         for (;;) {
             uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
             __atomic_store_n(waiters, 1u, __ATOMIC_SEQ_CST);
             v = gpi_ld_sc(p);
             if (v >= target) { __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED); *seen = v; return GPI_OK; }
-            if (gpi_peer_dead(pidfd, ppid)) {
+            if (check_peer && gpi_peer_dead(pidfd, ppid)) {
                 __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED);
                 v = gpi_ld_acq(p);
                 *seen = v;
@@ -603,7 +643,7 @@ cdef extern from *:
             if (t >= deadline) { __atomic_store_n(waiters, 0u, __ATOMIC_RELAXED); *seen = v; return GPI_TIMEOUT; }
             int64_t slice = deadline - t;
             if (slice > GPI_SLICE_NS) slice = GPI_SLICE_NS;
-            gpi_futex_wait(seq, s, slice);
+            check_peer = gpi_futex_wait(seq, s, slice);
         }
     }
     """
@@ -847,6 +887,10 @@ def fast_pack_message(dict msg, object version):
 
     NOT_HANDLED also when ``msg`` carries a different ``"v"``: the caller's full path decides.
     """
+    return _pack_message(msg, version)
+
+
+cdef object _pack_message(dict msg, object version):
     cdef _Buf b
     b.p = NULL
     b.n = 0
@@ -1027,6 +1071,10 @@ cdef object _dec_map(const unsigned char *p, Py_ssize_t n, Py_ssize_t *pos, Py_s
 
 def fast_unpack(bytes data):
     """``msgpack.unpackb(data)`` for the subset (maps with str keys), else NOT_HANDLED."""
+    return _unpack(data)
+
+
+cdef object _unpack(bytes data):
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     out = _dec(<const unsigned char *>PyBytes_AS_STRING(data), n, &pos, 0)

@@ -359,13 +359,32 @@ class Channel:
         return self.arena.copy_out(ref, out, timeout=timeout, pidfd=core.pidfd, ppid=core.ppid)
 
     def request(self, msg: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
-        """Send ``msg`` and wait for the peer's next message (the response); ``timeout`` covers both."""
-        if timeout is None:
-            self.send(msg)
-            return self.recv()
-        deadline = time.monotonic() + timeout
+        """Send ``msg`` and return the peer's next message; ``timeout`` covers both.
+
+        On the host this is a request and its response; in a child serving
+        requests, ``request(reply)`` answers and waits for the next request.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._fast and type(msg) is dict and self._txc is not None:
+            # hot path: push, wait and pop in one kernel call
+            wait = _FOREVER if timeout is None else chunk_ns(timeout)
+            got = self._txc.call(
+                msg, self._rxc, self.kinds, self.max_message, PROTOCOL_VERSION, wait, _unpackb
+            )
+            if type(got) is dict:
+                return got
+            if type(got) is tuple:  # sent; the receive needs finishing or judging
+                data = got[0]
+                if type(data) is not bytes:
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    data = self._rx().finish_pop(data, left)
+                return protocol.decode(data, kinds=self.kinds, max_size=self.max_message)
+            if got is not None:  # the push itself must wait longer or failed
+                pending, self._txc.pending = self._txc.pending, None
+                self._tx().finish_push(got, pending, timeout)
+                return self.recv(_left(deadline))
         self.send(msg, timeout)
-        return self.recv(max(0.0, deadline - time.monotonic()))
+        return self.recv(_left(deadline))
 
     # -- recovery and lifetime -------------------------------------------------------
 
@@ -426,6 +445,10 @@ class Channel:
         if self.rx is None:
             raise ShmError(f"channel {self.name!r} is closed")
         return self.rx
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _close_quietly(fd: int) -> None:

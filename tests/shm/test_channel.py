@@ -350,3 +350,32 @@ def test_python_path_matches_kernel_hot_path(pair: tuple[Channel, Channel]) -> N
             child.recv(timeout=1)
         with pytest.raises(ChannelTimeout):
             child.recv(timeout=0.01)
+
+
+def test_request_paths_in_one_process(pair: tuple[Channel, Channel]) -> None:
+    host, child = pair
+    for fast in (True, False):
+        host._fast = child._fast = fast
+        child.send({"kind": "pong", "n": 1})  # the answer is already waiting
+        assert host.request({"kind": "ping"}, timeout=1) == {"kind": "pong", "n": 1, "v": 1}
+        assert child.recv(timeout=1)["kind"] == "ping"
+        assert child.tx is not None
+        child.tx.push(b"\xc1junk", timeout=0)
+        with pytest.raises(FrameError, match="garbage bytes"):
+            host.request({"kind": "ping"}, timeout=1)
+        with pytest.raises(ChannelTimeout):
+            host.request({"kind": "ping"}, timeout=0.02)
+        with pytest.raises(ProtocolError, match="not a known kind"):
+            host.request({"kind": "nope"}, timeout=1)
+        child.send({"kind": "pong"})
+        big = {"kind": "call", "s": {1, 2}}  # a set: not msgpack at all
+        with pytest.raises(FrameError, match="cannot be encoded"):
+            host.request(big, timeout=1)
+        while child.try_recv() is not None:
+            pass
+        assert host.try_recv() is not None
+    host._fast = child._fast = True
+    while host.tx is not None and host.tx.try_push(b"x" * 200):
+        pass  # the request ring is full
+    with pytest.raises(ChannelTimeout):
+        host.request({"kind": "ping"}, timeout=0.02)
