@@ -24,8 +24,9 @@ pytestmark = pytest.mark.subprocess
 
 
 @pytest.fixture(params=["process", "none"])
-def host(request: pytest.FixtureRequest):
-    with World(seed=1) as world, PluginHost(world, isolation=request.param, sandbox=False, timeout=2.0) as h:
+def host(request: pytest.FixtureRequest, tmp_path: Path):
+    with World(seed=1) as world, PluginHost(world, isolation=request.param, sandbox=False, timeout=2.0,
+                                            data_dir=tmp_path) as h:
         h.load(MOVEMENT, SPAWNER)
         world.insert_resource("population", 50)
         yield h
@@ -101,8 +102,8 @@ def test_schema_clash_and_unknown_component(host: PluginHost) -> None:
     keeps_running(host)
 
 
-def test_child_crash_is_skipped_recorded_and_restarted() -> None:
-    with World() as world, PluginHost(world, sandbox=False) as host:
+def test_child_crash_is_skipped_recorded_and_restarted(tmp_path: Path) -> None:
+    with World() as world, PluginHost(world, sandbox=False, data_dir=tmp_path) as host:
         host.load(MOVEMENT, SPAWNER, FIX / "crasher")
         world.insert_resource("population", 20)
         pid = host.plugins["crasher"].pid
@@ -116,8 +117,8 @@ def test_child_crash_is_skipped_recorded_and_restarted() -> None:
         assert "movement.integrate" in reports[3].ran
 
 
-def test_child_past_its_deadline_is_killed_and_restarted() -> None:
-    with World() as world, PluginHost(world, sandbox=False, timeout=0.5) as host:
+def test_child_past_its_deadline_is_killed_and_restarted(tmp_path: Path) -> None:
+    with World() as world, PluginHost(world, sandbox=False, timeout=0.5, data_dir=tmp_path) as host:
         host.load(MOVEMENT, FIX / "sleeper")
         reports = host.run(4)
         assert reports[2].skipped == ["sleeper.hang"]
@@ -126,11 +127,11 @@ def test_child_past_its_deadline_is_killed_and_restarted() -> None:
         assert any(f["kind"] == "timeout" for f in host.faults)
 
 
-def test_child_killed_between_ticks_is_restarted() -> None:
+def test_child_killed_between_ticks_is_restarted(tmp_path: Path) -> None:
     import os
     import signal
 
-    with World() as world, PluginHost(world, sandbox=False) as host:
+    with World() as world, PluginHost(world, sandbox=False, data_dir=tmp_path) as host:
         host.load(MOVEMENT, FIX / "noop")
         host.run(2)
         pid = host.plugins["noop"].pid
