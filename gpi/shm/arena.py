@@ -44,6 +44,7 @@ ARENA_ALIGN = 64
 # Small enough that the reader starts early, big enough that the per-chunk call overhead vanishes.
 STREAM_CHUNK = 1 << 20
 _WAIT_SLICE_NS = 250_000_000  # back to Python this often while waiting, for signals
+_SPIN_NS = 20_000  # how long copy_out spins on a progress cell before it sleeps
 
 
 def dtype_to_wire(dt: np.dtype) -> Any:
@@ -232,7 +233,7 @@ class Arena:
             left = _WAIT_SLICE_NS
             if deadline is not None:
                 left = min(left, max(0, int((deadline - time.monotonic()) * 1e9)))
-            rc, seen = ring_ops.wait_u64(buf, word, done + 1, left, 20000, pidfd, ppid)
+            rc, seen = ring_ops.wait_u64(buf, word, done + 1, left, _SPIN_NS, pidfd, ppid)
             if rc == ring_ops.PEER_DIED:
                 raise PeerDiedError(
                     f"arena of segment {self.segment.name!r}: the writer died after {done} of {n} bytes"
