@@ -25,6 +25,7 @@ names the plugin and system; the host re-checks command lists regardless
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -74,6 +75,7 @@ class SystemContext:
         self.seed = int(seed)
         self.granted = frozenset(granted)
         self._input = input_state if input_state is not None else {}
+        self._input_copied = False
         self._draw = draw
         self._rng: np.random.Generator | None = None
         self._commands: Any = None
@@ -127,25 +129,32 @@ class SystemContext:
         return bool(self.world.is_alive(eid))
 
     def resource(self, name: str) -> Any:
-        """A declared resource's value (raises if it is not in the world)."""
+        """A copy of a declared resource's value (raises if it is not in the world).
+
+        A copy, so that mutating it changes nothing in-process either: resources
+        change only through commands, in every isolation mode.
+        """
         self._check_resource(name)
-        return self.world.resource(name)
+        return copy.deepcopy(self.world.resource(name))
 
     def try_resource(self, name: str, default: Any = None) -> Any:
         """A declared resource's value, or ``default`` when the world has none."""
         self._check_resource(name)
         value = self.world.try_resource(name)
-        return default if value is None else value
+        return default if value is None else copy.deepcopy(value)
 
     def events(self, name: str) -> list[Any]:
-        """Events of kind ``name`` sent last tick (or earlier this tick, by earlier waves)."""
+        """Copies of the events of kind ``name`` sent this tick by earlier waves (or before the tick)."""
         self._check_event(name)
-        return list(self.world.events(name))
+        return copy.deepcopy(list(self.world.events(name)))
 
     @property
     def input(self) -> Mapping[str, Any]:
         """The input state of this tick (keys, mouse, axes); needs capability ``input``."""
         self._need("input", "read input")
+        if not self._input_copied:  # systems of one tick share the host's mapping in-process
+            self._input = copy.deepcopy(self._input)
+            self._input_copied = True
         return self._input
 
     # -- changing the world (through commands) ----------------------------------------
