@@ -123,3 +123,19 @@ def test_stable_hash_does_not_depend_on_the_process() -> None:
                                 check=True, cwd=os.path.dirname(os.path.dirname(gpi.__file__))).stdout)
     assert len(outs) == 1
     assert outs.pop().split()[0] == str(stable_hash("boids"))
+
+
+def test_resources_events_and_input_are_copies() -> None:
+    with World() as world:
+        world.insert_resource("score", {"points": [1, 2]})
+        world.send_event("hit", {"n": 1})
+        spec = SystemSpec("s", resources=("score",), events=("hit",))
+        inp = {"keys": ["left"]}
+        ctx = SystemContext(world, spec, plugin="p", tick=0, dt=0.1, seed=0,
+                            granted=("resources", "events", "input"), input_state=inp)
+        ctx.resource("score")["points"].append(3)
+        ctx.events("hit")[0]["n"] = 99
+        ctx.input["keys"].append("right")
+        assert world.resource("score") == {"points": [1, 2]}
+        assert world.events("hit") == [{"n": 1}]
+        assert inp == {"keys": ["left"]}
