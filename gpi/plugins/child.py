@@ -346,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     import faulthandler  # a hard crash prints every thread's stack to stderr (a pipe to the host)
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
+    if hasattr(faulthandler, "register"):  # SIGUSR1: the host asks for our stacks before killing a stall
+        import signal
+
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     sock = socket.socket(fileno=args.sock)
     child = _Child(sock)
     try:

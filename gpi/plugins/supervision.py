@@ -175,6 +175,7 @@ class HostSupervision:
         self._tails: dict[str, deque[str]] = {}
         self._zygote: ForkServer | None = None
         self._zygote_failed = False
+        self._swapped: list[str] = []  # reloads since the last tick started (-> TickReport.swaps)
         host.on_call_record(self._on_record)
 
     # -- lifecycle hooks called by the host --------------------------------------------------
@@ -226,15 +227,17 @@ class HostSupervision:
             if worker is not None:
                 worker.close()
             return
+        tick = host.tick_count
+        fault = next((f for f in reversed(host.faults)
+                      if f.get("plugin") == plugin and f.get("tick") == tick), None)
         code = None
         if worker is not None:
+            if fault is not None and fault.get("kind") == "timeout" and isinstance(worker, _ProcessWorker):
+                _dump_stacks(worker)  # faulthandler in the child prints where it is stuck
             code = worker.kill() if isinstance(worker, _ProcessWorker) else None
             worker.close()  # joins the output pump: the child's last lines are in
         self._fresh.discard(plugin)
         host.drain_output()
-        tick = host.tick_count
-        fault = next((f for f in reversed(host.faults)
-                      if f.get("plugin") == plugin and f.get("tick") == tick), None)
         kind = str(fault.get("kind")) if fault else "crashed"
         report = CrashReport(
             plugin=plugin,
@@ -270,7 +273,8 @@ class HostSupervision:
     def _traceback(self, plugin: str) -> str:
         lines = list(self._tails.get(plugin, ()))
         for i, line in enumerate(lines):  # faulthandler: "Fatal Python error: ..." then stacks
-            if line.startswith(("Fatal Python error", "Traceback (most recent call last)")):
+            if line.startswith(("Fatal Python error", "Traceback (most recent call last)", "Thread 0x",
+                                "Current thread 0x")):
                 return "\n".join(lines[i:])
         return ""
 
@@ -286,6 +290,10 @@ class HostSupervision:
     def before_tick(self) -> list[str]:
         """Restart the plugins whose backoff ends at this tick; returns their names."""
         host = self.host
+        report = host._report
+        if report is not None:  # swaps done between ticks (reload() by hand, the overlay, the watcher)
+            report.swaps.extend(n for n in self._swapped if n not in report.swaps)
+        self._swapped.clear()
         done = []
         for plugin in self.supervisor.due_restarts(host.tick_count):
             lp = host.plugins.get(plugin)
@@ -306,6 +314,7 @@ class HostSupervision:
         sup._restart_at.pop(plugin, None)
         sup.disabled_reason.pop(plugin, None)
         self.started(plugin)
+        self._swapped.append(plugin)
 
     # -- the fork-server ---------------------------------------------------------------------
 
@@ -344,6 +353,20 @@ class HostSupervision:
         z, self._zygote = self._zygote, None
         if z is not None:
             z.close()
+
+
+def _dump_stacks(worker: Any, wait: float = 0.05) -> None:
+    """Send SIGUSR1 to a stalled child (its faulthandler prints every thread's stack) and give it ``wait`` s."""
+    import signal
+
+    proc = getattr(worker, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    time.sleep(wait)
 
 
 def _signal_name(code: int | None) -> str | None:

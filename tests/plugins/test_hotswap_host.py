@@ -87,6 +87,7 @@ def test_broken_edit_keeps_old_code_running(tmp_path: Path) -> None:
         values.append(value(world))
         assert values[-1] - values[-2] == 3  # still the old STEP = 1
         assert host.plugins["fault_swap"].status == "running"
+        assert host.reload("fault_swap") is False  # by hand: same broken code, same refusal
         # a schema change is refused with a message naming the component, old code stays
         edit(plugin / "main.py", 'STEP = (1\n', "STEP = 7\n")
         edit(plugin / "main.py", 'plugin.component("Swapped", "int64")', 'plugin.component("Swapped", "float64")')
@@ -96,6 +97,11 @@ def test_broken_edit_keeps_old_code_running(tmp_path: Path) -> None:
         host.tick()
         assert value(world) - before == 1
         assert any(not ok for _, _, ok in swapper.history)
+        edit(plugin / "main.py", 'plugin.component("Swapped", "float64")', 'plugin.component("Swapped", "int64")')
+        assert host.reload("fault_swap") is True  # by hand, between ticks
+        before = value(world)
+        rep = host.tick()
+        assert rep.swaps == ["fault_swap"] and value(world) - before == 7  # recorded at the next tick
 
 
 def test_reload_by_hand_revives_a_disabled_plugin(tmp_path: Path) -> None:

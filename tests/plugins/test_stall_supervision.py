@@ -54,6 +54,8 @@ def test_stall_is_killed_and_recorded(tmp_path: Path) -> None:
         assert "fault_flaky.bump" in after.ran  # restarted before the next tick
         docs = [json.loads(p.read_text()) for p in sorted((tmp_path / "crashes").glob("*.json"))]
         assert [(d["tick"], d["kind"]) for d in docs] == [(4, "stalled"), (9, "stalled")]
+        for d in docs:  # faulthandler's dump on SIGUSR1: where the child was stuck
+            assert "in bump" in d["traceback"] and "main.py" in d["traceback"], d["traceback"]
         assert host.plugins["fault_flaky"].status == "running"
         assert all(f["tick"] in (4, 9) for f in host.faults)
     assert os.path.isdir(tmp_path / "crashes")
