@@ -28,7 +28,6 @@ from gpi.shm.errors import FrameError, ProtocolError
 __all__ = [
     "CORE_KINDS",
     "PROTOCOL_VERSION",
-    "STAMPS",
     "decode",
     "encode",
     "make_kinds",
@@ -64,8 +63,6 @@ def new_packer() -> Any:
 
 _default_pack = new_packer()
 _V_FIELD = _packb("v") + _packb(PROTOCOL_VERSION)
-# fixmap header for n+1 entries followed by the version field: the hot path of encode()
-STAMPS = tuple(bytes((0x80 | (n + 1),)) + _V_FIELD for n in range(15))
 
 
 def _map_header(n: int) -> bytes:
