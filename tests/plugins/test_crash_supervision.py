@@ -20,10 +20,10 @@ LENIENT = RestartPolicy(base_ticks=1, max_ticks=8, max_faults=1000, window_ticks
 
 
 def run_flaky(tmp: Path, mode: str, period: int, ticks: int, *, use_zygote: bool = True,
-              policy: RestartPolicy = LENIENT) -> tuple[int, PluginHost, list]:
+              policy: RestartPolicy = LENIENT, sandbox: bool | None = False) -> tuple[int, PluginHost, list]:
     """Run movement + fault_flaky for ``ticks``; returns (checksum, closed host, reports)."""
     with World(seed=3) as world:
-        host = PluginHost(world, sandbox=False, data_dir=tmp, restart_policy=policy, use_zygote=use_zygote)
+        host = PluginHost(world, sandbox=sandbox, data_dir=tmp, restart_policy=policy, use_zygote=use_zygote)
         with host:
             host.load(MOVEMENT, FIX / "fault_flaky")
             rng = np.random.default_rng(0)
@@ -38,11 +38,15 @@ def run_flaky(tmp: Path, mode: str, period: int, ticks: int, *, use_zygote: bool
     return checksum, host, reports
 
 
-@pytest.mark.parametrize(("use_zygote", "ticks"), [(True, 200), (False, 60)])
-def test_crash_every_n_ticks_equals_dropping_those_ticks(tmp_path: Path, use_zygote: bool, ticks: int) -> None:
+@pytest.mark.parametrize(("use_zygote", "ticks", "sandbox"),
+                         [(True, 1000, False), (False, 60, False), (True, 60, None)],
+                         ids=["zygote-1000", "popen-60", "zygote-sandboxed-60"])
+def test_crash_every_n_ticks_equals_dropping_those_ticks(tmp_path: Path, use_zygote: bool, ticks: int,
+                                                        sandbox: bool | None) -> None:
     period = 20
-    ref, _, _ = run_flaky(tmp_path / "ref", "skip", period, ticks, use_zygote=use_zygote)
-    got, host, reports = run_flaky(tmp_path / "run", "segv", period, ticks, use_zygote=use_zygote)
+    ref, _, _ = run_flaky(tmp_path / "ref", "skip", period, ticks, use_zygote=use_zygote, sandbox=sandbox)
+    got, host, reports = run_flaky(tmp_path / "run", "segv", period, ticks, use_zygote=use_zygote,
+                                   sandbox=sandbox)
     crash_ticks = [t for t in range(ticks) if t % period == period - 1]
     assert len(reports) == ticks  # the host never stopped
     assert got == ref  # exactly those ticks' commands were dropped, nothing else
