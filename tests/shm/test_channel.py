@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpi.cython_ext import ring_ops
 from gpi.shm import (
     PROTOCOL_VERSION,
     Channel,
@@ -51,6 +52,14 @@ def _server(sock: socket.socket) -> None:
         elif op == "stream":
             src = np.arange(msg["n"], dtype=np.float32)
             ch.send_arrays({"kind": "result"}, {"a": src, "b": src[::-1]}, chunk=1 << 16)
+        elif op == "stream_and_die":
+            src = np.arange(1 << 20, dtype=np.float32)
+            arr, ref = ch.arena.stream_array(src.dtype, src.shape)
+            ch.send({"kind": "result", "a": ref})
+            arr[: 1 << 18] = src[: 1 << 18]
+            ring_ops.store_u64(ch.arena.segment.array_view(), ref["progress"], arr.nbytes // 4)
+            time.sleep(0.05)
+            os._exit(5)  # killed mid-stream: a quarter published
         elif op == "draw":
             ch.drawlist.array_view()[:4] = [1, 2, 3, 4]
             ch.send({"kind": "result", "n": 4})
@@ -379,3 +388,35 @@ def test_request_paths_in_one_process(pair: tuple[Channel, Channel]) -> None:
         pass  # the request ring is full
     with pytest.raises(ChannelTimeout):
         host.request({"kind": "ping"}, timeout=0.02)
+
+
+@pytest.mark.subprocess
+def test_writer_dying_mid_stream_is_peer_death_not_a_hang(
+    served: tuple[Channel, mp.Process],
+) -> None:
+    ch, proc = served
+    reply = ch.request({"kind": "call", "op": "stream_and_die"}, timeout=30)
+    with pytest.raises(PeerDiedError, match="writer died after 1048576 of 4194304 bytes"):
+        ch.copy_out(reply["a"], timeout=30)
+    proc.join(10)
+    assert proc.exitcode == 5
+
+
+@pytest.mark.subprocess
+def test_spinning_channel_across_processes() -> None:
+    ch = Channel.create(
+        "spin", ring_capacity=4096, arena_size=1 << 16, drawlist_size=4096, spin_us=50
+    )
+    a, b = socket.socketpair()
+    proc = CTX.Process(target=_server, args=(b,))
+    proc.start()
+    send_with_fds(a, ch.child_spec(), ch.child_fds())
+    ch.release_child_fds()
+    ch.set_peer_pid(proc.pid)
+    for i in range(500):
+        assert ch.request({"kind": "call", "op": "echo", "data": i}, timeout=30)["echo"] == i
+    assert ch.request({"kind": "shutdown"}, timeout=30)["kind"] == "bye"
+    proc.join(30)
+    ch.close()
+    a.close()
+    b.close()
