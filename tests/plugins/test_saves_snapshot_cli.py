@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gpi.ecs import Component, World
-from gpi.plugins.snapshots import save_world
+from gpi.plugins.snapshots import read_header, save_world
 from gpi.runtime.cli import main
 
 MOVEMENT = Path(__file__).resolve().parents[2] / "examples" / "plugins" / "movement"
@@ -26,6 +26,13 @@ def test_run_load_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr()
     assert code == 0, out.err
     assert re.search(r"entities\s*│\s*7\s", out.out), out.out  # the loaded entities were simulated
+    # --save at the end, then --load it: the second run continues from the first one's world
+    out_snap = tmp_path / "end.gpisnap"
+    assert main(["run", str(MOVEMENT), "--headless", "--ticks", "2", "--load", str(snap), "--save", str(out_snap),
+                 "--quiet", "--no-sandbox", "--no-overlay"]) == 0
+    assert "snapshot:" in capsys.readouterr().out
+    header = read_header(out_snap)
+    assert header["entities"] == 7 and header["tick"] == 42
     bad = tmp_path / "bad.gpisnap"
     bad.write_bytes(b"x")
     assert main(["run", str(MOVEMENT), "--headless", "--ticks", "1", "--load", str(bad), "--quiet",

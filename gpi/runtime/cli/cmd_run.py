@@ -96,6 +96,8 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
     p.add_argument("--record", type=Path, default=None, metavar="FILE", help="record a replay (.gpir) to FILE")
     p.add_argument("--load", type=Path, default=None, metavar="SNAPSHOT",
                    help="start from a world snapshot (PluginHost.save_world / gpi.plugins.snapshots)")
+    p.add_argument("--save", type=Path, default=None, metavar="SNAPSHOT",
+                   help="write a world snapshot at the end of the run (load it with --load)")
     p.add_argument("--isolation", choices=("process", "none"), default="process",
                    help="run plugins in sandboxed child processes (default) or in this process")
     p.add_argument("--no-sandbox", action="store_true", help="do not confine plugin children")
@@ -247,6 +249,11 @@ def run_app(
             return 1
         elapsed = time.perf_counter() - t0
         app.stop_recording()
+        if getattr(args, "save", None) is not None:  # --save SNAPSHOT: the world as the run ends
+            try:
+                console.print(f"snapshot: {os.fspath(app.host.save_world(args.save))} (tick {app.host.tick_count})")
+            except OSError as exc:
+                return _fail(title, f"cannot write snapshot {os.fspath(args.save)!r}: {exc}", 1)
         _print_summary(console, app, title, elapsed)
         out_dir = profile_out or getattr(args, "profile_out", None)
         if out_dir is not None:
