@@ -245,7 +245,11 @@ class Ring:
         return self._core is None
 
     def close(self) -> None:
-        """Release the mapping reference (the segment is not closed). Safe twice."""
+        """Release the mapping reference (the segment is not closed). Safe twice.
+
+        Not while another thread of this process waits on the ring: an endpoint
+        belongs to one thread at a time (single producer, single consumer).
+        """
         core, self._core = self._core, None
         if core is not None:
             core.close()
