@@ -13,6 +13,8 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpi.ecs import World
 from gpi.plugins.context import SystemContext
@@ -153,3 +155,44 @@ def test_world_snapshot_file_round_trip(tmp_path: Path) -> None:
         bad.write_bytes(bytes(data))
         with pytest.raises(SnapshotFileError):
             load_world(world, bad)
+
+
+_keys = st.sampled_from(["a", "b", "c", "d"])
+_ops = st.lists(st.one_of(st.tuples(st.just("put"), _keys, st.integers(-5, 5) | st.binary(max_size=8)),
+                          st.tuples(st.just("del"), _keys)), max_size=12)
+
+
+def test_batches_follow_a_dict_model(tmp_path: Path) -> None:
+    """Applying batches of put/del equals replaying them on a dict; ctx.load sees the same."""
+    counter = iter(range(10**6))
+    spec_plugin = Plugin("model")
+
+    @spec_plugin.system
+    def s(ctx):  # pragma: no cover - not run
+        pass
+
+    with World(seed=0) as world, PluginHost(world, isolation="none", data_dir=tmp_path) as host:
+
+        @settings(max_examples=40, deadline=None)
+        @given(st.lists(_ops, max_size=5))
+        def check(batches: list) -> None:
+            name = f"p{next(counter)}"
+            model: dict = {}
+            for ops in batches:
+                ctx = SystemContext(None, spec_plugin.systems["s"], plugin=name, tick=0, dt=0.1, seed=0,
+                                    granted=("save",), saved=host.saves.store.items(name))
+                for op in ops:
+                    if op[0] == "put":
+                        ctx.save(op[1], op[2])
+                        model[op[1]] = op[2]
+                    else:
+                        ctx.delete_save(op[1])
+                        model.pop(op[1], None)
+                    assert ctx.saved_keys() == sorted(model)
+                    assert all(ctx.load(k) == v for k, v in model.items())
+                ops_out = ctx.take_saves()
+                if ops_out:
+                    assert host.saves.apply(name, "s", ops_out)
+                assert host.saves.store.items(name) == model
+
+        check()
