@@ -320,6 +320,11 @@ class HostSupervision:
 
     def zygote(self, env: dict[str, str]) -> ForkServer | None:
         """The host's fork-server, started on first use (None if it cannot start)."""
+        z = self._zygote
+        if z is not None and (z._proc is None or z._proc.poll() is not None):  # it died: start another
+            self.host._emit_log("host", "warning", "fork-server died; starting a new one")
+            z.close()
+            self._zygote = None
         if self._zygote is not None or self._zygote_failed:
             return self._zygote
         try:

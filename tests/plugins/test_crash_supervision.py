@@ -102,3 +102,19 @@ def test_plugin_status_rows(tmp_path: Path) -> None:
             assert r["state"] == "running" and r["restarts"] == 0 and r["pid"]
             assert r["rss"] is None or r["rss"] > 0
             assert set(r) >= {"name", "state", "restarts", "pid", "rss", "sandbox_layers", "last_error"}
+
+
+def test_dead_fork_server_is_replaced(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    with World(seed=1) as world, PluginHost(world, sandbox=False, data_dir=tmp_path,
+                                            restart_policy=LENIENT) as host:
+        host.load(FIX / "fault_flaky")
+        world.spawn(2, {"Tally": np.zeros(2, np.int64)})
+        zygote = host.supervision._zygote
+        assert zygote is not None
+        os.kill(zygote.pid, signal.SIGKILL)  # its children die with it (death signal)
+        reports = host.run(4)
+        assert "fault_flaky.bump" in reports[-1].ran  # restarted through a new fork-server
+        assert host.supervision._zygote is not None and host.supervision._zygote.pid != zygote.pid
