@@ -276,3 +276,21 @@ def test_headless_imports_load_no_sdl_gl_or_imgui():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.getcwd())
+
+
+@pytest.mark.gl
+def test_second_overlay_while_the_first_is_alive_draws_with_its_own_context(overlay):
+    from gpi.runtime.overlay import Overlay
+
+    model = sample_model()
+    second = Overlay(overlay._window)
+    second.renderer = overlay.renderer
+    try:
+        for _ in range(2):
+            _, img_second = render(second, model)
+        _, img_first = render(overlay, model)
+    finally:
+        second.close()
+    for img in (img_first, img_second):
+        overlay_px = np.any(img != np.array(SCENE, dtype=np.uint8), axis=-1)
+        assert overlay_px[:, : W // 2].mean() > 0.05  # each drew its panel over the scene

@@ -118,7 +118,10 @@ class Overlay:
         """Time the last frame spent issuing GL draw calls (ns; the GPU may still be busy)."""
         try:
             self._imgui_ctx = imgui.create_context()
+            # create_context does not switch contexts when another overlay's is current
+            imgui.set_current_context(self._imgui_ctx)
             self._implot_ctx = implot.create_context()
+            implot.set_current_context(self._implot_ctx)
             imgui.get_io().set_ini_filename("")  # no imgui.ini next to the user's files
             self._renderer = SDL2Renderer(self._window)
         except Exception as exc:
