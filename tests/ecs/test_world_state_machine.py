@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gpi.ecs import CommandBuffer, Component, DeadEntityError, World
+from gpi.ecs.checksum import world_checksum
 
 COMPONENTS = (
     Component("Position", "float32", (2,)),
@@ -139,6 +140,11 @@ class WorldMachine(RuleBasedStateMachine):
         snap = self.world.snapshot()
         with World.from_snapshot(snap) as other:
             assert other.checksum() == self.world.checksum()
+
+    @invariant()
+    def cached_checksum_is_exact(self) -> None:
+        # The per-epoch checksum cache against a full recomputation.
+        assert self.world.checksum() == world_checksum(self.world, cache=False)
 
     @invariant()
     def ids_and_counts(self) -> None:
