@@ -296,8 +296,8 @@ class _Child:
                 return encode_inline(a)
             return {"arena": arena.write(a)}
 
+        msg = ch.recv(None)
         while True:
-            msg = ch.recv(None)
             kind = msg.get("kind")
             if kind == "shutdown":
                 return 0
@@ -321,9 +321,10 @@ class _Child:
                 except Exception as exc:  # e.g. the arena is full
                     out["error"] = error_info(exc)
             outputs.clear()
-            ch.send(wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
-                              dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
-                              error=out["error"], saves=out["saves"] if out["error"] is None else None))
+            result = wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
+                               dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
+                               error=out["error"], saves=out["saves"] if out["error"] is None else None)
+            msg = ch.request(result, None)  # answer and wait for the next request in one call
 
 
 def make_drawlist(segment: Any) -> Any:

@@ -194,6 +194,11 @@ class _Worker:
     def collect(self, timeout: float) -> dict[str, Any]:
         raise NotImplementedError
 
+    def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
+        """Submit and collect one request (a process worker does it in one channel call)."""
+        self.submit(req, world)
+        return self.collect(timeout)
+
     def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
         raise NotImplementedError
 
@@ -350,6 +355,12 @@ class _ProcessWorker(_Worker):
     def collect(self, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
         msg = self.channel.recv(timeout)
+        return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
+
+    def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
+        assert self.channel is not None
+        self.sync(world)
+        msg = self.channel.request(req, timeout)
         return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
 
     def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
@@ -790,8 +801,25 @@ class PluginHost:
                 dead.add(plugin)
             received[key] = time.perf_counter_ns()
 
+        def call(key: str) -> None:
+            """send + receive in one channel round trip (serial mode, or a wave of one)."""
+            plugin = self._decls[key].group
+            if plugin in dead:
+                results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
+                return
+            first = plugin not in seen_workers
+            seen_workers.add(plugin)
+            try:
+                req = self._request(key, inp, first)
+                sent[key] = time.perf_counter_ns()
+                results[key] = self._workers[plugin].call(req, self.world, self.supervision.deadline(plugin))
+            except Exception as exc:  # dead, stalled or out of protocol: restart it
+                results[key] = exc
+                dead.add(plugin)
+            received[key] = time.perf_counter_ns()
+
         runnable = self.supervision.runnable  # not disabled, not waiting for a restart
-        if self.parallel:
+        if self.parallel and len(wave) > 1:
             for key in wave:
                 if runnable(self._decls[key].group):
                     send(key)
@@ -801,9 +829,7 @@ class PluginHost:
         else:
             for key in wave:
                 if runnable(self._decls[key].group):
-                    send(key)
-                    if key in sent:
-                        receive(key)
+                    call(key)
         recv_ns = time.perf_counter_ns()
         for key in wave:  # schedule order, never completion order
             self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), received.get(key, recv_ns), report)
