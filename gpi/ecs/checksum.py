@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from gpi.ecs.entities import EntityIndex
     from gpi.ecs.reader import WorldReader
 
-__all__ = ["CHECKSUM_TAG", "world_checksum"]
+__all__ = ["CHECKSUM_TAG", "checksum_parts", "world_checksum"]
 
 CHECKSUM_TAG = b"gpi.ecs.checksum.v2"
 _STATE_ATTR = "_checksum_state"
@@ -57,33 +57,60 @@ _IMMUTABLE = (int, float, str, bytes, bool, type(None))
 _MISSING = object()
 
 
+# per table (by component names): the names list and (column, bytes per row) in order
+_TableShape = tuple[list[str], list[tuple[str, int]]]
+
+
+def _parts(world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
+           packer: msgpack.Packer) -> tuple[list[Any], list[int], list[np.ndarray], list[int]]:
+    """Structure buffers and byte counts, then the column arrays and their live byte counts."""
+    ent = world._entities
+    n = ent.count
+    buffers: list[Any] = [CHECKSUM_TAG, schema, n.to_bytes(8, "little"), ent.generation,
+                          np.greater_equal(ent.table[:n], 0)]
+    lengths = [len(CHECKSUM_TAG), len(schema), 8, 4 * n, n]
+    columns: list[np.ndarray] = []
+    col_lengths: list[int] = []
+    for t in sorted(world._tables, key=table_order_key):
+        rows = t.rows
+        if not rows:
+            continue
+        shape = shapes.get(t.names)
+        if shape is None:
+            shape = shapes[t.names] = (list(t.names), [(c.name, c.itemsize) for c in t.components])
+        head = packer.pack([shape[0], rows])
+        buffers += [head, t.entities]
+        lengths += [len(head), 8 * rows]
+        cols = t.columns
+        for name, itemsize in shape[1]:  # sorted by name
+            columns.append(cols[name])
+            col_lengths.append(rows * itemsize)
+    return buffers, lengths, columns, col_lengths
+
+
+def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
+    """Every buffer the checksum covers, in order, and how many bytes of each (see the module doc).
+
+    ``checksum_buffers(*checksum_parts(world)) == world.checksum()``: for
+    debugging a divergence part by part, and for benchmarks.
+    """
+    packer = msgpack.Packer(use_bin_type=True)
+    buffers, lengths, columns, col_lengths = _parts(world, _schema_bytes(world), {}, packer)
+    res = _encode_resources(world._resources._items, packer)
+    return [*buffers, *columns, res], [*lengths, *col_lengths, len(res)]
+
+
 class _Plan:
     """What one layout epoch of a world needs for its checksum."""
 
     __slots__ = ("epoch", "entities", "components", "ncomp", "struct_hash", "refs", "lengths")
 
-    def __init__(self, world: WorldReader, schema: bytes) -> None:
-        ent = world._entities
-        n = ent.count
-        buffers: list[Any] = [CHECKSUM_TAG, schema, n.to_bytes(8, "little"), ent.generation,
-                              np.greater_equal(ent.table[:n], 0)]
-        lengths = [len(CHECKSUM_TAG), len(schema), 8, 4 * n, n]
-        columns: list[np.ndarray] = []
-        self.lengths: list[int] = []
-        for t in sorted(world._tables, key=table_order_key):
-            rows = t.rows
-            if not rows:
-                continue
-            head = msgpack.packb([list(t.names), rows], use_bin_type=True)
-            buffers += [head, t.entities]
-            lengths += [len(head), 8 * rows]
-            for name in t.names:
-                col = t.columns[name]
-                columns.append(col)
-                self.lengths.append(rows * col.strides[0] if col.ndim else col.nbytes)
+    def __init__(self, world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
+                 packer: msgpack.Packer) -> None:
+        buffers, lengths, columns, self.lengths = _parts(world, schema, shapes, packer)
         self.struct_hash = checksum_buffers(buffers, lengths)
         self.epoch = world._epoch
-        self.entities: weakref.ref[EntityIndex] = weakref.ref(ent)
+        self.entities: weakref.ref[EntityIndex] = weakref.ref(world._entities)
         self.components: dict[str, Component] = world._components
         self.ncomp = len(self.components)
         self.refs = [weakref.ref(c) for c in columns]
@@ -103,10 +130,12 @@ class _Plan:
 class _State:
     """Per-world cache: the plan of the current epoch, the schema and resource encodings."""
 
-    __slots__ = ("plan", "schema_of", "schema_n", "schema", "res_pairs", "res_bytes")
+    __slots__ = ("plan", "schema_of", "schema_n", "schema", "shapes", "packer", "res_pairs", "res_bytes")
 
     def __init__(self) -> None:
         self.plan: _Plan | None = None
+        self.shapes: dict[tuple[str, ...], _TableShape] = {}
+        self.packer = msgpack.Packer(use_bin_type=True)
         self.schema_of: dict[str, Component] | None = None
         self.schema_n = -1
         self.schema = b""
@@ -119,6 +148,29 @@ def _schema_bytes(world: WorldReader) -> bytes:
     return canonical_packb([comps[n].to_dict() for n in sorted(comps)])
 
 
+def _scalar_or_flat(v: Any) -> bool:
+    t = type(v)
+    if t in _IMMUTABLE:
+        return True
+    if t is list or t is tuple:
+        for x in v:
+            if type(x) not in _IMMUTABLE:
+                return False
+        return True
+    return False
+
+
+def _encode_resources(items: dict[str, Any], packer: msgpack.Packer) -> bytes:
+    """``canonical_packb(items)``, faster for the usual flat values (str keys; scalars, lists of scalars)."""
+    packed = []
+    for k, v in items.items():
+        if type(k) is not str or not _scalar_or_flat(v):
+            return canonical_packb(dict(items))
+        packed.append((packer.pack(k), k, v))
+    packed.sort(key=lambda t: t[0])
+    return packer.pack({k: v for _, k, v in packed})
+
+
 def _resource_bytes(world: WorldReader, state: _State | None) -> bytes:
     items = world._resources._items
     if state is not None:
@@ -129,7 +181,7 @@ def _resource_bytes(world: WorldReader, state: _State | None) -> bytes:
                     break
             else:
                 return state.res_bytes
-    data = canonical_packb(dict(items))
+    data = _encode_resources(items, state.packer if state is not None else msgpack.Packer(use_bin_type=True))
     if state is not None:
         if all(type(v) in _IMMUTABLE for v in items.values()):
             state.res_pairs = list(items.items())
@@ -158,15 +210,13 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
     if plan is None or cols is None:
         comps = world._components
         if state is None:
-            schema = _schema_bytes(world)
+            plan = _Plan(world, _schema_bytes(world), {}, msgpack.Packer(use_bin_type=True))
         else:
             if state.schema_of is not comps or state.schema_n != len(comps):
                 state.schema = _schema_bytes(world)
                 state.schema_of, state.schema_n = comps, len(comps)
-            schema = state.schema
-        plan = _Plan(world, schema)
-        if state is not None:
-            state.plan = plan
+                state.shapes = {}
+            plan = state.plan = _Plan(world, state.schema, state.shapes, state.packer)
         cols = plan.columns(world)
         if cols is None:  # a fresh plan always matches; this would be a bug here
             raise LayoutError("world checksum: the world changed while its plan was built")

@@ -5,11 +5,16 @@ from __future__ import annotations
 import gc
 import weakref
 
+import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gpi.cython_ext.checksum import checksum_buffers
 from gpi.ecs import Component, LayoutError, World
-from gpi.ecs.checksum import world_checksum
+from gpi.ecs.checksum import CHECKSUM_TAG, _encode_resources, checksum_parts, world_checksum
+from gpi.ecs.resources import canonical_packb
 
 
 def fresh(w: World) -> int:
@@ -130,3 +135,25 @@ def test_closed_world_is_refused(world: World) -> None:
     world.close()
     with pytest.raises(LayoutError, match="closed"):
         world.checksum()
+
+
+def test_parts_chain_to_the_checksum(world: World) -> None:
+    world.spawn(30, {"Position": np.ones((30, 2)), "Tint": 7})
+    world.spawn(5, {"Health": 2})
+    world.insert_resource("r", [1, "x"])
+    buffers, lengths = checksum_parts(world)
+    assert checksum_buffers(buffers, lengths) == world.checksum()
+    assert buffers[0] == CHECKSUM_TAG
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),
+                    st.floats(allow_nan=False), st.text(max_size=40), st.binary(max_size=40))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 9)), inner,
+                                                 max_size=4)), max_leaves=10)
+
+
+@settings(max_examples=80, deadline=None)
+@given(items=st.dictionaries(st.text(min_size=1, max_size=40), values, max_size=6))
+def test_fast_resource_encoding_is_canonical(items: dict[str, object]) -> None:
+    assert _encode_resources(items, msgpack.Packer(use_bin_type=True)) == canonical_packb(items)
