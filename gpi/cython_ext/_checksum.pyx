@@ -54,7 +54,6 @@ cdef extern from *:
     """
     #if defined(__GNUC__) && defined(__x86_64__)
     #include <immintrin.h>
-    #define GPI_CK_X86 1
     static int gpi_ck_cpu_level(void) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) return 3;
@@ -134,7 +133,6 @@ cdef extern from *:
         _mm512_storeu_si512((void *)acc, a);
     }
     #else
-    #define GPI_CK_X86 0
     static int gpi_ck_cpu_level(void) { return 0; }
     static void gpi_ck_blocks_sse2(uint64_t *acc, const uint8_t *p, Py_ssize_t nblocks,
                                    const uint64_t *key, const uint64_t *scr) {}

@@ -133,6 +133,7 @@ def test_sensitive_to_content_position_length_and_seed(level: int) -> None:
     assert len(zeros) == len(range(0, 2100, 7))  # zero runs differ by length alone
 
 
+@pytest.mark.subprocess
 def test_same_value_in_a_fresh_process() -> None:
     data = np.random.default_rng(9).integers(0, 256, 9000, dtype=np.uint8)
     code = ("import numpy as np; from gpi.cython_ext import checksum as ck; "
