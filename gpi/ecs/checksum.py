@@ -24,11 +24,13 @@ references to the column arrays and their live byte lengths) and each call
 hashes only the columns, in one kernel call, and the resources. A plan is
 reused only while the epoch, the entity index, the component registry and
 every column array are the same objects; it holds only weak references to
-the arrays, so it never keeps a released segment's memory alive. Resources holding
-only immutable scalars (int, float, str, bytes, bool, None) keep their
-encoding while every value is the very same object; any other value is
-re-encoded on each call. ``world_checksum(world, cache=False)`` computes
-everything afresh (tests compare the two).
+the arrays, so it never keeps old arrays (or their segments) alive.
+Resources holding only immutable scalars (int, float, str, bytes, bool,
+None) keep their encoding while every value is the very same object; any
+other value is re-encoded on each call. The cache lives on the world (the
+``_checksum_state`` attribute) and, like the world, is for one thread.
+``world_checksum(world, cache=False)`` computes everything afresh (tests
+compare the two); :func:`checksum_parts` lists the hashed buffers in order.
 """
 
 from __future__ import annotations
