@@ -1,4 +1,4 @@
-"""Plugin systems in child processes vs in-process: what isolation costs.
+"""Plugin systems in child processes vs in-process, sandboxed vs not: what isolation costs.
 
 Measured in one run, sides interleaved (A B A B) and reduced to medians:
 
@@ -7,9 +7,18 @@ Measured in one run, sides interleaved (A B A B) and reduced to medians:
   entities in a child vs the same system in-process, and vs a bare numpy
   update written straight into the world's column;
 - ticks per second of the example simulation (spawner, movement, boids,
-  player; sandboxed children) at 10k and 100k entities;
+  player; children) at 10k and 100k entities;
 - two independent heavy systems in one wave: parallel children vs one after
   the other.
+
+Every child figure is taken twice, children sandboxed (``sandbox=True``:
+rlimits, no_new_privs, network namespace, Landlock, seccomp) and not
+(``sandbox=False``), the two sides interleaved with the rest. The sandbox's
+cost per figure is ``sandbox_ratio_<figure>``: sandboxed cost over
+unsandboxed cost (time per tick; for ticks/s the inverse of the rates), so
+1.0 is free and 1.10 is 10 % slower. Target ``sandbox_overhead_max``: the
+worst of these ratios, <= 1.10 (issue #5). For the no-op system the figure
+is the overhead over in-process (child minus in-process per tick).
 
 Run ``python benchmarks/plugin_bench.py`` for a table, ``--quick`` for small
 sizes, ``--json`` to end with one JSON line (figures and targets).
@@ -17,8 +26,7 @@ sizes, ``--json`` to end with one JSON line (figures and targets).
 
 from __future__ import annotations
 
-import argparse
-import json
+import functools
 import statistics
 import sys
 import tempfile
@@ -26,17 +34,32 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.ecs import World  # noqa: E402
 from gpi.plugins.host import PluginHost  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "plugins"
 NOOP = ROOT / "tests" / "plugins" / "fixtures" / "noop"
+#: the figures whose sandbox cost is reported, and whether higher is better (a rate)
+SANDBOXED_FIGURES: dict[str, bool] = {
+    "noop_overhead_us": False,
+    "movement_100k_child_ms": False,
+    "movement_1m_child_ms": False,
+    "sim_10k_ticks_per_s": True,
+    "sim_100k_ticks_per_s": True,
+    "parallel_ms": False,
+}
+SANDBOX_GOAL = 1.10
 
 HEAVY = '''
 """Benchmark plugin: a CPU-heavy numpy system over its own component."""
@@ -77,30 +100,46 @@ def tick_times(host: PluginHost, ticks: int) -> list[float]:
     return out
 
 
-def interleave(sides: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
-    """Median over ``reps`` rounds of each side's measurement, sides alternating."""
-    got: dict[str, list[float]] = {k: [] for k in sides}
-    for _ in range(reps):
-        for k, fn in sides.items():
-            got[k].append(fn())
-    return {k: statistics.median(v) for k, v in got.items()}
+def median_tick(host: PluginHost, ticks: int) -> Callable[[], float]:
+    """A side: the median seconds per tick of ``host`` over ``ticks`` ticks."""
+    return lambda: statistics.median(tick_times(host, ticks))
+
+
+def make_host(world: World, kind: str, **kw: Any) -> PluginHost:
+    """``kind``: ``process`` (sandboxed children), ``nosandbox`` (unconfined children) or ``none``."""
+    if kind == "none":
+        return PluginHost(world, isolation="none", **kw)
+    return PluginHost(world, isolation="process", sandbox=(kind == "process"), **kw)
+
+
+def sandbox_layers(host: PluginHost) -> int:
+    """How many sandbox layers are active in the first child of ``host`` (0: unconfined)."""
+    for lp in host.plugins.values():
+        layers = (lp.sandbox or {}).get("layers", {})
+        return sum(1 for layer in layers.values() if layer.get("active"))
+    return 0
 
 
 def bench_noop(ticks: int, reps: int) -> dict[str, float]:
-    worlds = {iso: World() for iso in ("process", "none")}
-    hosts = {iso: PluginHost(w, isolation=iso, sandbox=True) for iso, w in worlds.items()}
+    kinds = ("process", "nosandbox", "none")
+    worlds = {k: World() for k in kinds}
+    hosts = {k: make_host(w, k) for k, w in worlds.items()}
     try:
         for h in hosts.values():
             h.load(NOOP)
             tick_times(h, 200)
-        med = interleave({iso: (lambda h=h: statistics.median(tick_times(h, ticks))) for iso, h in hosts.items()}, reps)
+        layers = sandbox_layers(hosts["process"])
+        med = bc.interleaved_medians({k: median_tick(h, ticks) for k, h in hosts.items()}, reps)
     finally:
         for h in hosts.values():
             h.close()
         for w in worlds.values():
             w.close()
     return {"noop_child_us": med["process"] * 1e6, "noop_inprocess_us": med["none"] * 1e6,
-            "noop_overhead_us": (med["process"] - med["none"]) * 1e6}
+            "noop_overhead_us": (med["process"] - med["none"]) * 1e6,
+            "noop_child_nosandbox_us": med["nosandbox"] * 1e6,
+            "noop_overhead_nosandbox_us": (med["nosandbox"] - med["none"]) * 1e6,
+            "sandbox_layers_active": float(layers)}
 
 
 def movement_world(n: int) -> World:
@@ -115,8 +154,9 @@ def movement_world(n: int) -> World:
 
 
 def bench_movement(n: int, ticks: int, reps: int) -> dict[str, float]:
-    worlds = {k: movement_world(n) for k in ("process", "none", "numpy")}
-    hosts = {k: PluginHost(worlds[k], isolation=k, sandbox=True) for k in ("process", "none")}
+    kinds = ("process", "nosandbox", "none")
+    worlds = {k: movement_world(n) for k in (*kinds, "numpy")}
+    hosts = {k: make_host(worlds[k], k) for k in kinds}
     dt = np.float32(1 / 60)
     arena = np.float32(100.0)
 
@@ -136,54 +176,76 @@ def bench_movement(n: int, ticks: int, reps: int) -> dict[str, float]:
         for h in hosts.values():
             h.load(EXAMPLES / "movement")
             tick_times(h, 3)
-        sides: dict[str, Callable[[], float]] = {
-            k: (lambda h=h: statistics.median(tick_times(h, ticks))) for k, h in hosts.items()
-        }
+        sides: dict[str, Callable[[], float]] = {k: median_tick(h, ticks) for k, h in hosts.items()}
         sides["numpy"] = numpy_side
-        med = interleave(sides, reps)
-        assert worlds["process"].checksum() == worlds["none"].checksum()
+        med = bc.interleaved_medians(sides, reps)
+        assert worlds["process"].checksum() == worlds["none"].checksum() == worlds["nosandbox"].checksum()
     finally:
         for h in hosts.values():
             h.close()
         for w in worlds.values():
             w.close()
-    return {"child_ms": med["process"] * 1e3, "inprocess_ms": med["none"] * 1e3, "numpy_ms": med["numpy"] * 1e3}
+    return {"child_ms": med["process"] * 1e3, "inprocess_ms": med["none"] * 1e3, "numpy_ms": med["numpy"] * 1e3,
+            "child_nosandbox_ms": med["nosandbox"] * 1e3}
 
 
-def bench_sim(n: int, ticks: int) -> dict[str, float]:
-    with World(seed=0) as world, PluginHost(world, sandbox=True) as host:
-        host.load(*(EXAMPLES / p for p in ("movement", "spawner", "boids", "player")))
-        world.insert_resource("population", n)
-        while world.entity_count < n:
-            host.tick({"keys": ["right"]})
-        for _ in range(5):
-            host.tick({"keys": ["right"]})
+def bench_sim(n: int, ticks: int, reps: int) -> dict[str, float]:
+    """Ticks/s of the example simulation at ``n`` entities, sandboxed children vs unconfined ones."""
+    kinds = ("process", "nosandbox")
+    worlds = {k: World(seed=0) for k in kinds}
+    hosts = {k: make_host(w, k) for k, w in worlds.items()}
+    count = dict.fromkeys(kinds, 0)
+
+    def block(kind: str) -> float:
+        host = hosts[kind]
         t0 = time.perf_counter()
-        for i in range(ticks):
-            host.tick({"keys": ["up" if i % 2 else "left"]})
-        elapsed = time.perf_counter() - t0
-        return {"ticks_per_s": ticks / elapsed, "entities": float(world.entity_count), "faults": float(len(host.faults))}
+        for _ in range(ticks):
+            host.tick({"keys": ["up" if count[kind] % 2 else "left"]})
+            count[kind] += 1
+        return ticks / (time.perf_counter() - t0)
+
+    try:
+        for k, host in hosts.items():
+            world = worlds[k]
+            host.load(*(EXAMPLES / p for p in ("movement", "spawner", "boids", "player")))
+            world.insert_resource("population", n)
+            while world.entity_count < n:
+                host.tick({"keys": ["right"]})
+            for _ in range(5):
+                host.tick({"keys": ["right"]})
+        med = bc.interleaved_medians({k: functools.partial(block, k) for k in kinds}, reps)
+        return {"ticks_per_s": med["process"], "entities": float(worlds["process"].entity_count),
+                "faults": float(len(hosts["process"].faults)),
+                "nosandbox_ticks_per_s": med["nosandbox"],
+                "nosandbox_faults": float(len(hosts["nosandbox"].faults))}
+    finally:
+        for h in hosts.values():
+            h.close()
+        for w in worlds.values():
+            w.close()
 
 
 def bench_parallel(n: int, rounds: int, ticks: int, reps: int) -> dict[str, float]:
+    sides = {"parallel": ("process", True), "serial": ("process", False),
+             "parallel_nosandbox": ("nosandbox", True), "serial_nosandbox": ("nosandbox", False)}
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [write_heavy(Path(tmp), "heavy_a", "A", rounds), write_heavy(Path(tmp), "heavy_b", "B", rounds)]
-        worlds = {k: World(seed=2) for k in ("parallel", "serial")}
-        hosts = {k: PluginHost(w, sandbox=True, parallel=(k == "parallel")) for k, w in worlds.items()}
+        worlds = {k: World(seed=2) for k in sides}
+        hosts = {k: make_host(worlds[k], kind, parallel=par) for k, (kind, par) in sides.items()}
         try:
             for w, h in zip(worlds.values(), hosts.values()):
                 h.load(*dirs)
                 w.spawn(n, {"A": np.linspace(0, 1, n, dtype=np.float32), "B": np.linspace(1, 2, n, dtype=np.float32)})
                 tick_times(h, 2)
                 assert h.schedule.stages["update"] == [["heavy_a.crunch", "heavy_b.crunch"]]
-            med = interleave({k: (lambda h=h: statistics.median(tick_times(h, ticks))) for k, h in hosts.items()}, reps)
-            assert worlds["parallel"].checksum() == worlds["serial"].checksum()
+            med = bc.interleaved_medians({k: median_tick(h, ticks) for k, h in hosts.items()}, reps)
+            assert len({w.checksum() for w in worlds.values()}) == 1
         finally:
             for h in hosts.values():
                 h.close()
             for w in worlds.values():
                 w.close()
-    return {"parallel_ms": med["parallel"] * 1e3, "serial_ms": med["serial"] * 1e3}
+    return {f"{k}_ms": v * 1e3 for k, v in med.items()}
 
 
 def _crunch_worker(conn, n: int, rounds: int) -> None:  # type: ignore[no-untyped-def]
@@ -226,7 +288,7 @@ def bench_machine_parallel(n: int, rounds: int, ticks: int, reps: int) -> dict[s
 
     try:
         run(True)
-        med = interleave({"parallel": lambda: run(True), "serial": lambda: run(False)}, reps)
+        med = bc.interleaved_medians({"parallel": lambda: run(True), "serial": lambda: run(False)}, reps)
     finally:
         for c in pipes:
             c.send(False)
@@ -235,17 +297,33 @@ def bench_machine_parallel(n: int, rounds: int, ticks: int, reps: int) -> dict[s
     return {"bare_parallel_ms": med["parallel"] * 1e3, "bare_serial_ms": med["serial"] * 1e3}
 
 
+def sandbox_ratios(figures: dict[str, Any]) -> dict[str, float]:
+    """``sandbox_ratio_<figure>``: sandboxed cost / unsandboxed cost, per figure of SANDBOXED_FIGURES."""
+    out = {}
+    for key, is_rate in SANDBOXED_FIGURES.items():
+        sb = figures[key]
+        free = figures[nosandbox_key(key)]
+        out[f"sandbox_ratio_{key}"] = round(free / sb if is_rate else sb / free, 3)
+    return out
+
+
+def nosandbox_key(key: str) -> str:
+    """The unsandboxed twin of a figure name: ``movement_1m_child_ms`` -> ``movement_1m_child_nosandbox_ms``."""
+    if key.endswith("_ticks_per_s"):
+        return key.removesuffix("_ticks_per_s") + "_nosandbox_ticks_per_s"
+    stem, unit = key.rsplit("_", 1)
+    return f"{stem}_nosandbox_{unit}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    args = parser.parse_args(argv)
+    args = bc.parse_args(__doc__, argv)
     q = args.quick
-    reps = 3 if q else 5
-    figures: dict[str, float] = {}
+    reps = 7 if q else 9  # the sandbox ratios compare close figures: more rounds than the rest needs
+    figures: dict[str, Any] = {}
 
     noop = bench_noop(200 if q else 1000, reps)
     figures.update({k: round(v, 2) for k, v in noop.items()})
+    figures["sandbox_layers_active"] = int(noop["sandbox_layers_active"])
     sizes = [("100k", 100_000), ("1m", 1_000_000)]
     for label, n in sizes:
         if q and n > 100_000:
@@ -255,17 +333,20 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"movement_{label}_inprocess_ms"] = round(m["inprocess_ms"], 3)
         figures[f"movement_{label}_numpy_ms"] = round(m["numpy_ms"], 3)
         figures[f"movement_{label}_entities"] = n
+        figures[f"movement_{label}_child_nosandbox_ms"] = round(m["child_nosandbox_ms"], 3)
     for label, n in (("10k", 10_000), ("100k", 100_000)):
         if q and n > 10_000:
             n = 30_000
-        s = bench_sim(n, 30 if q else 120)
+        s = bench_sim(n, 30 if q else 120, reps)
         figures[f"sim_{label}_ticks_per_s"] = round(s["ticks_per_s"], 1)
         figures[f"sim_{label}_entities"] = int(s["entities"])
         figures[f"sim_{label}_faults"] = int(s["faults"])
+        figures[f"sim_{label}_nosandbox_ticks_per_s"] = round(s["nosandbox_ticks_per_s"], 1)
+        figures[f"sim_{label}_nosandbox_faults"] = int(s["nosandbox_faults"])
     pn, pr, pt = (100_000, 40, 5) if q else (200_000, 60, 10)
-    par = bench_parallel(pn, pr, pt, reps if q else 9)
+    par = bench_parallel(pn, pr, pt, reps)
     figures.update({k: round(v, 3) for k, v in par.items()})
-    bare = bench_machine_parallel(pn, pr, pt, reps if q else 9)
+    bare = bench_machine_parallel(pn, pr, pt, reps)
     figures.update({k: round(v, 3) for k, v in bare.items()})
     figures["bare_parallel_speedup"] = round(bare["bare_serial_ms"] / bare["bare_parallel_ms"], 3)
 
@@ -273,32 +354,35 @@ def main(argv: list[str] | None = None) -> int:
     child_vs_numpy = figures["movement_1m_child_ms"] / figures["movement_1m_numpy_ms"]
     speedup = figures["serial_ms"] / figures["parallel_ms"]
     figures["movement_1m_child_vs_numpy"] = round(child_vs_numpy, 3)
+    figures["parallel_speedup_nosandbox"] = round(figures["serial_nosandbox_ms"] / figures["parallel_nosandbox_ms"], 3)
+    ratios = sandbox_ratios(figures)
+    figures.update(ratios)
+    worst = max(ratios, key=lambda k: ratios[k])
     targets = {
-        "noop_overhead_us": {"value": figures["noop_overhead_us"], "op": "<=", "target": 50},
-        "movement_1m_child_vs_inprocess": {"value": round(child_vs_in, 3), "op": "<=", "target": 1.5},
-        "parallel_speedup": {"value": round(speedup, 3), "op": ">=", "target": 1.3},
+        "noop_overhead_us": bc.target(figures["noop_overhead_us"], "<=", 50),
+        "movement_1m_child_vs_inprocess": bc.target(round(child_vs_in, 3), "<=", 1.5),
+        "parallel_speedup": bc.target(round(speedup, 3), ">=", 1.3),
+        "sandbox_overhead_max": bc.target(ratios[worst], "<=", SANDBOX_GOAL,
+                                          figure=worst.removeprefix("sandbox_ratio_")),
     }
-    for t in targets.values():
-        t["met"] = t["value"] <= t["target"] if t["op"] == "<=" else t["value"] >= t["target"]
+    bc.report(figures, targets, tables(figures, q, reps), json_line=args.json)
+    return 0
 
-    from rich.console import Console
+
+def tables(figures: dict[str, Any], quick: bool, reps: int) -> list[Any]:
+    """The figures table and the sandboxed-vs-unsandboxed table."""
     from rich.table import Table
 
-    table = Table(title=f"plugin_bench{' (quick)' if q else ''}: medians of {reps} interleaved repetitions")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for k, v in figures.items():
-        table.add_row(k, f"{v:,}")
-    Console().print(table)
-    tt = Table(title="targets")
-    for col in ("target", "value", "goal", "met"):
-        tt.add_column(col)
-    for k, t in targets.items():
-        tt.add_row(k, str(t["value"]), f"{t['op']} {t['target']}", "yes" if t["met"] else "[red]no[/red]")
-    Console().print(tt)
-    if args.json:
-        print(json.dumps({"figures": figures, "targets": targets}))
-    return 0
+    main_keys = [k for k in figures if "nosandbox" not in k and not k.startswith("sandbox_ratio_")]
+    t1 = bc.figures_table(figures, f"plugin_bench{' (quick)' if quick else ''}: medians of {reps} "
+                                   "interleaved repetitions", main_keys)
+    t2 = Table(title="sandbox cost: sandboxed vs unconfined children (ratio = sandboxed cost / unconfined cost)")
+    for col in ("figure", "sandboxed", "unconfined", "ratio"):
+        t2.add_column(col, justify="left" if col == "figure" else "right")
+    for key in SANDBOXED_FIGURES:
+        t2.add_row(key, f"{figures[key]:,}", f"{figures[nosandbox_key(key)]:,}",
+                   f"{figures[f'sandbox_ratio_{key}']:.3f}")
+    return [t1, t2]
 
 
 if __name__ == "__main__":
