@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import importlib
 import importlib.util
 import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -198,6 +200,39 @@ def load_simulator(
     return sim, module
 
 
+class _Exit(Exception):
+    """Ends a sub-command with an exit code; the message has been printed already."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _exits(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn an :class:`_Exit` raised by ``handler`` into its exit code."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except _Exit as stop:
+            return stop.code
+
+    return run
+
+
+def _simulator(args: argparse.Namespace, header: ReplayHeader) -> tuple[Any, ModuleType]:
+    """The ``--simulator`` for ``header``: exit 2 when unavailable, 1 when the replay is refused."""
+    try:
+        return load_simulator(args.simulator, header, force=args.force, plugins=args.plugins)
+    except SimulatorUnavailableError as exc:
+        _err(str(exc))
+        raise _Exit(2) from exc
+    except ReplayError as exc:
+        _err(str(exc))
+        raise _Exit(1) from exc
+
+
 def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -332,21 +367,13 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+@_exits
 def _verify(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     if rp is None:
         return 1
     with rp:
-        try:
-            sim, _ = load_simulator(
-                args.simulator, rp.header, force=args.force, plugins=args.plugins
-            )
-        except SimulatorUnavailableError as exc:
-            _err(str(exc))
-            return 2
-        except ReplayError as exc:
-            _err(str(exc))
-            return 1
+        sim, _ = _simulator(args, rp.header)
         from rich.console import Console
 
         con = Console()
@@ -391,6 +418,7 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
 
 
+@_exits
 def _diff(args: argparse.Namespace) -> int:
     ra = _open(args.a)
     if ra is None:
@@ -401,19 +429,8 @@ def _diff(args: argparse.Namespace) -> int:
             return 1
         with rb:
             if args.simulator:
-                try:
-                    sim_a, _ = load_simulator(
-                        args.simulator, ra.header, force=args.force, plugins=args.plugins
-                    )
-                    sim_b, _ = load_simulator(
-                        args.simulator, rb.header, force=args.force, plugins=args.plugins
-                    )
-                except SimulatorUnavailableError as exc:
-                    _err(str(exc))
-                    return 2
-                except ReplayError as exc:
-                    _err(str(exc))
-                    return 1
+                sim_a, _ = _simulator(args, ra.header)
+                sim_b, _ = _simulator(args, rb.header)
                 res = diff_simulated(ra, sim_a, rb, sim_b)
             else:
                 res = diff(ra, rb)
@@ -425,21 +442,13 @@ def _diff(args: argparse.Namespace) -> int:
     return 0 if res.same else 1
 
 
+@_exits
 def _play(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     if rp is None:
         return 1
     with rp:
-        try:
-            sim, module = load_simulator(
-                args.simulator, rp.header, force=args.force, plugins=args.plugins
-            )
-        except SimulatorUnavailableError as exc:
-            _err(str(exc))
-            return 2
-        except ReplayError as exc:
-            _err(str(exc))
-            return 1
+        sim, module = _simulator(args, rp.header)
         if args.window:
             play_fn = getattr(module, "play", None)
             if play_fn is None:
@@ -462,21 +471,13 @@ def _play(args: argparse.Namespace) -> int:
         return 0
 
 
+@_exits
 def _render(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     if rp is None:
         return 1
     with rp:
-        try:
-            sim, module = load_simulator(
-                args.simulator, rp.header, force=args.force, plugins=args.plugins
-            )
-        except SimulatorUnavailableError as exc:
-            _err(str(exc))
-            return 2
-        except ReplayError as exc:
-            _err(str(exc))
-            return 1
+        sim, module = _simulator(args, rp.header)
         render_fn = getattr(module, "render", None)
         if render_fn is None:
             _err("rendering is not available yet: the simulator module has no render()")
