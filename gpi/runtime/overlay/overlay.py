@@ -322,17 +322,7 @@ class Overlay:
             rows = sort_rows(self.table_rows(model), self.sort_key, self.sort_descending)
             for r in rows:
                 imgui.table_next_row()
-                cells = (
-                    r.name,
-                    str(r.calls),
-                    f"{r.host.mean:.3f}",
-                    f"{r.host.p95:.3f}",
-                    f"{r.host.max:.3f}",
-                    f"{r.child_cpu.mean:.3f}",
-                    f"{r.ipc_share * 100:.0f}%",
-                    f"{r.cmd_bytes.mean:.0f}",
-                )
-                for i, cell in enumerate(cells):
+                for i, cell in enumerate(r.cells()):
                     imgui.table_set_column_index(i)
                     imgui.text(cell)
         finally:

@@ -69,6 +69,19 @@ class SystemRow:
         """``plugin/system``."""
         return f"{self.plugin}/{self.system}"
 
+    def cells(self) -> tuple[str, ...]:
+        """The row as text: name, calls, host mean/p95/max, child CPU, IPC share, command bytes."""
+        return (
+            self.name,
+            str(self.calls),
+            f"{self.host.mean:.3f}",
+            f"{self.host.p95:.3f}",
+            f"{self.host.max:.3f}",
+            f"{self.child_cpu.mean:.3f}",
+            f"{self.ipc_share * 100:.0f}%",
+            f"{self.cmd_bytes.mean:.0f}",
+        )
+
 
 SYSTEM_SORT_KEYS: dict[str, Callable[[SystemRow], object]] = {
     "name": lambda r: (r.plugin, r.system),

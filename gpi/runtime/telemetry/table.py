@@ -44,16 +44,7 @@ def system_table(
     for name in ("host mean ms", "host p95 ms", "host max ms", "child cpu ms", "ipc share", "cmd bytes"):
         table.add_column(name, justify="right")
     for r in rows:
-        table.add_row(
-            r.name,
-            str(r.calls),
-            f"{r.host.mean:.3f}",
-            f"{r.host.p95:.3f}",
-            f"{r.host.max:.3f}",
-            f"{r.child_cpu.mean:.3f}",
-            f"{r.ipc_share * 100:.0f}%",
-            f"{r.cmd_bytes.mean:.0f}",
-        )
+        table.add_row(*r.cells())
     return table
 
 
