@@ -55,7 +55,7 @@ def parse_args(
     argv: Sequence[str] | None = None,
     *,
     quick_help: str = "smaller sizes, fewer repetitions (CI)",
-    add: Callable[[argparse.ArgumentParser], None] | None = None,
+    add: Callable[[argparse.ArgumentParser], Any] | None = None,
 ) -> argparse.Namespace:
     """The flags every benchmark takes: ``--quick`` and ``--json`` (``add`` adds its own)."""
     ap = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)

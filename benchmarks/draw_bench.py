@@ -20,21 +20,18 @@ each ratio are interleaved (A B A B ...) after a warm-up; medians reported.
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.cython_ext import drawlist as dl  # noqa: E402
 
@@ -52,20 +49,9 @@ def _columns(n: int) -> tuple[np.ndarray, ...]:
 VIEW = (-1100.0, -1100.0, 1100.0, 1100.0)
 
 
-def _interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up (also faults in every page of the outputs)
-        fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    gc.disable()
-    try:
-        for _ in range(reps):
-            for name, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - t0)
-    finally:
-        gc.enable()
-    return {k: statistics.median(v) for k, v in samples.items()}
+def _interleaved(fns: dict[str, Any], reps: int) -> dict[str, float]:
+    """Seconds per call of each side: a warm-up (faults every output page in), then interleaved."""
+    return bc.interleaved_medians(fns, reps, time_calls=True, warmup=True, gc_off=True)
 
 
 def measure_build(n: int, reps: int) -> dict[str, float]:
@@ -111,7 +97,7 @@ def measure_upload(quick: bool) -> dict[str, float]:
                     },
                     reps,
                 )
-                lab = _label(n)
+                lab = bc.label(n)
                 nbytes = d.vertex_count * dl.VERTEX_SIZE
                 figures[f"upload_{lab}_direct_ms"] = round(t["direct"] * 1e3, 3)
                 figures[f"upload_{lab}_copy_ms"] = round(t["copy"] * 1e3, 3)
@@ -131,15 +117,11 @@ def measure_upload(quick: bool) -> dict[str, float]:
     return figures
 
 
-def _label(n: int) -> str:
-    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
-
-
 def measure(quick: bool, with_gl: bool = True) -> dict[str, Any]:
     figures: dict[str, float] = {}
     for n in (100_000, 1_000_000):
         r = measure_build(n, 5 if quick else 11)
-        lab = _label(n)
+        lab = bc.label(n)
         figures[f"quads_{lab}_kernel_ms"] = round(r["kernel"] * 1e3, 3)
         figures[f"quads_{lab}_numpy_ms"] = round(r["numpy"] * 1e3, 3)
         figures[f"memcpy_{lab}_ms"] = round(r["memcpy"] * 1e3, 3)
@@ -154,25 +136,19 @@ def measure(quick: bool, with_gl: bool = True) -> dict[str, Any]:
         except Exception as exc:  # no GL on this machine: report the rest
             print(f"GL upload measurement skipped: {exc}", file=sys.stderr)
 
-    def target(key: str, goal: float) -> dict[str, Any]:
-        value = figures[key]
-        return {"value": value, "op": ">=", "target": goal, "met": bool(value >= goal)}
-
     targets = {
-        "kernel_speedup_vs_numpy_1m": target("kernel_speedup_vs_numpy_1m", 3),
-        "kernel_bandwidth_vs_memcpy": {
-            **target("kernel_bandwidth_vs_memcpy_1m", 0.4),
-        },
+        "kernel_speedup_vs_numpy_1m": bc.target(figures["kernel_speedup_vs_numpy_1m"], ">=", 3),
+        "kernel_bandwidth_vs_memcpy": bc.target(figures["kernel_bandwidth_vs_memcpy_1m"], ">=", 0.4),
     }
     return {"figures": figures, "targets": targets, "quick": quick}
 
 
-def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
+def tables(result: dict[str, Any]) -> list[Any]:
+    """The build table and, when measured, the upload table and the frame line."""
     from rich.table import Table
 
     f = result["figures"]
-    console = Console()
+    out: list[Any] = []
     t = Table(title="Rotated quads -> draw-list vertices (72 B per quad), median ms")
     for col in ("quads", "Cython kernel", "numpy reference", "speedup", "kernel GB/s",
                 "memcpy same bytes", "memcpy GB/s", "kernel / memcpy"):
@@ -188,7 +164,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{f[f'memcpy_{lab}_gbps']:.2f}",
             f"{f[f'kernel_bandwidth_vs_memcpy_{lab}']:.2f}",
         )
-    console.print(t)
+    out.append(t)
     if "upload_1m_direct_ms" in f:
         u = Table(title="Upload to a GL vertex buffer (Mesa llvmpipe, headless), median ms")
         for col in ("quads", "glBufferSubData from shared memory", "numpy copy + glBufferSubData",
@@ -201,26 +177,17 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{f[f'upload_{lab}_copy_ms']:.2f} ({f[f'upload_{lab}_copy_gbps']:.1f} GB/s)",
                 f"{f[f'upload_copy_overhead_{lab}']:.2f}x",
             )
-        console.print(u)
-        console.print(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms")
-    g = Table(title="Targets")
-    for col in ("target", "value", "goal", "met"):
-        g.add_column(col)
-    for name, tg in result["targets"].items():
-        g.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}", "yes" if tg["met"] else "MISSED")
-    console.print(g)
+        out.append(u)
+        out.append(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms")
+    return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
-    ap.add_argument("--no-gl", action="store_true", help="skip the GL upload measurement")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = bc.parse_args(__doc__, argv, quick_help="fewer repetitions", add=lambda ap: ap.add_argument(
+        "--no-gl", action="store_true", help="skip the GL upload measurement"))
     result = measure(args.quick, with_gl=not args.no_gl)
-    print_table(result)
-    if args.json:
-        print(json.dumps(result))
+    bc.report(result["figures"], result["targets"], tables(result), json_line=args.json,
+              extra={"quick": result["quick"]})
     return 0
 
 

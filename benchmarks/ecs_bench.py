@@ -18,9 +18,6 @@ tick is reported.
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
 import statistics
 import sys
 import time
@@ -31,9 +28,12 @@ from typing import Any
 import esper
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.ecs import Component, World  # noqa: E402
 
@@ -91,25 +91,9 @@ def esper_tick() -> None:
         p.y += v.y * dt
 
 
-def _time(fn: Callable[[], Any], ticks: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(ticks):
-        fn()
-    return (time.perf_counter() - t0) / ticks
-
-
 def _interleaved(fns: dict[str, Callable[[], Any]], ticks: dict[str, int], reps: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up
-        fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    gc.disable()
-    try:
-        for _ in range(reps):
-            for name, fn in fns.items():
-                samples[name].append(_time(fn, ticks[name]))
-    finally:
-        gc.enable()
-    return {k: statistics.median(v) for k, v in samples.items()}
+    """Seconds per tick of each side (``ticks[name]`` ticks per sample), after one warm-up tick each."""
+    return bc.interleaved_medians(fns, reps, time_calls=True, calls=ticks, warmup=True, gc_off=True)
 
 
 def measure_movement(n: int, quick: bool) -> dict[str, float]:
@@ -168,7 +152,7 @@ def measure_spawn(n: int, quick: bool) -> dict[str, float]:
 
 def measure_extras(n: int) -> dict[str, float]:
     with _gpi_world(n) as w:
-        cs = [(_time(w.checksum, 5)) for _ in range(5)]
+        cs = [bc.timed(w.checksum, 5)() for _ in range(5)]
         t0 = time.perf_counter()
         snap = w.snapshot()
         t_snap = time.perf_counter() - t0
@@ -179,16 +163,12 @@ def measure_extras(n: int) -> dict[str, float]:
                 "restore_ms": t_load * 1e3, "snapshot_bytes": float(len(snap))}
 
 
-def _label(n: int) -> str:
-    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
-
-
 def measure(quick: bool) -> dict[str, Any]:
     figures: dict[str, float] = {}
     sizes = [10_000, 100_000, 1_000_000]
     for n in sizes:
         r = measure_movement(n, quick)
-        lab = _label(n)
+        lab = bc.label(n)
         figures[f"movement_{lab}_gpi_ms"] = round(r["gpi"] * 1e3, 4)
         figures[f"movement_{lab}_numpy_ms"] = round(r["numpy"] * 1e3, 4)
         figures[f"query_overhead_vs_numpy_{lab}"] = round(r["gpi"] / r["numpy"], 3)
@@ -203,9 +183,7 @@ def measure(quick: bool) -> dict[str, Any]:
         figures[f"{k.replace('_ms', '')}_100k_ms" if k.endswith("_ms") else f"{k}_100k"] = round(v, 3)
 
     def target(key: str, op: str, goal: float) -> dict[str, Any]:
-        value = figures[key]
-        met = value >= goal if op == ">=" else value <= goal
-        return {"value": value, "op": op, "target": goal, "met": bool(met)}
+        return bc.target(figures[key], op, goal)
 
     targets = {
         "esper_speedup_movement_100k": target("esper_speedup_movement_100k", ">=", 50),
@@ -215,12 +193,11 @@ def measure(quick: bool) -> dict[str, Any]:
     return {"figures": figures, "targets": targets, "quick": quick}
 
 
-def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
+def tables(result: dict[str, Any]) -> list[Any]:
+    """The movement table and the table of other operations."""
     from rich.table import Table
 
     f = result["figures"]
-    console = Console()
     t = Table(title="Movement: Position += Velocity * dt (ms per tick, median)")
     for col in ("entities", "gpi (query API)", "raw numpy", "esper 3.x", "gpi / numpy", "esper / gpi"):
         t.add_column(col, justify="right")
@@ -234,7 +211,6 @@ def print_table(result: dict[str, Any]) -> None:
             f"{f[f'query_overhead_vs_numpy_{lab}']:.2f}x",
             "-" if e is None else f"{f[f'esper_speedup_movement_{lab}']:.0f}x",
         )
-    console.print(t)
     s = Table(title="Other operations, 100k entities")
     s.add_column("what")
     s.add_column("figure", justify="right")
@@ -244,24 +220,14 @@ def print_table(result: dict[str, Any]) -> None:
     s.add_row("world checksum", f"{f['checksum_100k_ms']:.3f} ms")
     s.add_row("snapshot (lz4)", f"{f['snapshot_100k_ms']:.2f} ms, {f['snapshot_bytes_100k'] / 1e6:.2f} MB")
     s.add_row("from_snapshot", f"{f['restore_100k_ms']:.2f} ms")
-    console.print(s)
-    g = Table(title="Targets")
-    for col in ("target", "value", "goal", "met"):
-        g.add_column(col)
-    for name, tg in result["targets"].items():
-        g.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}", "yes" if tg["met"] else "MISSED")
-    console.print(g)
+    return [t, s]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions; no esper at 1M")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = bc.parse_args(__doc__, argv, quick_help="fewer repetitions; no esper at 1M")
     result = measure(args.quick)
-    print_table(result)
-    if args.json:
-        print(json.dumps(result))
+    bc.report(result["figures"], result["targets"], tables(result), json_line=args.json,
+              extra={"quick": result["quick"]})
     return 0
 
 
