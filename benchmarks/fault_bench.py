@@ -19,8 +19,6 @@ repetitions, ``--json`` to end with one JSON line (figures and targets).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import shutil
@@ -33,8 +31,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.ecs import World  # noqa: E402
 from gpi.plugins.faults import RestartPolicy  # noqa: E402
@@ -109,10 +111,7 @@ def bench_hotswap(use_zygote: bool, swaps: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    args = parser.parse_args(argv)
+    args = bc.parse_args(__doc__, argv, quick_help="fewer repetitions (CI)")
     logging.getLogger("gpi").setLevel(logging.CRITICAL)  # the crashes are on purpose: no log noise
     q = args.quick
     reps = 2 if q else 4
@@ -143,15 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     figures["restart_speedup_zygote"] = round(figures["restart_ms_popen"] / figures["restart_ms_zygote"], 2)
     targets = {
-        "restart_ms_zygote": {"value": figures["restart_ms_zygote"], "op": "<=", "target": 50},
-        "hotswap_ms_zygote": {"value": figures["hotswap_ms_zygote"], "op": "<=", "target": 250},
-        "lost_ticks_per_crash": {"value": max(figures["lost_ticks_per_crash_zygote"],
-                                              figures["lost_ticks_per_crash_popen"]), "op": "<=", "target": 1},
+        "restart_ms_zygote": bc.target(figures["restart_ms_zygote"], "<=", 50),
+        "hotswap_ms_zygote": bc.target(figures["hotswap_ms_zygote"], "<=", 250),
+        "lost_ticks_per_crash": bc.target(max(figures["lost_ticks_per_crash_zygote"],
+                                              figures["lost_ticks_per_crash_popen"]), "<=", 1),
     }
-    for t in targets.values():
-        t["met"] = bool(t["value"] <= t["target"])
 
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"fault_bench{' (quick)' if q else ''}: medians over {reps} interleaved repetitions "
@@ -164,15 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                   str(figures["hotswap_ms_popen"]))
     table.add_row("ticks of the crashed system lost per crash", str(figures["lost_ticks_per_crash_zygote"]),
                   str(figures["lost_ticks_per_crash_popen"]))
-    Console().print(table)
-    tt = Table(title="targets")
-    for col in ("target", "value", "goal", "met"):
-        tt.add_column(col)
-    for k, t in targets.items():
-        tt.add_row(k, str(t["value"]), f"{t['op']} {t['target']}", "yes" if t["met"] else "[red]no[/red]")
-    Console().print(tt)
-    if args.json:
-        print(json.dumps({"figures": figures, "targets": targets}))
+    bc.report(figures, targets, table, json_line=args.json)
     return 0
 
 

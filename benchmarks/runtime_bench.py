@@ -29,18 +29,20 @@ Usage: ``python benchmarks/runtime_bench.py [--quick] [--json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -75,6 +77,12 @@ def _rate(app: App, ticks: int, render_every: int) -> float:
     return ticks / (time.perf_counter() - t0)
 
 
+def _overlay_rate(app: App, ticks: int, visible: bool) -> float:
+    """Ticks per second with a frame per tick, the overlay shown or hidden."""
+    app.overlay.visible = visible
+    return _rate(app, ticks, 1)
+
+
 def _close(app: App, world: World) -> None:
     app.close()
     world.close()
@@ -93,19 +101,15 @@ def measure(quick: bool) -> dict[str, Any]:
         tag = f"{n // 1000}k"
         app, world = _app(n)
         try:
-            on: list[float] = []
-            off: list[float] = []
-            bare: list[float] = []
-            for _ in range(reps):  # interleaved: overlay on, off, no render
-                app.overlay.visible = True
-                on.append(_rate(app, ticks, 1))
-                app.overlay.visible = False
-                off.append(_rate(app, ticks, 1))
-                bare.append(_rate(app, ticks, 0))
+            med = bc.interleaved_medians({  # interleaved: overlay on, off, no render
+                "on": partial(_overlay_rate, app, ticks, True),
+                "off": partial(_overlay_rate, app, ticks, False),
+                "bare": partial(_rate, app, ticks, 0),
+            }, reps)
             app.overlay.visible = True
-            figures[f"frame_per_tick_ticks_per_s_{tag}_overlay"] = statistics.median(on)
-            figures[f"frame_per_tick_ticks_per_s_{tag}_no_overlay"] = statistics.median(off)
-            figures[f"no_render_ticks_per_s_{tag}"] = statistics.median(bare)
+            figures[f"frame_per_tick_ticks_per_s_{tag}_overlay"] = med["on"]
+            figures[f"frame_per_tick_ticks_per_s_{tag}_no_overlay"] = med["off"]
+            figures[f"no_render_ticks_per_s_{tag}"] = med["bare"]
             if n == 10_000:
                 model = app.overlay_model()
                 full = overlay_cost(app.overlay, model, frames=8 if quick else 20)
@@ -145,31 +149,26 @@ def measure(quick: bool) -> dict[str, Any]:
     sand, sw = _app(10_000, render=False)
     inproc, iw = _app(10_000, isolation="none", render=False)
     try:
-        a: list[float] = []
-        b: list[float] = []
-        for _ in range(reps):
-            a.append(_rate(sand, 30, 0))
-            b.append(_rate(inproc, 30, 0))
-        figures["sandboxed_no_render_ticks_per_s_10k"] = statistics.median(a)
-        figures["in_process_no_render_ticks_per_s_10k"] = statistics.median(b)
-        figures["sandboxed_vs_in_process_10k"] = statistics.median(a) / statistics.median(b)
+        med = bc.interleaved_medians({"sandboxed": lambda: _rate(sand, 30, 0),
+                                      "in_process": lambda: _rate(inproc, 30, 0)}, reps)
+        figures["sandboxed_no_render_ticks_per_s_10k"] = med["sandboxed"]
+        figures["in_process_no_render_ticks_per_s_10k"] = med["in_process"]
+        figures["sandboxed_vs_in_process_10k"] = med["sandboxed"] / med["in_process"]
     finally:
         _close(sand, sw)
         _close(inproc, iw)
     value = figures["realtime_ticks_per_s_10k_overlay"]
     held = value >= 60 - 0.5 and figures["realtime_dropped_s_10k_overlay"] == 0.0
-    targets = {
-        "ticks_per_s_10k_overlay": {
-            "value": round(value, 2), "op": ">=", "target": 60, "met": held,
-            "note": "real-time loop, overlay on; met = no simulated time dropped and within 0.5 tick/s "
-                    "of 60 (frame-boundary jitter)",
-        },
-    }
+    target = bc.target(round(value, 2), ">=", 60,
+                       note="real-time loop, overlay on; met = no simulated time dropped and within "
+                            "0.5 tick/s of 60 (frame-boundary jitter)")
+    target["met"] = held  # not the bare comparison: see the note
+    targets = {"ticks_per_s_10k_overlay": target}
     return {"figures": {k: round(v, 3) for k, v in figures.items()}, "targets": targets}
 
 
-def _print(result: dict[str, Any], quick: bool) -> None:
-    from rich.console import Console
+def tables(result: dict[str, Any], quick: bool) -> list[Any]:
+    """The per-size table and the 10k table."""
     from rich.table import Table
 
     f = result["figures"]
@@ -182,8 +181,6 @@ def _print(result: dict[str, Any], quick: bool) -> None:
     for tag in ("1k", "10k", "100k"):
         t.add_row(tag, f"{f[f'frame_per_tick_ticks_per_s_{tag}_overlay']:.1f}",
                   f"{f[f'frame_per_tick_ticks_per_s_{tag}_no_overlay']:.1f}", f"{f[f'no_render_ticks_per_s_{tag}']:.1f}")
-    c = Console()
-    c.print(t)
     t2 = Table(title="10k entities")
     t2.add_column("figure")
     t2.add_column("value", justify="right")
@@ -202,22 +199,14 @@ def _print(result: dict[str, Any], quick: bool) -> None:
     ]
     for name, value in rows:
         t2.add_row(name, value)
-    c.print(t2)
-    for name, tgt in result["targets"].items():
-        c.print(f"target {name}: {tgt['value']} {tgt['op']} {tgt['target']}: "
-                f"{'met' if tgt['met'] else 'MISSED'}")
+    return [t, t2]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer ticks and repetitions")
-    ap.add_argument("--json", action="store_true", help="end with one JSON line of figures and targets")
-    args = ap.parse_args()
+    args = bc.parse_args(__doc__, argv, quick_help="fewer ticks and repetitions")
     result = measure(args.quick)
-    _print(result, args.quick)
-    if args.json:
-        print(json.dumps(result))
+    bc.report(result["figures"], result["targets"], tables(result, args.quick), json_line=args.json)
     return 0
 
 
