@@ -24,12 +24,9 @@ are interleaved (A B C A B C ...) and the median is reported.
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing.connection as mpc
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -39,9 +36,12 @@ from typing import Any
 import msgpack
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.shm import Channel, recv_with_fds, send_with_fds  # noqa: E402
 
@@ -212,36 +212,42 @@ def measure(quick: bool) -> dict[str, Any]:
     arena_reps = 3 if quick else 7
     pipe, mpp, chan = PipePeer(), MpPeer(), ChannelPeer(ARRAY_BYTES)
     spinner = ChannelPeer(1 << 20, spin_us=20.0)
-    rtt: dict[str, list[float]] = {"pipe": [], "mp_pipe": [], "channel": [], "spin": []}
     try:
         for peer in (pipe, mpp, chan, spinner):  # warm-up
             peer.run(n // 4)
-        for _ in range(reps):
-            rtt["pipe"].append(pipe.run(n))
-            rtt["mp_pipe"].append(mpp.run(n))
-            rtt["channel"].append(chan.run(n))
-            rtt["spin"].append(spinner.run(n))
+        rtt = bc.interleaved_medians(
+            {"pipe": lambda: pipe.run(n), "mp_pipe": lambda: mpp.run(n),
+             "channel": lambda: chan.run(n), "spin": lambda: spinner.run(n)},
+            reps,
+        )
 
         src = np.arange(ARRAY_BYTES // 4, dtype=np.float32)
         dst = np.empty_like(src)
         np.copyto(dst, src)
         chan.arena(dst, "copy")  # warm-up: faults the arena pages in on both sides
-        times: dict[str, list[float]] = {m: [] for m in ("memcpy", "stream", "copy", "view")}
-        for _ in range(arena_reps):
+
+        def memcpy() -> float:
             t0 = time.perf_counter()
             np.copyto(dst, src)
-            times["memcpy"].append(time.perf_counter() - t0)
+            return time.perf_counter() - t0
+
+        def stream() -> float:
             dst[:] = 0
-            times["stream"].append(chan.arena(dst, "stream"))
+            t = chan.arena(dst, "stream")
             assert np.array_equal(dst, src)
-            times["copy"].append(chan.arena(dst, "copy"))
-            times["view"].append(chan.arena(dst, "view"))
+            return t
+
+        times = bc.interleaved_medians(
+            {"memcpy": memcpy, "stream": stream, "copy": lambda: chan.arena(dst, "copy"),
+             "view": lambda: chan.arena(dst, "view")},
+            arena_reps,
+        )
     finally:
         for peer in (pipe, mpp, chan, spinner):
             peer.close()
 
-    us = {k: statistics.median(v) * 1e6 for k, v in rtt.items()}
-    gib = {k: ARRAY_BYTES / statistics.median(v) / (1 << 30) for k, v in times.items()}
+    us = {k: v * 1e6 for k, v in rtt.items()}
+    gib = {k: ARRAY_BYTES / v / (1 << 30) for k, v in times.items()}
     figures = {
         "rtt_pipe_us": round(us["pipe"], 2),
         "rtt_mp_pipe_us": round(us["mp_pipe"], 2),
@@ -260,20 +266,15 @@ def measure(quick: bool) -> dict[str, Any]:
     rtt_vs_mp = us["channel"] / us["mp_pipe"]
     arena_ratio = gib["stream"] / gib["memcpy"]
     targets = {
-        "rtt_vs_pipe": _target(rtt_vs_pipe, "<=", 3.0),
-        "rtt_below_mp_pipe": _target(rtt_vs_mp, "<", 1.0),
-        "arena_vs_memcpy": _target(arena_ratio, ">=", 0.5),
+        "rtt_vs_pipe": bc.target(round(rtt_vs_pipe, 3), "<=", 3.0),
+        "rtt_below_mp_pipe": bc.target(round(rtt_vs_mp, 3), "<", 1.0),
+        "arena_vs_memcpy": bc.target(round(arena_ratio, 3), ">=", 0.5),
     }
     return {"figures": figures, "targets": targets}
 
 
-def _target(value: float, op: str, target: float) -> dict[str, Any]:
-    met = value <= target if op == "<=" else value < target if op == "<" else value >= target
-    return {"value": round(value, 3), "op": op, "target": target, "met": bool(met)}
-
-
-def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
+def table(result: dict[str, Any]) -> Any:
+    """The table of round trips and arena throughput."""
     from rich.table import Table
 
     f = result["figures"]
@@ -299,26 +300,16 @@ def print_table(result: dict[str, Any]) -> None:
         "arena: child writes, host views (zero copy)",
         f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s",
     )
-    for name, tg in result["targets"].items():
-        mark = "met" if tg["met"] else "MISSED"
-        t.add_row(f"target {name}", f"{tg['value']} {tg['op']} {tg['target']}: {mark}")
-    Console().print(t)
+    return t
 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child_main(sys.argv[2:])
         return 0
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer round trips and repetitions")
-    ap.add_argument(
-        "--json", action="store_true", help="end with one JSON line of figures and targets"
-    )
-    args = ap.parse_args()
+    args = bc.parse_args(__doc__, quick_help="fewer round trips and repetitions")
     result = measure(args.quick)
-    print_table(result)
-    if args.json:
-        print(json.dumps(result))
+    bc.report(result["figures"], result["targets"], table(result), json_line=args.json)
     return 0
 
 
