@@ -29,8 +29,6 @@ several repetitions; the two sides of each ratio are measured in the same loop.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -42,9 +40,12 @@ from typing import Any
 import numpy as np
 import xxhash
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import _common as bc  # noqa: E402
+
+ROOT = bc.use()
 
 from gpi.replays import (  # noqa: E402
     InputState,
@@ -87,8 +88,8 @@ class StandInSim:
 
     def checksum(self) -> int:
         h = xxhash.xxh64()
-        h.update(self.pos)
-        h.update(self.vel)
+        h.update(self.pos.data)
+        h.update(self.vel.data)
         return h.intdigest()
 
     def snapshot(self) -> bytes:
@@ -105,9 +106,9 @@ _BUSY_KEYS = ["left", "right", "up", "down", "space"]
 def busy_input(t: int) -> InputState:
     keys = {k for i, k in enumerate(_BUSY_KEYS) if (t // (7 + 3 * i)) % 2}
     return InputState(
-        keys=keys,
+        keys=frozenset(keys),
         mouse=(400 + (t * 3) % 300, 300 + (t * 7) % 200),
-        buttons={1} if t % 40 < 10 else set(),
+        buttons=frozenset({1} if t % 40 < 10 else ()),
     )
 
 
@@ -343,10 +344,7 @@ def measure(quick: bool) -> dict[str, Any]:
         f.unlink()
     tmp.rmdir()
 
-    def target(value: float, op: str, tgt: float) -> dict[str, Any]:
-        met = value < tgt if op == "<" else value >= tgt
-        return {"value": value, "op": op, "target": tgt, "met": met}
-
+    target = bc.target
     targets_out = {
         "record_share_of_tick_pct": target(figures["record_share_of_tick_pct"], "<", 2),
         "idle_bytes_per_s_default_chain_only": target(figures["idle_ci0_bytes_per_s"], "<", 64),
@@ -378,7 +376,7 @@ DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
 
 def _demo_input(t: int) -> InputState:
     return InputState(
-        keys=(["right"], ["up"], [], ["left"])[(t // 40) % 4], mouse=(float(t % 97), 1.0)
+        keys=frozenset((["right"], ["up"], [], ["left"])[(t // 40) % 4]), mouse=(float(t % 97), 1.0)
     )
 
 
@@ -427,9 +425,9 @@ def measure_host(quick: bool, tmp: Path) -> dict[str, Any]:
             100 * statistics.median(r / t for r, t in zip(rec_ns, tick_ns)), 2
         )
         with Replay.open(path) as rp, HostSimulator(rp.header, isolation=iso) as sim:
-            t0 = time.perf_counter()
+            v0 = time.perf_counter()
             res = verify(rp, sim)
-            secs = time.perf_counter() - t0
+            secs = time.perf_counter() - v0
             figures[f"host_{iso}_bytes_per_tick"] = round(rp.bytes_per_tick(), 1)
         figures[f"host_{iso}_verify_ok"] = bool(res.ok)
         figures[f"host_{iso}_verify_x_realtime"] = round(
@@ -441,11 +439,7 @@ def measure_host(quick: bool, tmp: Path) -> dict[str, Any]:
 
 def host_targets(figures: dict[str, Any]) -> dict[str, Any]:
     """Targets of the real-host figures (the issue's: <2 % recording, >=20x verify at 10k)."""
-
-    def target(value: float, op: str, tgt: float) -> dict[str, Any]:
-        met = value < tgt if op == "<" else value >= tgt
-        return {"value": value, "op": op, "target": tgt, "met": met}
-
+    target = bc.target
     return {
         "record_share_of_demo_tick_pct_process": target(
             figures["host_process_record_share_of_tick_pct"], "<", 2
@@ -457,9 +451,8 @@ def host_targets(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def show_host(figures: dict[str, Any]) -> None:
+def host_table(figures: dict[str, Any]) -> Any:
     """The real-host table."""
-    from rich.console import Console
     from rich.table import Table
 
     f = figures
@@ -487,15 +480,15 @@ def show_host(figures: dict[str, Any]) -> None:
             + ("" if f[f"host_{iso}_verify_ok"] else " [red](diverged)[/red]"),
             f"{f[f'host_{iso}_bytes_per_tick']}",
         )
-    Console().print(t)
+    return t
 
 
-def show(result: dict[str, Any]) -> None:
-    from rich.console import Console
+def tables(result: dict[str, Any]) -> list[Any]:
+    """The file-size table, the keyframe line, the overhead table and the seek table."""
     from rich.table import Table
 
     f = result["figures"]
-    con = Console()
+    out: list[Any] = []
     t = Table(
         title=f"replay file size (60 Hz, 1 s blocks, keyframes off; stand-in world {f['entities']} entities)"
     )
@@ -515,8 +508,8 @@ def show(result: dict[str, Any]) -> None:
                 f"{f[k + '_bytes_per_s']:.1f}",
                 f"{f[k + '_bytes_per_min']}",
             )
-    con.print(t)
-    con.print(
+    out.append(t)
+    out.append(
         f"one keyframe of the stand-in world: {f['keyframe_bytes']} B stored ({f['keyframe_raw_bytes']} B raw)"
     )
 
@@ -549,48 +542,28 @@ def show(result: dict[str, Any]) -> None:
         if f.get("ecs_verify_x_realtime") is None
         else f"{f['ecs_verify_x_realtime']}x real time",
     )
-    con.print(t)
+    out.append(t)
 
     t = Table(title="seek to a random tick vs keyframe interval K")
     for col in ("K", "median ms", "max ms", "file KiB"):
         t.add_column(col, justify="right")
-    for k in (30, 120, 600):
+    for kf in (30, 120, 600):
         t.add_row(
-            str(k), f"{f[f'seek_ms_k{k}']}", f"{f[f'seek_ms_max_k{k}']}", f"{f[f'file_kib_k{k}']}"
+            str(kf), f"{f[f'seek_ms_k{kf}']}", f"{f[f'seek_ms_max_k{kf}']}", f"{f[f'file_kib_k{kf}']}"
         )
-    con.print(t)
-
-    t = Table(title="targets")
-    for col in ("target", "value", "goal", "met"):
-        t.add_column(col)
-    for name, tg in result["targets"].items():
-        t.add_row(
-            name,
-            str(tg["value"]),
-            f"{tg['op']} {tg['target']}",
-            "[green]yes[/green]" if tg["met"] else "[red]no[/red]",
-        )
-    con.print(t)
+    out.append(t)
+    return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--quick", action="store_true", help="smaller world, fewer ticks and repetitions"
-    )
-    ap.add_argument(
-        "--json", action="store_true", help="end with one JSON line of figures and targets"
-    )
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = bc.parse_args(__doc__, argv, quick_help="smaller world, fewer ticks and repetitions")
     result = measure(args.quick)
     with tempfile.TemporaryDirectory(prefix="gpi-replay-bench-host-") as d:
         host = measure_host(args.quick, Path(d))
     result["figures"].update(host)
     result["targets"].update(host_targets(host))
-    show_host(host)
-    show(result)
-    if args.json:
-        print(json.dumps(result))
+    bc.report(result["figures"], result["targets"], [host_table(host), *tables(result)],
+              json_line=args.json)
     return 0
 
 
