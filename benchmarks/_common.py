@@ -135,30 +135,35 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
 
 
-def figures_table(figures: Mapping[str, Any], title: str, keys: Iterable[str] | None = None) -> Any:
-    """A two-column rich table (figure, value) of ``figures`` (or of ``keys`` only)."""
+def rows_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
+               first: str = "left") -> Any:
+    """A rich table: ``columns`` (the first justified ``first``, the rest right) and ``rows``."""
     from rich.table import Table
 
     t = Table(title=title)
-    t.add_column("figure")
-    t.add_column("value", justify="right")
-    for k in figures if keys is None else keys:
-        v = figures[k]
-        t.add_row(k, f"{v:,}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
+    for i, col in enumerate(columns):
+        t.add_column(col, justify=first if i == 0 else "right")  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*(str(cell) for cell in row))
     return t
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
+def figures_table(figures: Mapping[str, Any], title: str, keys: Iterable[str] | None = None) -> Any:
+    """A two-column table (figure, value) of ``figures`` (or of ``keys`` only)."""
+    return rows_table(title, ("figure", "value"),
+                      ((k, _fmt(figures[k])) for k in (figures if keys is None else keys)))
 
 
 def targets_table(targets: Mapping[str, Mapping[str, Any]], title: str = "targets") -> Any:
-    """The rich table of targets: name, value, goal, met."""
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("target", "value", "goal", "met"):
-        t.add_column(col)
-    for name, tg in targets.items():
-        t.add_row(name, str(tg["value"]), f"{tg['op']} {tg['target']}",
-                  "[green]yes[/green]" if tg["met"] else "[red]MISSED[/red]")
-    return t
+    """The table of targets: name, value, goal, met."""
+    return rows_table(title, ("target", "value", "goal", "met"), (
+        (name, tg["value"], f"{tg['op']} {tg['target']}",
+         "[green]yes[/green]" if tg["met"] else "[red]MISSED[/red]")
+        for name, tg in targets.items()))
 
 
 def report(

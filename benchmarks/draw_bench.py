@@ -145,39 +145,29 @@ def measure(quick: bool, with_gl: bool = True) -> dict[str, Any]:
 
 def tables(result: dict[str, Any]) -> list[Any]:
     """The build table and, when measured, the upload table and the frame line."""
-    from rich.table import Table
-
     f = result["figures"]
-    out: list[Any] = []
-    t = Table(title="Rotated quads -> draw-list vertices (72 B per quad), median ms")
-    for col in ("quads", "Cython kernel", "numpy reference", "speedup", "kernel GB/s",
-                "memcpy same bytes", "memcpy GB/s", "kernel / memcpy"):
-        t.add_column(col, justify="right")
-    for lab in ("100k", "1m"):
-        t.add_row(
-            lab,
-            f"{f[f'quads_{lab}_kernel_ms']:.2f}",
-            f"{f[f'quads_{lab}_numpy_ms']:.2f}",
-            f"{f[f'kernel_speedup_vs_numpy_{lab}']:.1f}x",
-            f"{f[f'kernel_{lab}_gbps']:.2f}",
-            f"{f[f'memcpy_{lab}_ms']:.2f}",
-            f"{f[f'memcpy_{lab}_gbps']:.2f}",
-            f"{f[f'kernel_bandwidth_vs_memcpy_{lab}']:.2f}",
-        )
-    out.append(t)
+    out: list[Any] = [bc.rows_table(
+        "Rotated quads -> draw-list vertices (72 B per quad), median ms",
+        ("quads", "Cython kernel", "numpy reference", "speedup", "kernel GB/s",
+         "memcpy same bytes", "memcpy GB/s", "kernel / memcpy"),
+        ((lab,
+          f"{f[f'quads_{lab}_kernel_ms']:.2f}",
+          f"{f[f'quads_{lab}_numpy_ms']:.2f}",
+          f"{f[f'kernel_speedup_vs_numpy_{lab}']:.1f}x",
+          f"{f[f'kernel_{lab}_gbps']:.2f}",
+          f"{f[f'memcpy_{lab}_ms']:.2f}",
+          f"{f[f'memcpy_{lab}_gbps']:.2f}",
+          f"{f[f'kernel_bandwidth_vs_memcpy_{lab}']:.2f}") for lab in ("100k", "1m")),
+        first="right")]
     if "upload_1m_direct_ms" in f:
-        u = Table(title="Upload to a GL vertex buffer (Mesa llvmpipe, headless), median ms")
-        for col in ("quads", "glBufferSubData from shared memory", "numpy copy + glBufferSubData",
-                    "copy / direct"):
-            u.add_column(col, justify="right")
-        for lab in ("100k", "1m"):
-            u.add_row(
-                lab,
-                f"{f[f'upload_{lab}_direct_ms']:.2f} ({f[f'upload_{lab}_direct_gbps']:.1f} GB/s)",
-                f"{f[f'upload_{lab}_copy_ms']:.2f} ({f[f'upload_{lab}_copy_gbps']:.1f} GB/s)",
-                f"{f[f'upload_copy_overhead_{lab}']:.2f}x",
-            )
-        out.append(u)
+        out.append(bc.rows_table(
+            "Upload to a GL vertex buffer (Mesa llvmpipe, headless), median ms",
+            ("quads", "glBufferSubData from shared memory", "numpy copy + glBufferSubData", "copy / direct"),
+            ((lab,
+              f"{f[f'upload_{lab}_direct_ms']:.2f} ({f[f'upload_{lab}_direct_gbps']:.1f} GB/s)",
+              f"{f[f'upload_{lab}_copy_ms']:.2f} ({f[f'upload_{lab}_copy_gbps']:.1f} GB/s)",
+              f"{f[f'upload_copy_overhead_{lab}']:.2f}x") for lab in ("100k", "1m")),
+            first="right"))
         out.append(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms")
     return out
 

@@ -195,32 +195,30 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def tables(result: dict[str, Any]) -> list[Any]:
     """The movement table and the table of other operations."""
-    from rich.table import Table
-
     f = result["figures"]
-    t = Table(title="Movement: Position += Velocity * dt (ms per tick, median)")
-    for col in ("entities", "gpi (query API)", "raw numpy", "esper 3.x", "gpi / numpy", "esper / gpi"):
-        t.add_column(col, justify="right")
+    rows = []
     for lab in ("10k", "100k", "1m"):
         e = f.get(f"movement_{lab}_esper_ms")
-        t.add_row(
+        rows.append((
             lab,
             f"{f[f'movement_{lab}_gpi_ms']:.3f}",
             f"{f[f'movement_{lab}_numpy_ms']:.3f}",
             "skipped (--quick)" if e is None else f"{e:.1f}",
             f"{f[f'query_overhead_vs_numpy_{lab}']:.2f}x",
             "-" if e is None else f"{f[f'esper_speedup_movement_{lab}']:.0f}x",
-        )
-    s = Table(title="Other operations, 100k entities")
-    s.add_column("what")
-    s.add_column("figure", justify="right")
-    s.add_row("spawn 100k, gpi (one call)", f"{f['spawn_100k_gpi_ms']:.2f} ms")
-    s.add_row("spawn 100k, esper create_entity loop", f"{f['spawn_100k_esper_ms']:.1f} ms")
-    s.add_row("spawn speedup", f"{f['esper_speedup_spawn_100k']:.0f}x")
-    s.add_row("world checksum", f"{f['checksum_100k_ms']:.3f} ms")
-    s.add_row("snapshot (lz4)", f"{f['snapshot_100k_ms']:.2f} ms, {f['snapshot_bytes_100k'] / 1e6:.2f} MB")
-    s.add_row("from_snapshot", f"{f['restore_100k_ms']:.2f} ms")
-    return [t, s]
+        ))
+    movement = bc.rows_table("Movement: Position += Velocity * dt (ms per tick, median)",
+                             ("entities", "gpi (query API)", "raw numpy", "esper 3.x", "gpi / numpy",
+                              "esper / gpi"), rows, first="right")
+    other = bc.rows_table("Other operations, 100k entities", ("what", "figure"), [
+        ("spawn 100k, gpi (one call)", f"{f['spawn_100k_gpi_ms']:.2f} ms"),
+        ("spawn 100k, esper create_entity loop", f"{f['spawn_100k_esper_ms']:.1f} ms"),
+        ("spawn speedup", f"{f['esper_speedup_spawn_100k']:.0f}x"),
+        ("world checksum", f"{f['checksum_100k_ms']:.3f} ms"),
+        ("snapshot (lz4)", f"{f['snapshot_100k_ms']:.2f} ms, {f['snapshot_bytes_100k'] / 1e6:.2f} MB"),
+        ("from_snapshot", f"{f['restore_100k_ms']:.2f} ms"),
+    ])
+    return [movement, other]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -148,18 +148,14 @@ def main(argv: list[str] | None = None) -> int:
                                               figures["lost_ticks_per_crash_popen"]), "<=", 1),
     }
 
-    from rich.table import Table
-
-    table = Table(title=f"fault_bench{' (quick)' if q else ''}: medians over {reps} interleaved repetitions "
-                        f"({crashes} crashes, {swaps} swaps each)")
-    for col in ("figure", "fork-server", "fresh interpreter"):
-        table.add_column(col, justify="right" if col != "figure" else "left")
-    table.add_row("crash -> restarted child's first call (ms)", str(figures["restart_ms_zygote"]),
-                  str(figures["restart_ms_popen"]))
-    table.add_row("file change -> new code ran a tick (ms)", str(figures["hotswap_ms_zygote"]),
-                  str(figures["hotswap_ms_popen"]))
-    table.add_row("ticks of the crashed system lost per crash", str(figures["lost_ticks_per_crash_zygote"]),
-                  str(figures["lost_ticks_per_crash_popen"]))
+    table = bc.rows_table(
+        f"fault_bench{' (quick)' if q else ''}: medians over {reps} interleaved repetitions "
+        f"({crashes} crashes, {swaps} swaps each)",
+        ("figure", "fork-server", "fresh interpreter"),
+        [(what, figures[f"{key}_zygote"], figures[f"{key}_popen"]) for what, key in (
+            ("crash -> restarted child's first call (ms)", "restart_ms"),
+            ("file change -> new code ran a tick (ms)", "hotswap_ms"),
+            ("ticks of the crashed system lost per crash", "lost_ticks_per_crash"))])
     bc.report(figures, targets, table, json_line=args.json)
     return 0
 

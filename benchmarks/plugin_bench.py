@@ -371,19 +371,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def tables(figures: dict[str, Any], quick: bool, reps: int) -> list[Any]:
     """The figures table and the sandboxed-vs-unsandboxed table."""
-    from rich.table import Table
-
     main_keys = [k for k in figures if "nosandbox" not in k and not k.startswith("sandbox_ratio_")]
     t1 = bc.figures_table(figures, f"plugin_bench{' (quick)' if quick else ''}: medians of {reps} "
                                    "interleaved repetitions", main_keys)
-    t2 = Table(title="sandbox cost: sandboxed vs unconfined children (ratio = sandboxed cost / unconfined cost)")
-    for col in ("figure", "sandboxed", "unconfined", "ratio"):
-        t2.add_column(col, justify="left" if col == "figure" else "right")
-    for key in SANDBOXED_FIGURES:
-        t2.add_row(key, f"{figures[key]:,}", f"{figures[nosandbox_key(key)]:,}",
-                   f"{figures[f'sandbox_ratio_{key}']:.3f}")
+    t2 = bc.rows_table(
+        "sandbox cost: sandboxed vs unconfined children (ratio = sandboxed cost / unconfined cost)",
+        ("figure", "sandboxed", "unconfined", "ratio"),
+        [(key, f"{figures[key]:,}", f"{figures[nosandbox_key(key)]:,}", f"{figures[f'sandbox_ratio_{key}']:.3f}")
+         for key in SANDBOXED_FIGURES])
     return [t1, t2]
-
 
 if __name__ == "__main__":
     sys.exit(main())

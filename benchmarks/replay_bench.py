@@ -453,47 +453,32 @@ def host_targets(figures: dict[str, Any]) -> dict[str, Any]:
 
 def host_table(figures: dict[str, Any]) -> Any:
     """The real-host table."""
-    from rich.table import Table
-
     f = figures
-    t = Table(
-        title=f"real plugin host: demo plugins at {f['host_entities']} entities, {f['host_ticks']} ticks"
+    return bc.rows_table(
+        f"real plugin host: demo plugins at {f['host_entities']} entities, {f['host_ticks']} ticks",
+        ("isolation", "demo tick", "recording", "of which checksum", "share of tick", "verify",
+         "B/tick (no header)"),
+        [
+            (
+                iso,
+                f"{f[f'host_{iso}_demo_tick_us']} µs",
+                f"{f[f'host_{iso}_record_us_per_tick']} µs",
+                f"{f[f'host_{iso}_checksum_us']} µs",
+                f"{f[f'host_{iso}_record_share_of_tick_pct']} %",
+                f"{f[f'host_{iso}_verify_x_realtime']}x real time"
+                + ("" if f[f"host_{iso}_verify_ok"] else " [red](diverged)[/red]"),
+                f"{f[f'host_{iso}_bytes_per_tick']}",
+            )
+            for iso in ("process", "none")
+        ],
+        first="right",
     )
-    for col in (
-        "isolation",
-        "demo tick",
-        "recording",
-        "of which checksum",
-        "share of tick",
-        "verify",
-        "B/tick (no header)",
-    ):
-        t.add_column(col, justify="right")
-    for iso in ("process", "none"):
-        t.add_row(
-            iso,
-            f"{f[f'host_{iso}_demo_tick_us']} µs",
-            f"{f[f'host_{iso}_record_us_per_tick']} µs",
-            f"{f[f'host_{iso}_checksum_us']} µs",
-            f"{f[f'host_{iso}_record_share_of_tick_pct']} %",
-            f"{f[f'host_{iso}_verify_x_realtime']}x real time"
-            + ("" if f[f"host_{iso}_verify_ok"] else " [red](diverged)[/red]"),
-            f"{f[f'host_{iso}_bytes_per_tick']}",
-        )
-    return t
 
 
 def tables(result: dict[str, Any]) -> list[Any]:
     """The file-size table, the keyframe line, the overhead table and the seek table."""
-    from rich.table import Table
-
     f = result["figures"]
-    out: list[Any] = []
-    t = Table(
-        title=f"replay file size (60 Hz, 1 s blocks, keyframes off; stand-in world {f['entities']} entities)"
-    )
-    for col in ("input", "checksums stored", "B/tick", "B/s", "B/min"):
-        t.add_column(col, justify="right")
+    sizes = []
     for name in ("idle", "busy"):
         for ci, label in (
             (0, "chain per block (default)"),
@@ -501,58 +486,44 @@ def tables(result: dict[str, Any]) -> list[Any]:
             (1, "chain + every tick"),
         ):
             k = f"{name}_ci{ci}"
-            t.add_row(
+            sizes.append((
                 name,
                 label,
                 f"{f[k + '_bytes_per_tick']:.2f}",
                 f"{f[k + '_bytes_per_s']:.1f}",
                 f"{f[k + '_bytes_per_min']}",
-            )
-    out.append(t)
-    out.append(
-        f"one keyframe of the stand-in world: {f['keyframe_bytes']} B stored ({f['keyframe_raw_bytes']} B raw)"
-    )
-
-    t = Table(title="recording overhead (busy input)")
-    t.add_column("figure")
-    t.add_column("value", justify="right")
-    t.add_row("stand-in tick (step + checksum)", f"{f['standin_tick_us']} µs")
-    t.add_row("Recorder.record_tick", f"{f['record_us_per_tick']} µs")
-    t.add_row("share of tick time", f"{f['record_share_of_tick_pct']} %")
-    t.add_row(
-        "share with keyframes every 300 ticks (snapshot incl.)",
-        f"{f['record_share_with_keyframes_pct']} %",
-    )
-    t.add_row("share of a 60 Hz frame (16.7 ms)", f"{f['record_share_of_60hz_frame_pct']} %")
-    t.add_row("verify speed", f"{f['verify_x_realtime']}x real time")
-    t.add_row("verify cost over bare stepping", f"{f['verify_cost_over_bare_stepping']}x")
+            ))
+    overhead = [
+        ("stand-in tick (step + checksum)", f"{f['standin_tick_us']} µs"),
+        ("Recorder.record_tick", f"{f['record_us_per_tick']} µs"),
+        ("share of tick time", f"{f['record_share_of_tick_pct']} %"),
+        ("share with keyframes every 300 ticks (snapshot incl.)", f"{f['record_share_with_keyframes_pct']} %"),
+        ("share of a 60 Hz frame (16.7 ms)", f"{f['record_share_of_60hz_frame_pct']} %"),
+        ("verify speed", f"{f['verify_x_realtime']}x real time"),
+        ("verify cost over bare stepping", f"{f['verify_cost_over_bare_stepping']}x"),
+    ]
     if f.get("ecs_tick_us") is not None:
-        t.add_row(
-            f"gpi.ecs World tick ({f['entities']} entities: movement + world checksum)",
-            f"{f['ecs_tick_us']} µs",
-        )
-        t.add_row("recording share of that tick", f"{f['ecs_record_share_of_tick_pct']} %")
-        t.add_row(
-            "  with keyframes every 300 ticks (World.snapshot incl.)",
-            f"{f['ecs_record_share_with_keyframes_pct']} %",
-        )
-    t.add_row(
+        overhead += [
+            (f"gpi.ecs World tick ({f['entities']} entities: movement + world checksum)", f"{f['ecs_tick_us']} µs"),
+            ("recording share of that tick", f"{f['ecs_record_share_of_tick_pct']} %"),
+            ("  with keyframes every 300 ticks (World.snapshot incl.)",
+             f"{f['ecs_record_share_with_keyframes_pct']} %"),
+        ]
+    overhead.append((
         f"verify speed, gpi.ecs World ({f['entities']} entities, movement)",
-        "skipped"
-        if f.get("ecs_verify_x_realtime") is None
-        else f"{f['ecs_verify_x_realtime']}x real time",
-    )
-    out.append(t)
-
-    t = Table(title="seek to a random tick vs keyframe interval K")
-    for col in ("K", "median ms", "max ms", "file KiB"):
-        t.add_column(col, justify="right")
-    for kf in (30, 120, 600):
-        t.add_row(
-            str(kf), f"{f[f'seek_ms_k{kf}']}", f"{f[f'seek_ms_max_k{kf}']}", f"{f[f'file_kib_k{kf}']}"
-        )
-    out.append(t)
-    return out
+        "skipped" if f.get("ecs_verify_x_realtime") is None else f"{f['ecs_verify_x_realtime']}x real time",
+    ))
+    return [
+        bc.rows_table(
+            f"replay file size (60 Hz, 1 s blocks, keyframes off; stand-in world {f['entities']} entities)",
+            ("input", "checksums stored", "B/tick", "B/s", "B/min"), sizes, first="right"),
+        f"one keyframe of the stand-in world: {f['keyframe_bytes']} B stored ({f['keyframe_raw_bytes']} B raw)",
+        bc.rows_table("recording overhead (busy input)", ("figure", "value"), overhead),
+        bc.rows_table(
+            "seek to a random tick vs keyframe interval K", ("K", "median ms", "max ms", "file KiB"),
+            [(kf, f[f"seek_ms_k{kf}"], f[f"seek_ms_max_k{kf}"], f[f"file_kib_k{kf}"]) for kf in (30, 120, 600)],
+            first="right"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

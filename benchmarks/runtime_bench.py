@@ -169,21 +169,15 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def tables(result: dict[str, Any], quick: bool) -> list[Any]:
     """The per-size table and the 10k table."""
-    from rich.table import Table
-
     f = result["figures"]
-    t = Table(title=f"runtime: demo ({', '.join(PLUGINS)}; sandboxed children), {W}x{H} offscreen, "
-                    f"llvmpipe{' (--quick)' if quick else ''}")
-    t.add_column("entities")
-    t.add_column("ticks/s, frame per tick, overlay on", justify="right")
-    t.add_column("ticks/s, frame per tick, overlay off", justify="right")
-    t.add_column("ticks/s, no render", justify="right")
-    for tag in ("1k", "10k", "100k"):
-        t.add_row(tag, f"{f[f'frame_per_tick_ticks_per_s_{tag}_overlay']:.1f}",
-                  f"{f[f'frame_per_tick_ticks_per_s_{tag}_no_overlay']:.1f}", f"{f[f'no_render_ticks_per_s_{tag}']:.1f}")
-    t2 = Table(title="10k entities")
-    t2.add_column("figure")
-    t2.add_column("value", justify="right")
+    t = bc.rows_table(
+        f"runtime: demo ({', '.join(PLUGINS)}; sandboxed children), {W}x{H} offscreen, "
+        f"llvmpipe{' (--quick)' if quick else ''}",
+        ("entities", "ticks/s, frame per tick, overlay on", "ticks/s, frame per tick, overlay off",
+         "ticks/s, no render"),
+        [(tag, f"{f[f'frame_per_tick_ticks_per_s_{tag}_overlay']:.1f}",
+          f"{f[f'frame_per_tick_ticks_per_s_{tag}_no_overlay']:.1f}",
+          f"{f[f'no_render_ticks_per_s_{tag}']:.1f}") for tag in ("1k", "10k", "100k")])
     rows = [
         ("real time at 60 Hz, overlay on: ticks/s", f"{f['realtime_ticks_per_s_10k_overlay']:.1f}"),
         ("  frames drawn per second", f"{f['realtime_frames_per_s_10k_overlay']:.1f}"),
@@ -197,9 +191,7 @@ def tables(result: dict[str, Any], quick: bool) -> list[Any]:
         ("no render, in-process (baseline): ticks/s", f"{f['in_process_no_render_ticks_per_s_10k']:.1f}"),
         ("sandboxed / in-process", f"{f['sandboxed_vs_in_process_10k']:.2f}"),
     ]
-    for name, value in rows:
-        t2.add_row(name, value)
-    return [t, t2]
+    return [t, bc.rows_table("10k entities", ("figure", "value"), rows)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -275,32 +275,24 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> Any:
     """The table of round trips and arena throughput."""
-    from rich.table import Table
-
     f = result["figures"]
-    t = Table(
-        title=f"transport: {f['round_trips_per_rep']} round trips x {f['reps']} reps, 64 MiB array"
+    return bc.rows_table(
+        f"transport: {f['round_trips_per_rep']} round trips x {f['reps']} reps, 64 MiB array",
+        ("measurement", "value"),
+        [
+            ("os.pipe 1-byte ping-pong", f"{f['rtt_pipe_us']:.2f} us"),
+            ("multiprocessing.Pipe, msgpack ping/pong", f"{f['rtt_mp_pipe_us']:.2f} us"),
+            ("Channel.request ping/pong (default: no spin)", f"{f['rtt_channel_us']:.2f} us"),
+            ("Channel.request ping/pong, spin_us=20", f"{f['rtt_channel_spin20_us']:.2f} us"),
+            ("numpy memcpy 64 MiB", f"{f['memcpy_64mib_gib_s']:.2f} GiB/s"),
+            ("arena: child streams it in, host copies out (overlapped)",
+             f"{f['arena_streamed_copy_out_64mib_gib_s']:.2f} GiB/s"),
+            ("arena: child writes, then host copies out (serial)",
+             f"{f['arena_serial_copy_out_64mib_gib_s']:.2f} GiB/s"),
+            ("arena: child writes, host views (zero copy)",
+             f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s"),
+        ],
     )
-    t.add_column("measurement")
-    t.add_column("value", justify="right")
-    t.add_row("os.pipe 1-byte ping-pong", f"{f['rtt_pipe_us']:.2f} us")
-    t.add_row("multiprocessing.Pipe, msgpack ping/pong", f"{f['rtt_mp_pipe_us']:.2f} us")
-    t.add_row("Channel.request ping/pong (default: no spin)", f"{f['rtt_channel_us']:.2f} us")
-    t.add_row("Channel.request ping/pong, spin_us=20", f"{f['rtt_channel_spin20_us']:.2f} us")
-    t.add_row("numpy memcpy 64 MiB", f"{f['memcpy_64mib_gib_s']:.2f} GiB/s")
-    t.add_row(
-        "arena: child streams it in, host copies out (overlapped)",
-        f"{f['arena_streamed_copy_out_64mib_gib_s']:.2f} GiB/s",
-    )
-    t.add_row(
-        "arena: child writes, then host copies out (serial)",
-        f"{f['arena_serial_copy_out_64mib_gib_s']:.2f} GiB/s",
-    )
-    t.add_row(
-        "arena: child writes, host views (zero copy)",
-        f"{f['arena_zero_copy_64mib_gib_s']:.2f} GiB/s",
-    )
-    return t
 
 
 def main() -> int:
