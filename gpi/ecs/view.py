@@ -10,8 +10,19 @@ mapping even by asking the kernel directly; numpy views are read-only too.
 
 Per frame the host may change values in place (same epoch, no new message
 needed) or change the layout (new epoch): then it sends a new layout and
-:meth:`WorldView.update` rebuilds the views. Resources and events travel in
-the frame message and are set with :meth:`WorldView.set_frame_state`.
+:meth:`WorldView.update` rebuilds the views that changed. When the only change
+is in row counts (spawns and despawns that fit the existing segments), a
+*layout delta* is enough: :func:`layout_delta` computes it from the layout the
+view last saw, :meth:`WorldView.apply_delta` applies it. A delta is a small
+msgpack-able dict::
+
+    {"base": int,                 # epoch of the layout it applies to
+     "epoch": int,                # epoch it brings the view to
+     "entities": [count, alive],  # entity-index high-water mark and live count
+     "tables": [[id, rows, version], ...]}   # only the tables that changed
+
+Resources and events travel in the frame message and are set with
+:meth:`WorldView.set_frame_state`.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from gpi.ecs.resources import Events, Resources
 from gpi.ecs.table import Table
 from gpi.shm import Segment
 
-__all__ = ["WorldView", "attach_segments", "layout_segment_ids", "missing_segment_ids"]
+__all__ = ["WorldView", "attach_segments", "layout_delta", "layout_segment_ids", "missing_segment_ids"]
 
 LAYOUT_VERSION = 1
 
@@ -69,6 +80,39 @@ def attach_segments(
     return out
 
 
+_ROW_KEYS = frozenset(("rows", "version"))
+
+
+def layout_delta(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The delta from layout ``old`` to ``new`` (see the module doc), or None if a full layout is needed.
+
+    A delta exists when both layouts have the same components, segments and
+    tables (ids, components, segments, capacities, offsets) and differ only
+    in row counts, table versions and the entity index's counters.
+    """
+    if old is None or old.get("v") != LAYOUT_VERSION or new.get("v") != LAYOUT_VERSION:
+        return None
+    if old["segments"] != new["segments"] or old["components"] != new["components"]:
+        return None
+    oe, ne = old["entities"], new["entities"]
+    if len(oe) != len(ne) or any(oe[k] != v for k, v in ne.items() if k not in ("count", "alive")):
+        return None
+    ot, nt = old["tables"], new["tables"]
+    if len(ot) != len(nt):
+        return None
+    changed = []
+    for a, b in zip(ot, nt):
+        if a["rows"] == b["rows"] and a.get("version") == b.get("version"):
+            if a != b:
+                return None
+            continue
+        if len(a) != len(b) or any(a[k] != v for k, v in b.items() if k not in _ROW_KEYS):
+            return None
+        changed.append([b["id"], b["rows"], b.get("version", 0)])
+    return {"base": int(old["epoch"]), "epoch": int(new["epoch"]),
+            "entities": [ne["count"], ne.get("alive", 0)], "tables": changed}
+
+
 class WorldView(WorldReader):
     """Read-only world over segments mapped from the host (see the module doc)."""
 
@@ -76,6 +120,7 @@ class WorldView(WorldReader):
         """An empty view; use :meth:`from_layout`."""
         super().__init__()
         self._segments: dict[int, Segment] = {}
+        self._schema: list[Any] | None = None  # the layout's component list behind self._components
 
     @classmethod
     def from_layout(cls, layout: dict[str, Any], segments: dict[int, Segment]) -> WorldView:
@@ -85,7 +130,14 @@ class WorldView(WorldReader):
         return view
 
     def update(self, layout: dict[str, Any], segments: dict[int, Segment]) -> None:
-        """Rebuild the views for a new layout (epoch); raises :class:`LayoutError` if it does not fit."""
+        """Bring the views to a new layout (epoch); raises :class:`LayoutError` if it does not fit.
+
+        Only what changed is rebuilt: a table (or the entity index) still on the
+        same segment object with the same capacity and components keeps its
+        numpy views and just takes the new row count and version; the component
+        registry is kept when the schema list is unchanged. A steady world that
+        only spawns and despawns rows thus costs a few microseconds per epoch.
+        """
         if not isinstance(layout, dict) or layout.get("v") != LAYOUT_VERSION:
             raise LayoutError(f"unknown layout format {layout.get('v') if isinstance(layout, dict) else layout!r}; "
                               f"expected v={LAYOUT_VERSION}")
@@ -98,9 +150,14 @@ class WorldView(WorldReader):
                                       f"which was not given; have {sorted(segments)}")
                 if seg.size < size:
                     raise LayoutError(f"segment {sid} is {seg.size} bytes, layout says {size}")
-            comps = {d["name"]: Component.from_dict(d) for d in layout["components"]}
-            entities = EntityIndex.from_layout(layout["entities"], segments)
-            tables = [Table.from_layout(e, comps, segments) for e in layout["tables"]]
+            schema = layout["components"]
+            if schema == self._schema and self._components:
+                comps = self._components
+            else:
+                comps = {d["name"]: Component.from_dict(d) for d in schema}
+            entities = self._entities_for(layout["entities"], segments)
+            old = self._tables if comps is self._components else []
+            tables = [self._table_for(e, comps, segments, old) for e in layout["tables"]]
             epoch = int(layout["epoch"])
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LayoutError):
@@ -108,12 +165,76 @@ class WorldView(WorldReader):
             raise LayoutError(f"malformed layout: {exc!r}") from exc
         if [t.id for t in tables] != list(range(len(tables))):
             raise LayoutError("layout tables must be listed by id, 0..n-1")
+        same = comps is self._components and len(tables) == len(self._tables) and all(
+            a is b for a, b in zip(tables, self._tables))
+        self._schema = schema
         self._components = comps
         self._entities = entities
         self._tables = tables
         self._epoch = epoch
         self._segments = segments
-        self._queries.clear()
+        if not same:  # the query cache holds table objects: only stale when one was replaced
+            self._queries.clear()
+
+    def apply_delta(self, delta: dict[str, Any]) -> None:
+        """Apply a :func:`layout_delta`; raises :class:`LayoutError` if it does not fit this view.
+
+        Checked completely before anything changes, so a refused delta leaves the view as it was.
+        """
+        try:
+            base, epoch = int(delta["base"]), int(delta["epoch"])
+            count, alive = (int(x) for x in delta["entities"])
+            rows = [(int(tid), int(n), int(version)) for tid, n, version in delta["tables"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LayoutError(f"malformed layout delta: {exc!r}") from exc
+        if base != self._epoch or getattr(self, "_entities", None) is None:
+            raise LayoutError(f"layout delta for epoch {base} does not apply to this view at epoch {self._epoch}; "
+                              "the host must send a full layout")
+        if not 0 <= count <= self._entities.capacity or not 0 <= alive <= count:
+            raise LayoutError(f"layout delta: entity counts {count}/{alive} do not fit the index "
+                              f"(capacity {self._entities.capacity})")
+        for tid, n, _version in rows:
+            if not 0 <= tid < len(self._tables) or not 0 <= n <= self._tables[tid].capacity:
+                raise LayoutError(f"layout delta: table {tid} with {n} rows does not fit this view "
+                                  f"({len(self._tables)} tables)")
+        for tid, n, version in rows:
+            t = self._tables[tid]
+            t.rows = n
+            t.version = version
+        self._entities.count = count
+        self._entities.alive_count = alive
+        self._epoch = epoch
+
+    def _entities_for(self, entry: dict[str, Any], segments: dict[int, Segment]) -> EntityIndex:
+        """The entity index of ``entry``: the current one updated in place when its arrays did not move."""
+        cur: EntityIndex | None = getattr(self, "_entities", None)
+        sid = int(entry["segment"])
+        if (cur is not None and cur.segment_id == sid and cur.segment is segments.get(sid)
+                and cur.capacity == int(entry["capacity"])):
+            count = int(entry["count"])
+            if not 0 <= count <= cur.capacity:
+                raise LayoutError(f"entity index count {count} is outside its capacity {cur.capacity}")
+            cur.count = count
+            cur.alive_count = int(entry.get("alive", 0))
+            return cur
+        return EntityIndex.from_layout(entry, segments)
+
+    @staticmethod
+    def _table_for(entry: dict[str, Any], comps: dict[str, Component], segments: dict[int, Segment],
+                   old: list[Table]) -> Table:
+        """Table ``entry``: the old object with new rows/version when its segment and schema are unchanged."""
+        tid = int(entry["id"])
+        t = old[tid] if 0 <= tid < len(old) else None
+        sid = int(entry["segment"])
+        if (t is not None and t.segment_id == sid and t.segment is segments.get(sid)
+                and t.capacity == int(entry["capacity"]) and list(t.names) == list(entry["components"])):
+            rows = int(entry["rows"])
+            if not 0 <= rows <= t.capacity:
+                raise LayoutError(f"table {tid}: {rows} rows do not fit its capacity {t.capacity}")
+            t.rows = rows
+            t.version = int(entry.get("version", 0))
+            return t
+        return Table.from_layout(entry, comps, segments)
 
     def set_frame_state(self, resources: dict[str, Any] | None, events: dict[str, list[Any]] | None) -> None:
         """This frame's resources and events, as sent by the host."""
@@ -124,6 +245,7 @@ class WorldView(WorldReader):
         """Drop every view (the segments belong to the caller). Safe to call twice."""
         self._tables = []
         self._segments = {}
+        self._schema = None
         self._queries.clear()
 
     def __enter__(self) -> WorldView:

@@ -15,7 +15,9 @@ One child runs one plugin. Its life:
 5. **Ready**: components and systems go to the host.
 6. **Loop**: ``run`` requests arrive on the shared-memory request ring; when a
    request names a layout epoch the child has not seen, the matching
-   ``layout`` message (with new segment fds) is read from the socket first.
+   ``layout`` message (with new segment fds) is read from the socket first;
+   when only row counts changed, the request carries a layout delta instead
+   (``lay``, see :func:`gpi.ecs.view.layout_delta`) and the socket is not touched.
    The system runs over a read-only :class:`~gpi.ecs.WorldView`; its command
    list goes back on the response ring, big arrays in the output arena.
 
@@ -307,6 +309,12 @@ class _Child:
                 arena.reset()
             if "saved" in msg:  # the host sends the plugin's save items when they changed
                 runner.saved = dict(msg["saved"] or {})
+            lay = msg.get("lay")
+            if lay is not None:  # only row counts changed: a layout delta rides in the request
+                if self.view is None:
+                    raise ProtocolError(f"child of {runner.name!r} got a layout delta before any layout")
+                self.view.apply_delta(lay)
+                self.epoch = int(lay["epoch"])
             self.sync_layout(int(msg["epoch"]))
             view = self.view
             assert view is not None

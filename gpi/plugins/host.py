@@ -40,6 +40,7 @@ import socket
 import subprocess
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ import numpy as np
 import gpi
 from gpi.ecs import Access, CommandBuffer, CommandError, Component, World, missing_segment_ids
 from gpi.ecs.schedule import Schedule, SystemDecl
+from gpi.ecs.view import layout_delta
 from gpi.plugins import wire
 from gpi.plugins.child import SystemRunner, import_plugin, make_drawlist
 from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
@@ -180,6 +182,24 @@ class _OutputPump:
         self._thread.join(timeout)
 
 
+_layouts: weakref.WeakKeyDictionary[World, tuple[tuple[int, int], dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _world_layout(world: World) -> dict[str, Any]:
+    """``world.layout()``, built once per epoch (and component count) and shared by every child.
+
+    Treat the result as read-only. Components are registered without a new
+    epoch, hence their count in the key.
+    """
+    key = (world.epoch, len(world.components))
+    hit = _layouts.get(world)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    layout = world.layout()
+    _layouts[world] = (key, layout)
+    return layout
+
+
 class _Worker:
     """One plugin's executor: a child process or the in-process runner."""
 
@@ -277,6 +297,9 @@ class _ProcessWorker(_Worker):
         self.drawlist_size = drawlist_size or DRAWLIST_SIZE
         self.known: set[int] = set()
         self.epoch = -1
+        self.layout: dict[str, Any] | None = None  # the layout the child has (base of the next delta)
+        self.layouts_sent = 0  # full layouts over the socket, and deltas in requests (counters)
+        self.deltas_sent = 0
 
     def start(self, world: World) -> dict[str, Any]:
         m = self.plugin.manifest
@@ -323,6 +346,7 @@ class _ProcessWorker(_Worker):
             raise PluginError(text)
         self.epoch = -1
         self.known = set()
+        self.layout = None
         return msg
 
     def _reap(self, timeout: float = 2.0) -> int | None:
@@ -334,22 +358,36 @@ class _ProcessWorker(_Worker):
             self.proc.kill()
             return self.proc.wait()
 
-    def sync(self, world: World) -> None:
-        """Send the layout if the world's epoch changed since this child last saw it."""
+    def sync(self, world: World, req: dict[str, Any] | None = None) -> None:
+        """Bring the child to the world's layout epoch if it changed since the child last saw it.
+
+        When only row counts changed (no new segment, table or component) and a
+        request is given, a small :func:`~gpi.ecs.view.layout_delta` rides in the
+        request itself (``req["lay"]``); otherwise the full layout and the new
+        segments' fds go over the control socket, read by the child before the request.
+        """
         if world.epoch == self.epoch:
             return
         assert self.sock is not None
-        layout = world.layout()
-        new = missing_segment_ids(layout, self.known)
-        segs = world.segments()
-        send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
-                      [segs[sid].fd for sid in new])
-        self.known = {int(sid) for sid, _ in layout["segments"]}
+        layout = _world_layout(world)
+        delta = layout_delta(self.layout, layout) if req is not None else None
+        if delta is not None:
+            assert req is not None
+            req["lay"] = delta
+            self.deltas_sent += 1
+        else:
+            self.layouts_sent += 1
+            new = missing_segment_ids(layout, self.known)
+            segs = world.segments()
+            send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
+                          [segs[sid].fd for sid in new])
+            self.known = {int(sid) for sid, _ in layout["segments"]}
+        self.layout = layout
         self.epoch = world.epoch
 
     def submit(self, req: dict[str, Any], world: World) -> None:
         assert self.channel is not None
-        self.sync(world)
+        self.sync(world, req)
         self.channel.send(req)
 
     def collect(self, timeout: float) -> dict[str, Any]:
@@ -359,7 +397,7 @@ class _ProcessWorker(_Worker):
 
     def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
-        self.sync(world)
+        self.sync(world, req)
         msg = self.channel.request(req, timeout)
         return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
 
