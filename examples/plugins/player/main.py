@@ -45,7 +45,8 @@ def spawn_player(ctx):
 
 @plugin.system(stage="input", reads=["Player"], writes=["Velocity"], after=["spawn_player"])
 def control(ctx):
-    """Set the player's velocity from the held keys."""
+    """Set the player's velocity from the held keys (no command when it already has that velocity)."""
     vel = direction(ctx.input.get("keys", ())) * np.float32(SPEED)
     for chunk in ctx.query("Velocity", with_=["Player"]):
-        ctx.commands.set_chunk(chunk, "Velocity", np.broadcast_to(vel, (len(chunk), 2)))
+        if not (chunk["Velocity"] == vel).all():
+            ctx.commands.set_chunk(chunk, "Velocity", np.broadcast_to(vel, (len(chunk), 2)))
