@@ -26,7 +26,10 @@ Per-tick path (the shm channel when available, else the socket):
 run         host->child  tick, sys (system name), epoch, first (reset the
                          output arena: first call to this child in the wave),
                          input, res {name: value}, ev {name: [payload]},
-                         saved (the plugin's save items, when they changed)
+                         saved (the plugin's save items, when they changed),
+                         lay (a layout delta, ``gpi.ecs.view.layout_delta``:
+                         when only row counts changed since the child's
+                         epoch; growth or new tables send ``layout`` instead)
 result      child->host  tick, sys, cmds (CommandBuffer.to_wire or None), logs
                          [[level, text]], dropped, cpu_ns, child_ns, error
                          (None or {type, message, traceback}), saves
