@@ -138,16 +138,19 @@ def _err(msg: str) -> None:
     print(f"gpi replay: {msg}", file=sys.stderr)
 
 
-def _open(path: Path) -> Replay | None:
+def _open(path: Path) -> Replay:
+    """Open a replay; an unreadable one is reported and ends the command with status 1."""
     try:
         return Replay.open(path)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         _err(f"{path}: no such file")
-    except IsADirectoryError:
+        raise _Exit(1) from exc
+    except IsADirectoryError as exc:
         _err(f"{path}: is a folder, not a replay file")
+        raise _Exit(1) from exc
     except (ReplayError, OSError) as exc:
         _err(str(exc))
-    return None
+        raise _Exit(1) from exc
 
 
 def _load_hook(spec: str) -> tuple[ModuleType, str]:
@@ -284,10 +287,9 @@ def _info_dict(rp: Replay) -> dict[str, Any]:
 # -- handlers ------------------------------------------------------------------
 
 
+@_exits
 def _info(args: argparse.Namespace) -> int:
     rp = _open(args.file)
-    if rp is None:
-        return 1
     with rp:
         d = _info_dict(rp)
     if args.json:
@@ -370,8 +372,6 @@ def _info(args: argparse.Namespace) -> int:
 @_exits
 def _verify(args: argparse.Namespace) -> int:
     rp = _open(args.file)
-    if rp is None:
-        return 1
     with rp:
         sim, _ = _simulator(args, rp.header)
         from rich.console import Console
@@ -421,12 +421,8 @@ def _verify(args: argparse.Namespace) -> int:
 @_exits
 def _diff(args: argparse.Namespace) -> int:
     ra = _open(args.a)
-    if ra is None:
-        return 1
     with ra:
         rb = _open(args.b)
-        if rb is None:
-            return 1
         with rb:
             if args.simulator:
                 sim_a, _ = _simulator(args, ra.header)
@@ -445,8 +441,6 @@ def _diff(args: argparse.Namespace) -> int:
 @_exits
 def _play(args: argparse.Namespace) -> int:
     rp = _open(args.file)
-    if rp is None:
-        return 1
     with rp:
         sim, module = _simulator(args, rp.header)
         if args.window:
@@ -474,8 +468,6 @@ def _play(args: argparse.Namespace) -> int:
 @_exits
 def _render(args: argparse.Namespace) -> int:
     rp = _open(args.file)
-    if rp is None:
-        return 1
     with rp:
         sim, module = _simulator(args, rp.header)
         render_fn = getattr(module, "render", None)
