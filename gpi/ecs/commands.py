@@ -238,15 +238,7 @@ class CommandBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of array data held (as recorded, before broadcasting)."""
-        total = 0
-        for op in self._ops:
-            for key in ("ids", "values"):
-                v = op.get(key)
-                if isinstance(v, np.ndarray):
-                    total += v.nbytes
-                elif isinstance(v, dict):
-                    total += sum(a.nbytes for a in v.values() if isinstance(a, np.ndarray))
-        return total
+        return sum(_array_bytes(op) for op in self._ops)
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -484,8 +476,8 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
     return [op for _, _, op in plan]
 
 
-def _effective_bytes(world: World, op: dict[str, Any]) -> int:
-    kind = op.get("op")
+def _array_bytes(op: dict[str, Any]) -> int:
+    """Bytes of the arrays an op holds in ``ids`` and ``values`` (as recorded)."""
     total = 0
     for key in ("ids", "values"):
         v = op.get(key)
@@ -493,6 +485,12 @@ def _effective_bytes(world: World, op: dict[str, Any]) -> int:
             total += v.nbytes
         elif isinstance(v, dict):
             total += sum(a.nbytes for a in v.values() if isinstance(a, np.ndarray))
+    return total
+
+
+def _effective_bytes(world: World, op: dict[str, Any]) -> int:
+    kind = op.get("op")
+    total = _array_bytes(op)
     comps = world._components
     if kind == "spawn" and isinstance(op.get("count"), int):
         count = max(op["count"], 0)
