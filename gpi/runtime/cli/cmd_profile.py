@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from gpi.errors import GpiError
     from gpi.runtime.app import App, AppConfig
 
-    err = Console(stderr=True)
+    # Messages are whole lines: no wrapping at the terminal width, no markup in paths.
+    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     dirs = check_plugin_dirs(args.plugins)
     if isinstance(dirs, str):
         err.print(f"gpi profile: error: {dirs}")
