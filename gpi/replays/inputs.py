@@ -36,7 +36,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DELTA_KEYS", "EMPTY_INPUT", "InputState", "apply", "diff", "full"]
+__all__ = [
+    "DELTA_KEYS",
+    "EMPTY_INPUT",
+    "InputState",
+    "apply",
+    "diff",
+    "full",
+    "identical",
+    "same_input_dict",
+]
 
 Key = int | str
 
@@ -143,6 +152,53 @@ def _same(a: float, b: float) -> bool:
     if a != a:
         return b != b
     return bool(a == b and math.copysign(1, a) == math.copysign(1, b))
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Whether two msgpack-like values are exactly the same: types too, ``-0.0`` is not ``0.0``, NaN is NaN.
+
+    Plain ``==`` says ``1 == 1.0 == True`` and ``0.0 == -0.0``; a simulation
+    can tell those apart, so a cache keyed on input values must not.
+    """
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return _same(a, b)
+    if t is list or t is tuple:
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if not identical(x, y):
+                return False
+        return True
+    if t is dict:
+        if len(a) != len(b):
+            return False
+        for k, v in a.items():
+            if k not in b or not identical(v, b[k]):
+                return False
+        return True
+    if t is str or t is int or t is bytes or t is bool or a is None:
+        return bool(a == b)
+    return False  # sets and other types: not worth comparing, never cached
+
+
+_STATE_FIELDS = ("keys", "mouse", "buttons", "axes")
+
+
+def same_input_dict(given: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether ``InputState.from_dict(given)`` is certainly the state whose ``to_dict()`` is ``known``.
+
+    True only when each of the four fields of ``given`` is :func:`identical`
+    to ``known``'s (so an unsorted key list or a missing field just says
+    False); the recorder uses it to skip rebuilding an unchanged input.
+    """
+    get = given.get
+    for name in _STATE_FIELDS:
+        if not identical(get(name), known.get(name)):
+            return False
+    return True
 
 
 def apply(prev: InputState, delta: Mapping[str, Any]) -> InputState:

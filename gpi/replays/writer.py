@@ -201,31 +201,10 @@ class Recorder:
             raise RecordError(
                 f"tick {tick}: checksum must be an int in [0, 2**64), got {checksum!r}"
             )
-        for f in faults:
-            if not isinstance(f, Mapping) or f.get("kind") not in FAULT_KINDS:
-                raise RecordError(
-                    f"tick {tick}: fault event {f!r} must be a map whose 'kind' is one of "
-                    f"{sorted(FAULT_KINDS)}"
-                )
-        for sw in swaps:
-            if not isinstance(sw, Mapping):
-                raise RecordError(f"tick {tick}: plugin swap {sw!r} must be a map")
-        if faults:
-            faults = tuple(dict(f) for f in faults)  # encoded at flush: keep our own copy
-        if swaps:
-            swaps = tuple(dict(sw) for sw in swaps)
+        if faults or swaps:
+            faults, swaps = self._own_events(tick, faults, swaps)
         if input_delta is not None and input_delta.__class__ is not InputState:
-            if isinstance(input_delta, InputState):
-                pass
-            elif not input_delta:
-                input_delta = None
-            elif not isinstance(input_delta, Mapping) or not input_delta.keys() <= DELTA_KEYS:
-                raise RecordError(
-                    f"tick {tick}: input must be an InputState or a delta map with keys from "
-                    f"{sorted(DELTA_KEYS)}, got {input_delta!r}"
-                )
-            else:
-                input_delta = dict(input_delta)  # the caller may reuse its dict
+            input_delta = self._own_delta(tick, input_delta)
         now = self._clock()
         pending = self._pending
         if keyframe is not None:
@@ -248,6 +227,37 @@ class Recorder:
             or self._row_bytes >= self.block_max_bytes
         ):
             self._flush_block()
+
+    def _own_events(
+        self, tick: int, faults: Sequence[Mapping[str, Any]], swaps: Sequence[Mapping[str, Any]]
+    ) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]:
+        """Checked copies of a tick's fault events and swaps (they are encoded at flush)."""
+        for f in faults:
+            if not isinstance(f, Mapping) or f.get("kind") not in FAULT_KINDS:
+                raise RecordError(
+                    f"tick {tick}: fault event {f!r} must be a map whose 'kind' is one of "
+                    f"{sorted(FAULT_KINDS)}"
+                )
+        for sw in swaps:
+            if not isinstance(sw, Mapping):
+                raise RecordError(f"tick {tick}: plugin swap {sw!r} must be a map")
+        return (
+            tuple(dict(f) for f in faults) if faults else (),
+            tuple(dict(sw) for sw in swaps) if swaps else (),
+        )
+
+    def _own_delta(self, tick: int, input_delta: Any) -> Any:
+        """A checked copy of an input given as a delta map (``None`` for an empty one)."""
+        if isinstance(input_delta, InputState):
+            return input_delta
+        if not input_delta:
+            return None
+        if not isinstance(input_delta, Mapping) or not input_delta.keys() <= DELTA_KEYS:
+            raise RecordError(
+                f"tick {tick}: input must be an InputState or a delta map with keys from "
+                f"{sorted(DELTA_KEYS)}, got {input_delta!r}"
+            )
+        return dict(input_delta)  # the caller may reuse its dict
 
     def flush(self) -> None:
         """Write buffered ticks as one block now (no-op when nothing is buffered)."""
@@ -321,6 +331,8 @@ class Recorder:
         pack = _PAIR.pack
         for inp, checksum, faults, swaps, keyframe in pending:
             if inp is None:
+                delta = None
+            elif inp is last:  # an unchanged input the caller passed again
                 delta = None
             elif isinstance(inp, InputState):
                 delta = diff_input(last, inp) or None

@@ -26,6 +26,16 @@ adds ``{"kind": "restarted", "plugin": ...}`` (informational). A hot-swap
 ``{"plugin", "version", "old", "new"}`` (content hashes); the simulator
 reloads the plugin there.
 
+Cost per tick. Recording runs after every tick of a real-time host, so the
+common tick (every scheduled system ran ``ok``, no new host fault, no restart,
+no swap) takes a fast path: :meth:`HostRecorder._quiet` checks exactly those
+conditions on the call records and the plugins' identities and restart
+counters, and only when one fails do :meth:`~HostRecorder.tick_faults` and
+:meth:`~HostRecorder.tick_swaps` build their events (with the same results as
+without the fast path). The world checksum is then the bulk of the cost; an
+input given as a dict is turned into an :class:`InputState` only when it
+differs from the previous tick's.
+
 The App hook: :func:`make_recorder` is ``App.recorder_factory``'s default
 (the App looks it up through :mod:`gpi.runtime.replay_sim`). The App passes
 its own mapping of faults; this recorder ignores it and uses the call
@@ -37,10 +47,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
+from gpi.ecs.checksum import world_checksum
+from gpi.ecs.reader import WorldReader
 from gpi.replays import InputState, Recorder, ReplayHeader
+from gpi.replays.inputs import same_input_dict
 
 __all__ = ["HostRecorder", "header_from_host", "make_recorder", "plugin_entries"]
 
@@ -53,6 +67,11 @@ _KIND = {
     "disabled": "disabled",
 }
 _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
+_NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
+_EMPTY_INPUT = InputState()
+_READER_CHECKSUM = WorldReader.checksum
+_CALL_KEY = itemgetter("status", "plugin", "system")  # of a host call record
+_RESTARTS = attrgetter("restarts")  # of a LoadedPlugin
 
 
 def plugin_entries(host: Any) -> list[dict[str, Any]]:
@@ -138,13 +157,23 @@ class HostRecorder:
             clock=clock,
         )
         self.path = self.recorder.path
-        self._calls: dict[str, tuple[str, str]] = {}  # key -> (status, error) this tick
+        self._recs: list[Mapping[str, Any]] = []  # the host's call records since the last tick
         self._plugins = dict(host.plugins)  # name -> LoadedPlugin object we saw last
         self._hashes = {p["name"]: p["content_hash"] for p in self.header.plugins}
         self._restarts = {n: lp.restarts for n, lp in host.plugins.items()}
         self._faults_seen = len(host.faults)
         self._order: list[tuple[str, str, str]] = []
         self._order_of: Any = None
+        self._quiet_calls: list[tuple[str, str, str]] = []  # (status, plugin, system) of a quiet tick
+        self._seen_ids: list[int] = []  # id(LoadedPlugin) in load order, see _quiet
+        self._seen_restarts: list[int] = []  # their restart counts
+        self._sync_seen()
+        self._schedule_order()
+        rh = self.recorder.header
+        self._kf_interval = int(rh.keyframe_interval)
+        self._kf_start = int(rh.start_tick)
+        self._last_dict: dict[str, Any] | None = None  # the last input given as a dict ...
+        self._last_state = _EMPTY_INPUT  # ... and its InputState
         self.faults_recorded = 0
         self.swaps_recorded = 0
         host.on_call_record(self._on_call)
@@ -153,9 +182,47 @@ class HostRecorder:
     # -- per call / per tick -----------------------------------------------------
 
     def _on_call(self, rec: Mapping[str, Any]) -> None:
-        if self._closed:
-            return
-        self._calls[f"{rec['plugin']}.{rec['system']}"] = (rec["status"], rec.get("error") or "")
+        if not self._closed:
+            self._recs.append(rec)  # looked at after the tick (the host never changes a record it emitted)
+
+    def _sync_seen(self) -> None:
+        """Remember the plugins whose swap and restart state is up to date (for :meth:`_quiet`)."""
+        plugins, restarts = self._plugins, self._restarts
+        ids: list[int] = []
+        counts: list[int] = []
+        for name, lp in self.host.plugins.items():
+            n = lp.restarts
+            current = restarts.get(name) == n and plugins.get(name) is lp
+            # self._plugins holds every LoadedPlugin listed here, so no other object has its id;
+            # 0 is no object's id: a plugin not up to date sends the next tick the full way
+            ids.append(id(lp) if current else 0)
+            counts.append(n)
+        self._seen_ids, self._seen_restarts = ids, counts
+
+    def _quiet(self) -> bool:
+        """True (and the tick's call records consumed) when the tick had nothing to record.
+
+        Nothing to record: the call records are one per scheduled system, in
+        schedule order (as the host emits them), all ``ok``; the host logged
+        no fault; every plugin is the same ``LoadedPlugin`` object with the
+        same restart count as last tick. Then :meth:`tick_faults` and
+        :meth:`tick_swaps` would both return ``[]``; otherwise this returns
+        False and consumes nothing. (The comparisons run in C: ``map`` with
+        item getters, list equality.)
+        """
+        host = self.host
+        recs = self._recs
+        if (
+            len(host.faults) != self._faults_seen
+            or host.schedule is not self._order_of
+            or list(map(_CALL_KEY, recs)) != self._quiet_calls
+        ):
+            return False
+        plugins = host.plugins.values()
+        if list(map(id, plugins)) != self._seen_ids or list(map(_RESTARTS, plugins)) != self._seen_restarts:
+            return False
+        recs.clear()
+        return True
 
     def _schedule_order(self) -> list[tuple[str, str, str]]:
         sched = self.host.schedule
@@ -167,11 +234,15 @@ class HostRecorder:
                 plugin, system = (d.group, d.name) if d is not None else key.split(".", 1)
                 order.append((key, plugin, system))
             self._order, self._order_of = order, sched
+            self._quiet_calls = [("ok", plugin, system) for _, plugin, system in order]
         return self._order
 
     def tick_faults(self) -> list[dict[str, Any]]:
         """Fault events of the tick just run (consumes the call records since the last call)."""
-        calls, self._calls = self._calls, {}
+        recs, self._recs = self._recs, []
+        calls = {
+            f"{rec['plugin']}.{rec['system']}": (rec["status"], rec.get("error") or "") for rec in recs
+        }
         host_faults = self.host.faults[self._faults_seen :]
         self._faults_seen = len(self.host.faults)
         out: list[dict[str, Any]] = []
@@ -196,6 +267,7 @@ class HostRecorder:
             if lp.restarts != self._restarts.get(name, lp.restarts):
                 out.append({"kind": "restarted", "plugin": name, "restarts": int(lp.restarts)})
             self._restarts[name] = lp.restarts
+        self._sync_seen()
         self.faults_recorded += len(out)
         return out
 
@@ -222,6 +294,7 @@ class HostRecorder:
             )
             self._hashes[name] = new
         self._plugins = dict(plugins)
+        self._sync_seen()
         self.swaps_recorded += len(out)
         return out
 
@@ -245,23 +318,39 @@ class HostRecorder:
         those detected since the last tick; a keyframe is taken when due.
         """
         tick = int(self.host.tick_count) - 1
-        if isinstance(input_state, Mapping):
-            input_state = InputState.from_dict(input_state)
-        world = self.host.world
-        rec_faults = self.tick_faults()
-        rec_swaps = self.tick_swaps() if swaps is None else list(swaps)
+        if input_state.__class__ is not InputState:
+            input_state = self._input_state(input_state)
+        if self._quiet():
+            rec_faults: Sequence[Mapping[str, Any]] = _NO_EVENTS
+            rec_swaps: Sequence[Mapping[str, Any]] = _NO_EVENTS if swaps is None else list(swaps)
+        else:
+            rec_faults = self.tick_faults()
+            rec_swaps = self.tick_swaps() if swaps is None else list(swaps)
         if checksum is None:
-            checksum = world.checksum()
-        if keyframe is None and self.recorder.keyframe_due(tick):
-            keyframe = world.snapshot()
-        self.recorder.record_tick(
-            tick,
-            input_state if input_state is not None else InputState(),
-            checksum,
-            faults=rec_faults,
-            swaps=rec_swaps,
-            keyframe=keyframe,
-        )
+            world = self.host.world
+            # World.checksum() imports world_checksum on every call; call that directly
+            if getattr(type(world), "checksum", None) is _READER_CHECKSUM:
+                checksum = world_checksum(world)
+            else:
+                checksum = world.checksum()
+        k = self._kf_interval
+        if keyframe is None and k and tick > self._kf_start and (tick - self._kf_start) % k == 0:
+            keyframe = self.host.world.snapshot()
+        self.recorder.record_tick(tick, input_state, checksum, rec_faults, rec_swaps, keyframe)
+
+    def _input_state(self, given: InputState | Mapping[str, Any] | None) -> InputState:
+        """``given`` as an InputState; a dict equal to the last one (exactly) reuses its state."""
+        if given is None:
+            return _EMPTY_INPUT
+        if isinstance(given, InputState):
+            return given
+        last = self._last_dict
+        if last is not None and same_input_dict(given, last):
+            return self._last_state
+        state = InputState.from_dict(given)
+        self._last_dict = state.to_dict()  # our own copy: the caller may reuse its dict
+        self._last_state = state
+        return state
 
     def after_tick(self, input_state: InputState | Mapping[str, Any] | None = None) -> None:
         """Record the tick the host just ran (``host.tick_count - 1``)."""
@@ -269,7 +358,8 @@ class HostRecorder:
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
-        return self.recorder.keyframe_due(tick)
+        k = self._kf_interval
+        return bool(k) and tick > self._kf_start and (tick - self._kf_start) % k == 0
 
     def flush(self) -> None:
         """Write buffered ticks now."""
