@@ -18,11 +18,13 @@ from gpi.replays.errors import (
     SeekError,
     SimulatorUnavailableError,
     TruncatedReplayError,
+    VerifyWorkerError,
 )
 from gpi.replays.format import FORMAT_VERSION, ReplayHeader, chain_step, check_plugins
 from gpi.replays.inputs import EMPTY_INPUT, InputState
 from gpi.replays.inputs import apply as apply_input
 from gpi.replays.inputs import diff as diff_input
+from gpi.replays.parallel import VerifyPool, verify_parallel
 from gpi.replays.player import Player
 from gpi.replays.reader import BlockInfo, Replay, TailInfo
 from gpi.replays.records import FAULT_KINDS, TickRecord
@@ -64,6 +66,8 @@ __all__ = [
     "TailInfo",
     "TickRecord",
     "TruncatedReplayError",
+    "VerifyPool",
+    "VerifyWorkerError",
     "apply_input",
     "chain_step",
     "check_plugins",
@@ -72,4 +76,5 @@ __all__ = [
     "diff_simulated",
     "seek",
     "verify",
+    "verify_parallel",
 ]

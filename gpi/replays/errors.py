@@ -21,6 +21,7 @@ __all__ = [
     "SeekError",
     "SimulatorUnavailableError",
     "TruncatedReplayError",
+    "VerifyWorkerError",
 ]
 
 
@@ -81,3 +82,7 @@ class PluginMismatchError(ReplayError, ValueError):
 
 class SimulatorUnavailableError(ReplayError, RuntimeError):
     """No simulator can be built for a replay (the runtime hook is not wired)."""
+
+
+class VerifyWorkerError(ReplayError, RuntimeError):
+    """A parallel verify worker failed: its simulator could not be built, it raised, or it died."""

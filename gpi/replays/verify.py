@@ -50,6 +50,7 @@ __all__ = [
     "VerifyResult",
     "diff",
     "diff_simulated",
+    "check_checksums",
     "seek",
     "verify",
 ]
@@ -193,9 +194,32 @@ def verify(
     the recorded and re-simulated checksums, and with ``world_diff`` the
     differing components; see the module docstring.
     """
+    simulator.reset_to(replay.header.initial_snapshot)
+    return check_checksums(
+        replay,
+        lambda rec, state: simulator.step(state, rec),
+        lambda: simulator,
+        progress=progress,
+        localize=localize,
+    )
+
+
+def check_checksums(
+    replay: Replay,
+    checksum_of: Callable[[TickRecord, InputState], int],
+    simulator: Callable[[], Simulator],
+    *,
+    progress: Progress | None = None,
+    localize: bool = True,
+) -> VerifyResult:
+    """Compare the re-simulated checksum of every tick, in tick order, with the file.
+
+    ``checksum_of(record, input)`` gives the re-simulated checksum after the
+    record's tick (by stepping a simulator, or from checksums computed
+    elsewhere, see :mod:`gpi.replays.parallel`); ``simulator()`` returns the
+    simulator that localises a divergence (only called on one).
+    """
     total = replay.tick_count
-    sim = simulator
-    sim.reset_to(replay.header.initial_snapshot)
     state = EMPTY_INPUT
     chain = 0
     done = 0
@@ -204,7 +228,7 @@ def verify(
         block_sums: dict[int, int] = {}
         for rec in replay.read_block(block.index):
             state = apply_input(state, rec.input)
-            c = sim.step(state, rec)
+            c = checksum_of(rec, state)
             chain = chain_step(chain, c)
             block_sums[rec.tick] = c
             done += 1
@@ -213,7 +237,7 @@ def verify(
                     window_sums = {t: v for t, v in block_sums.items() if t > last_good}
                     return _diverged(
                         replay,
-                        sim,
+                        simulator,
                         "checksum",
                         last_good + 1,
                         rec.tick,
@@ -229,7 +253,7 @@ def verify(
             # before one of them still breaks the chain: the window is the block
             return _diverged(
                 replay,
-                sim,
+                simulator,
                 "chain",
                 block.first_tick,
                 block.last_tick,
@@ -250,7 +274,7 @@ def verify(
 
 def _diverged(
     replay: Replay,
-    sim: Simulator,
+    simulator: Callable[[], Simulator],
     kind: str,
     lo: int,
     hi: int,
@@ -272,6 +296,7 @@ def _diverged(
     )
     nondeterministic = False
     if localize:
+        sim = simulator()
         second = _checksums(replay, sim, lo, hi)
         parted = [t for t in range(lo, hi + 1) if second.get(t) != first_run.get(t)]
         if parted:

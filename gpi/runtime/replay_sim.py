@@ -69,6 +69,7 @@ __all__ = [
     "ARENA",
     "HostRecorder",
     "HostSimulator",
+    "confined_simulator",
     "draw_world",
     "find_plugin_dirs",
     "make_recorder",
@@ -190,8 +191,13 @@ class HostSimulator:
         sandbox: bool | None = None,
         timeout: float | None = None,
         diff_limit: int = 200,
+        skip_effect_free: bool = False,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.header = header
+        self.skip_effect_free = skip_effect_free
+        self._filtered: tuple[Schedule, frozenset[str], Schedule] | None = None
+        self._effect_free: tuple[Schedule, frozenset[str]] | None = None
         self.dirs, self.loaded = find_plugin_dirs(
             header, plugin_dirs=plugin_dirs, search=search, force=force
         )
@@ -208,7 +214,9 @@ class HostSimulator:
         if timeout is not None:
             kwargs["timeout"] = timeout
         self._data_dir: str | None = None
-        if "data_dir" in inspect.signature(PluginHost).parameters:
+        if data_dir is not None:
+            kwargs["data_dir"] = data_dir  # the caller's to remove
+        elif "data_dir" in inspect.signature(PluginHost).parameters:
             # crash reports and save stores of a re-simulation never touch the user's
             self._data_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-")
             kwargs["data_dir"] = self._data_dir
@@ -248,6 +256,37 @@ class HostSimulator:
                     out.update(f"{lp.name}.{s}" for s in lp.systems)
         return out
 
+    def effect_free_systems(self) -> set[str]:
+        """Keys ``plugin.system`` whose command lists cannot change the world.
+
+        Such a system declares no writes, spawns, despawns, resources or
+        events, and its plugin holds no ``save`` grant, so host validation
+        rejects any command it could send; only its draw list and log remain.
+        Verify skips them with ``skip_effect_free`` (the same no-hidden-state
+        assumption that seeking from a keyframe makes).
+        """
+        out = set()
+        for lp in self.host.plugins.values():
+            if "save" in lp.granted:
+                continue
+            for spec in lp.systems.values():
+                if not (spec.writes or spec.structural or spec.resources or spec.events):
+                    out.add(f"{lp.name}.{spec.name}")
+        return out
+
+    def _schedule_without(self, skip: frozenset[str]) -> Schedule:
+        full = self.host.schedule
+        cached = self._filtered
+        if cached is not None and cached[0] is full and cached[1] == skip:
+            return cached[2]
+        stages = {
+            st: [w2 for w2 in ([k for k in wave if k not in skip] for wave in waves) if w2]
+            for st, waves in full.stages.items()
+        }
+        filtered = Schedule(stages=stages, systems=full.systems, warnings=full.warnings)
+        self._filtered = (full, skip, filtered)
+        return filtered
+
     def step(self, input: InputState, record: TickRecord) -> int:
         """Run ``record``'s tick with ``input``; returns the world checksum after it."""
         for sw in record.swaps:
@@ -256,13 +295,13 @@ class HostSimulator:
         host.tick_count = record.tick
         self._calls = []
         skip = self.skipped_systems(record) if record.faults else set()
+        if self.skip_effect_free:
+            if self._effect_free is None or self._effect_free[0] is not host.schedule:
+                self._effect_free = (host.schedule, frozenset(self.effect_free_systems()))
+            skip |= self._effect_free[1]
         if skip:
             full = host.schedule
-            stages = {
-                st: [w2 for w2 in ([k for k in wave if k not in skip] for wave in waves) if w2]
-                for st, waves in full.stages.items()
-            }
-            host.schedule = Schedule(stages=stages, systems=full.systems, warnings=full.warnings)
+            host.schedule = self._schedule_without(frozenset(skip))
             try:
                 host.tick(input.to_dict())
             finally:
@@ -344,12 +383,90 @@ def make_simulator(
     *,
     plugins: Sequence[str | os.PathLike[str]] = (),
     isolation: str | None = None,
+    skip_effect_free: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> HostSimulator:
     """The ``gpi replay`` factory: a :class:`HostSimulator` for ``header``.
 
-    ``plugins`` are extra search-path entries (``--plugins``).
+    ``plugins`` are extra search-path entries (``--plugins``); ``verify``
+    passes ``skip_effect_free`` (see :meth:`HostSimulator.effect_free_systems`).
+    ``isolation="confined"`` builds a :func:`confined_simulator` (verify
+    workers only).
     """
-    return HostSimulator(header, search=plugins, isolation=isolation, force=force)
+    if isolation == "confined":
+        return confined_simulator(header, force, plugins=plugins, skip_effect_free=skip_effect_free,
+                                  data_dir=data_dir)
+    return HostSimulator(header, search=plugins, isolation=isolation, force=force,
+                         skip_effect_free=skip_effect_free, data_dir=data_dir)
+
+
+def confined_simulator(
+    header: ReplayHeader,
+    force: bool = False,
+    *,
+    plugins: Sequence[str | os.PathLike[str]] = (),
+    skip_effect_free: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> HostSimulator:
+    """Confine this process with the plugin sandbox, then build an in-process :class:`HostSimulator`.
+
+    For parallel-verify workers (:class:`gpi.replays.VerifyPool`): the
+    plugins run in the worker itself (no per-call IPC), behind the same
+    layers a plugin child gets (rlimits, no_new_privs, parent-death signal,
+    network namespace, Landlock read-only on the plugin folders and the
+    interpreter, seccomp), plus ``memfd_create``/``ftruncate`` so the worker
+    can own the world. Plugins are confined from the machine, not from each
+    other or from the verifier. ``data_dir`` (made beforehand, removed by the
+    caller) holds a fresh sub-folder for the host; nothing can be written
+    there once confined, so plugins that use the save store fail here
+    (verify them with ``--isolation process``). Refuses to run in a process
+    that is not a child (it would confine the caller for good).
+    """
+    import multiprocessing
+
+    from gpi.errors import GpiError
+    from gpi.replays import SimulatorUnavailableError
+
+    if multiprocessing.parent_process() is None:
+        raise SimulatorUnavailableError(
+            "a confined simulator confines its own process for good: build it only in a verify "
+            "worker (gpi.replays.VerifyPool), not in the main process"
+        )
+    dirs, _ = find_plugin_dirs(header, search=plugins, force=force)
+    host_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-", dir=None if data_dir is None else os.fspath(data_dir))
+    try:
+        import gpi
+        from gpi.plugins.sandbox import SandboxPolicy, apply_sandbox
+        from gpi.plugins.sandbox.seccomp import WORLD_OWNER_SYSCALLS
+    except ImportError as exc:
+        raise SimulatorUnavailableError(f"the plugin sandbox is not available here: {exc}") from exc
+    _stdio_off_regular_files()
+    # The per-tick deadline is the pool's stall timeout. The world needs more fds
+    # and memory, and its memfds must grow (RLIMIT_FSIZE bounds each one).
+    policy = SandboxPolicy(cpu_seconds=None, open_files=4096, address_space_bytes=8 << 30,
+                           file_size_bytes=4 << 30)
+    gpi_dir = str(Path(gpi.__file__).resolve().parent)
+    try:
+        apply_sandbox(policy, dirs[0], [*map(str, dirs[1:]), gpi_dir],
+                      expected_parent=os.getppid(), extra_syscalls=WORLD_OWNER_SYSCALLS)
+    except GpiError as exc:
+        raise SimulatorUnavailableError(f"cannot confine the verify worker: {exc}") from exc
+    return HostSimulator(header, plugin_dirs=dirs, isolation="none", sandbox=False, force=force,
+                         skip_effect_free=skip_effect_free, data_dir=host_dir)
+
+
+def _stdio_off_regular_files() -> None:
+    """Point stdout/stderr at /dev/null when they are regular files (a confined process may ftruncate)."""
+    import stat
+
+    for fd in (1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+        except OSError:
+            pass
 
 
 # -- drawing ----------------------------------------------------------------------

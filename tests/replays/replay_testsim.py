@@ -10,6 +10,7 @@ from a tick on, the same way in every run (edited plugin code).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,31 @@ def record_run(
                 t, state, c, faults=fl, keyframe=sim.snapshot() if rec.keyframe_due(t) else None
             )
     return sums
+
+
+def make_toy(header: ReplayHeader, **kwargs: Any) -> ToySim:
+    """A picklable factory for parallel verify: ``functools.partial(make_toy, changed_from=...)``."""
+    return ToySim(int(header.meta.get("n", 6)), **kwargs)
+
+
+def make_failing(header: ReplayHeader) -> ToySim:
+    """A factory whose simulator cannot be built."""
+    raise RuntimeError("no toy world on this machine")
+
+
+class DyingSim(ToySim):
+    """A simulator whose process exits hard at ``die_at``."""
+
+    def __init__(self, n: int, die_at: int) -> None:
+        super().__init__(n)
+        self.die_at = die_at
+
+    def step(self, input: InputState, record: TickRecord) -> int:
+        if record.tick == self.die_at:
+            os._exit(3)
+        return super().step(input, record)
+
+
+def make_dying(header: ReplayHeader, die_at: int) -> ToySim:
+    """A factory whose simulator kills its process at tick ``die_at``."""
+    return DyingSim(int(header.meta.get("n", 6)), die_at)

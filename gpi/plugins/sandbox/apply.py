@@ -44,13 +44,15 @@ def apply_sandbox(
     read_paths: Iterable[str | os.PathLike[str]] = (),
     *,
     expected_parent: int | None = None,
+    extra_syscalls: tuple[str, ...] = (),
 ) -> SandboxReport:
     """Confine this process per ``policy``; raise SandboxError if a required layer fails.
 
     ``plugin_dir`` and ``read_paths`` (plus ``policy.read_paths`` and the
     interpreter's own files) become readable; nothing becomes writable.
     ``expected_parent`` (the host's pid) lets the parent-death layer notice a
-    host that is already gone.
+    host that is already gone. ``extra_syscalls`` are let through seccomp
+    (see :func:`gpi.plugins.sandbox.seccomp.install_filter`).
     """
     if not sys.platform.startswith("linux"):
         raise SandboxError(f"the plugin sandbox needs Linux, this is {sys.platform}", layer="")
@@ -84,7 +86,7 @@ def apply_sandbox(
 
     def run_seccomp() -> tuple[bool, str]:
         stacked = prctl.seccomp_mode() == 2  # e.g. a container runtime's own filter
-        active, detail = seccomp.install_filter(policy.seccomp_mode)
+        active, detail = seccomp.install_filter(policy.seccomp_mode, extra_allowed=extra_syscalls)
         if stacked:
             detail += "; stacked on a filter that was already there (container?)"
         return active, detail

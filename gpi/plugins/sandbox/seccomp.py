@@ -262,9 +262,25 @@ class _Filter:
             self.ctx = None
 
 
-def install_filter(mode: str = "allowlist", pid: int | None = None) -> tuple[bool, str]:
-    """Build and load the filter for ``mode``; ``(active, detail)``. Raises SeccompUnavailable."""
+#: what a process that owns a world needs beyond a plugin child (see
+#: :func:`install_filter`): new anonymous shared memory, sized and sealed
+WORLD_OWNER_SYSCALLS: tuple[str, ...] = ("memfd_create", "ftruncate")
+
+
+def install_filter(
+    mode: str = "allowlist", pid: int | None = None, extra_allowed: tuple[str, ...] = ()
+) -> tuple[bool, str]:
+    """Build and load the filter for ``mode``; ``(active, detail)``. Raises SeccompUnavailable.
+
+    ``extra_allowed`` lifts the refusal of those syscalls, e.g.
+    :data:`WORLD_OWNER_SYSCALLS` for a confined replay simulator, which creates
+    the world's memfd segments itself (``ftruncate`` then only reaches fds it
+    could open for writing: memfds, since files cannot be opened so).
+    """
     pid = os.getpid() if pid is None else pid
+    unknown = set(extra_allowed) - set(DENIED_SYSCALLS)
+    if unknown:
+        raise ValueError(f"extra_allowed may only lift denied syscalls, not {sorted(unknown)}")
     eperm, enosys = _errno_action(1), _errno_action(38)
     allow = SCMP_ACT_ALLOW
     f = _Filter(eperm if mode == "allowlist" else allow)
@@ -278,7 +294,7 @@ def install_filter(mode: str = "allowlist", pid: int | None = None) -> tuple[boo
         for name in ENOSYS_SYSCALLS:
             f.add(enosys, name)
         if mode == "allowlist":
-            for name in ALLOWED_SYSCALLS:
+            for name in ALLOWED_SYSCALLS + tuple(extra_allowed):
                 f.add(allow, name)
             f.add(allow, "openat", _masked(2, _WRITE_FLAGS, 0))
             f.add(allow, "open", _masked(1, _WRITE_FLAGS, 0))
@@ -293,7 +309,8 @@ def install_filter(mode: str = "allowlist", pid: int | None = None) -> tuple[boo
             f.add(allow, "ioctl", _cmp(1, SCMP_CMP_NE, TIOCSTI))
         else:
             for name in DENIED_SYSCALLS:
-                f.add(eperm, name)
+                if name not in extra_allowed:
+                    f.add(eperm, name)
             for flag in (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC):
                 f.add(eperm, "openat", _masked(2, flag, flag))
                 f.add(eperm, "open", _masked(1, flag, flag))
@@ -309,4 +326,6 @@ def install_filter(mode: str = "allowlist", pid: int | None = None) -> tuple[boo
     finally:
         f.close()
     default = "EPERM" if mode == "allowlist" else "ALLOW"
-    return True, f"{mode}: {rules} rules, default {default}, libseccomp {libseccomp_version()}, all threads"
+    extra = f", also allowed: {', '.join(extra_allowed)}" if extra_allowed else ""
+    return True, (f"{mode}: {rules} rules, default {default}, libseccomp {libseccomp_version()}, "
+                  f"all threads{extra}")

@@ -2,8 +2,13 @@
 
 - ``gpi replay info FILE [--json]``: header, tick count, keyframes, bytes per
   tick, and where a damaged (truncated or corrupt) tail starts;
-- ``gpi replay verify FILE``: re-simulate and compare every tick; names the
-  first divergent tick and what differs (exit 1 on divergence);
+- ``gpi replay verify FILE [--jobs N] [--isolation confined|process|none]
+  [--all-systems]``: re-simulate and compare every tick; names the first
+  divergent tick and what differs (exit 1 on divergence). By default the
+  plugins run inside sandboxed worker processes (``confined``), one per CPU
+  for long replays, each re-simulating the segments between keyframes (see
+  :mod:`gpi.replays.parallel`), and systems that cannot change the world
+  (draw-only) are skipped;
 - ``gpi replay diff A B``: the first tick where two recordings part;
 - ``gpi replay play FILE [--to TICK]``: re-simulate headless to a tick and print
   its checksum (the windowed player comes from the simulator hook);
@@ -33,6 +38,7 @@ import inspect
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -43,15 +49,22 @@ from gpi.replays import (
     ReplayError,
     ReplayHeader,
     SimulatorUnavailableError,
+    VerifyPool,
+    VerifyResult,
     diff,
     diff_simulated,
     seek,
     verify,
+    verify_parallel,
 )
+from gpi.replays.parallel import segments
 
-__all__ = ["DEFAULT_SIMULATOR", "load_simulator", "register"]
+__all__ = ["DEFAULT_SIMULATOR", "load_simulator", "register", "worker_simulator"]
 
 DEFAULT_SIMULATOR = "gpi.runtime.replay_sim:make_simulator"
+#: ``verify --jobs auto`` goes parallel from this many ticks (30 s at 60 Hz):
+#: below it, starting the workers costs more than they save
+AUTO_PARALLEL_TICKS = 1800
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,6 +106,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ver = sub.add_parser("verify", help="re-simulate and compare every tick's checksum")
     ver.add_argument("file", type=Path)
     ver.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ver.add_argument(
+        "--jobs",
+        type=_jobs,
+        default="auto",
+        metavar="N",
+        help="worker processes re-simulating the segments between keyframes in parallel "
+        f"(default auto: one per CPU for replays of {AUTO_PARALLEL_TICKS}+ ticks, else 1)",
+    )
+    ver.add_argument(
+        "--isolation",
+        choices=("confined", "process", "none"),
+        default=None,
+        help="confined (default, or $GPI_REPLAY_ISOLATION): all plugins inside sandboxed worker "
+        "processes, no per-call IPC; "
+        "process: each plugin in its own sandboxed child with per-call deadlines, as the host "
+        "runs them; none: in this process, unconfined (only for plugins you trust)",
+    )
+    ver.add_argument(
+        "--all-systems",
+        action="store_true",
+        help="also run systems that cannot change the world (no writes, spawns, resources, "
+        "events or saves: draw-only systems), which verify skips by default",
+    )
     sim_opts(ver)
     ver.set_defaults(handler=_verify)
 
@@ -180,11 +216,17 @@ def _load_hook(spec: str) -> tuple[ModuleType, str]:
 
 
 def load_simulator(
-    spec: str, header: ReplayHeader, *, force: bool = False, plugins: list[str] | None = None
+    spec: str,
+    header: ReplayHeader,
+    *,
+    force: bool = False,
+    plugins: list[str] | None = None,
+    **options: Any,
 ) -> tuple[Any, ModuleType]:
     """Build a simulator for ``header`` from a factory spec; returns it and its module.
 
-    ``plugins`` (``--plugins``) goes to factories that take a ``plugins`` argument.
+    ``plugins`` (``--plugins``) and each of ``options`` (e.g. ``isolation``,
+    ``skip_effect_free``) go to factories that take an argument of that name.
     """
     module, attr = _load_hook(spec)
     factory = getattr(module, attr, None)
@@ -199,8 +241,14 @@ def load_simulator(
     kwargs: dict[str, Any] = {"force": force} if "force" in params else {}
     if plugins and "plugins" in params:
         kwargs["plugins"] = list(plugins)
+    kwargs.update({k: v for k, v in options.items() if v is not None and k in params})
     sim = factory(header, **kwargs)
     return sim, module
+
+
+def worker_simulator(header: ReplayHeader, spec: str, options: dict[str, Any]) -> Any:
+    """A parallel-verify worker's factory: :func:`load_simulator`'s simulator alone (it pickles)."""
+    return load_simulator(spec, header, **options)[0]
 
 
 class _Exit(Exception):
@@ -224,10 +272,12 @@ def _exits(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     return run
 
 
-def _simulator(args: argparse.Namespace, header: ReplayHeader) -> tuple[Any, ModuleType]:
+def _simulator(args: argparse.Namespace, header: ReplayHeader, **options: Any) -> tuple[Any, ModuleType]:
     """The ``--simulator`` for ``header``: exit 2 when unavailable, 1 when the replay is refused."""
+    options.setdefault("force", args.force)
+    options.setdefault("plugins", args.plugins)
     try:
-        return load_simulator(args.simulator, header, force=args.force, plugins=args.plugins)
+        return load_simulator(args.simulator, header, **options)
     except SimulatorUnavailableError as exc:
         _err(str(exc))
         raise _Exit(2) from exc
@@ -369,16 +419,78 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a positive number or 'auto', not {text!r}")
+    return n
+
+
+def _factory_accepts(spec: str, name: str) -> bool:
+    """Whether the simulator factory ``spec`` takes an argument called ``name``."""
+    try:
+        module, attr = _load_hook(spec)
+        return name in inspect.signature(getattr(module, attr)).parameters
+    except (ReplayError, AttributeError, TypeError, ValueError):
+        return False
+
+
+def _verify_jobs(args: argparse.Namespace, rp: Replay) -> int:
+    """Worker processes for ``verify``: never more than there are keyframe segments."""
+    n_segments = len(segments(rp))
+    if args.jobs == "auto":
+        wanted = (os.cpu_count() or 1) if rp.tick_count >= AUTO_PARALLEL_TICKS else 1
+    else:
+        wanted = int(args.jobs)
+    return max(1, min(wanted, n_segments))
+
+
 @_exits
 def _verify(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     with rp:
-        sim, _ = _simulator(args, rp.header)
+        args.isolation = args.isolation or os.environ.get("GPI_REPLAY_ISOLATION") or "confined"
+        options: dict[str, Any] = {"force": args.force, "plugins": args.plugins,
+                                   "isolation": args.isolation,
+                                   "skip_effect_free": not args.all_systems}
+        jobs = _verify_jobs(args, rp)
+        # only a factory that knows isolation modes can confine (the default one does)
+        confined = args.isolation == "confined" and _factory_accepts(args.simulator, "isolation")
+        local: list[Any] = []
+
+        def simulator() -> Any:  # the one that runs serially, or localises a divergence
+            if not local:  # confinement is for workers: this process localises with sandboxed children
+                here = {**options, "isolation": "process"} if confined else options
+                local.append(_simulator(args, rp.header, **here)[0])
+            return local[0]
+
         from rich.console import Console
 
         con = Console()
+
+        def run(progress: Callable[[int, int], None] | None) -> VerifyResult:
+            if jobs == 1 and not confined:
+                return verify(rp, simulator(), progress=progress)
+            with tempfile.TemporaryDirectory(prefix="gpi-verify-") as tmp:
+                factory = functools.partial(worker_simulator, spec=args.simulator,
+                                            options={**options, "data_dir": tmp})
+                try:
+                    with VerifyPool(rp.path, factory, jobs) as pool:
+                        return verify_parallel(rp, pool, simulator, progress=progress)
+                except SimulatorUnavailableError as exc:
+                    _err(str(exc))
+                    raise _Exit(2) from exc
+                except ReplayError as exc:
+                    _err(str(exc))
+                    raise _Exit(1) from exc
+
         if args.no_progress or rp.tick_count < 600:
-            res = verify(rp, sim)
+            res = run(None)
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -390,8 +502,9 @@ def _verify(args: argparse.Namespace) -> int:
                 console=con,
                 transient=True,
             ) as bar:
-                task = bar.add_task("verifying", total=rp.tick_count)
-                res = verify(rp, sim, progress=lambda done, total: bar.update(task, completed=done))
+                label = "verifying" if jobs == 1 else f"verifying ({jobs} workers)"
+                task = bar.add_task(label, total=rp.tick_count)
+                res = run(lambda done, total: bar.update(task, completed=done))
         if res.ok:
             con.print(f"[green]OK[/green] {res.message}")
             return 0
