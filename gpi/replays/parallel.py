@@ -101,14 +101,16 @@ class VerifyPool:
         jobs: int,
         *,
         tick_timeout: float | None = 1.0,
+        grace: float = SEGMENT_GRACE,
     ) -> None:
-        """``tick_timeout``: seconds per tick a segment may take (plus a fixed
-        :data:`SEGMENT_GRACE`) before its worker counts as stalled and is killed."""
+        """``tick_timeout``: seconds per tick a segment may take (plus ``grace``
+        seconds) before its worker counts as stalled and is killed."""
         if jobs < 1:
             raise ValueError(f"a verify pool needs at least one worker, got jobs={jobs}")
         self.path = os.fspath(path)
         self.jobs = jobs
         self.tick_timeout = tick_timeout
+        self.grace = grace
         self.pids: list[int] = []
         self._procs: list[Any] = []
         self._conns: list[Connection] = []
@@ -170,7 +172,7 @@ class VerifyPool:
             if queue:
                 first, last = queue.pop()
                 self._conns[i].send(("seg", first, last))
-                limit = math.inf if self.tick_timeout is None else SEGMENT_GRACE + self.tick_timeout * (last - first + 1)
+                limit = math.inf if self.tick_timeout is None else self.grace + self.tick_timeout * (last - first + 1)
                 busy[i] = (first, last, time.monotonic() + limit)
 
         for i in range(self.jobs):
@@ -207,7 +209,7 @@ class VerifyPool:
         assert self.tick_timeout is not None
         raise VerifyWorkerError(
             f"verify worker {i} (pid {proc.pid}) gave no answer for ticks {first}..{last} within "
-            f"{SEGMENT_GRACE + self.tick_timeout * (last - first + 1):.0f} s and was killed: a plugin "
+            f"{self.grace + self.tick_timeout * (last - first + 1):.1f} s and was killed: a plugin "
             "may hang; verify with --isolation process, which puts a deadline on every system call"
         )
 

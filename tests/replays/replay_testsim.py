@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,21 @@ class DyingSim(ToySim):
 def make_dying(header: ReplayHeader, die_at: int) -> ToySim:
     """A factory whose simulator kills its process at tick ``die_at``."""
     return DyingSim(int(header.meta.get("n", 6)), die_at)
+
+
+class HangingSim(ToySim):
+    """A simulator that never finishes tick ``hang_at`` (a plugin stuck in a loop)."""
+
+    def __init__(self, n: int, hang_at: int) -> None:
+        super().__init__(n)
+        self.hang_at = hang_at
+
+    def step(self, input: InputState, record: TickRecord) -> int:
+        while record.tick == self.hang_at:
+            time.sleep(0.05)
+        return super().step(input, record)
+
+
+def make_hanging(header: ReplayHeader, hang_at: int) -> ToySim:
+    """A factory whose simulator hangs at tick ``hang_at``."""
+    return HangingSim(int(header.meta.get("n", 6)), hang_at)

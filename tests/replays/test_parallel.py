@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from replay_testsim import ToySim, make_dying, make_failing, make_toy, record_run
+from replay_testsim import ToySim, make_dying, make_failing, make_hanging, make_toy, record_run
 
 from gpi.replays import (
     Replay,
@@ -119,3 +120,18 @@ def test_a_worker_dying_mid_run_is_reported_not_hung(exact: Path) -> None:
 def test_jobs_must_be_positive(exact: Path) -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         VerifyPool(exact, make_toy, 0)
+
+
+def test_a_stalled_worker_is_killed_and_named(exact: Path) -> None:
+    factory = functools.partial(make_hanging, hang_at=120)
+    with Replay.open(exact) as rp, VerifyPool(exact, factory, 2, tick_timeout=0.001, grace=0.5) as pool:
+        with pytest.raises(VerifyWorkerError, match=r"no answer for ticks 101\.\.150 .* killed"):
+            verify_parallel(rp, pool, ToySim)
+        alive = []
+        for pid in pool.pids:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        assert len(alive) == 1  # the stalled one was killed and reaped, the other one lives
