@@ -29,6 +29,11 @@
 Isolation: ``isolation`` argument, else ``$GPI_REPLAY_ISOLATION``, else the
 header's ``meta["isolation"]``, else ``"process"``. Results are identical in
 both modes; ``"none"`` is faster (no IPC) but runs plugin code unconfined.
+:func:`confined_simulator` (``make_simulator(isolation="confined")``) is
+``"none"`` inside a process that first confined itself with the plugin
+sandbox: what ``gpi replay verify`` runs in its worker processes.
+``skip_effect_free`` leaves out systems that cannot change the world
+(:meth:`HostSimulator.effect_free_systems`); verify sets it.
 
 :func:`render` draws chosen ticks to PNGs (headless, one offscreen GL window
 for all ticks); :func:`play` is the windowed player with the replay panel
