@@ -123,7 +123,9 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
         if up:
             delta["ku"] = _sort_keys(up)
     pm, cm = prev.mouse, cur.mouse
-    if pm != cm or ((0 in cm) and not (_same(pm[0], cm[0]) and _same(pm[1], cm[1]))):
+    if pm is not cm and (
+        pm != cm or ((0 in cm) and not (_same(pm[0], cm[0]) and _same(pm[1], cm[1])))
+    ):
         delta["m"] = list(cm)
     if cur.buttons != prev.buttons:
         bdown = cur.buttons - prev.buttons
@@ -149,6 +151,8 @@ def diff(prev: InputState, cur: InputState) -> dict[str, Any]:
 def _same(a: float, b: float) -> bool:
     # value equality that still tells 0.0 from -0.0 and lets NaN equal NaN, so a
     # sign flip the simulation could observe is never dropped from the replay
+    if a is b:
+        return True
     if a != a:
         return b != b
     return bool(a == b and math.copysign(1, a) == math.copysign(1, b))

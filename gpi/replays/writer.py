@@ -51,16 +51,49 @@ from gpi.replays.inputs import diff as diff_input
 from gpi.replays.inputs import full as full_input
 from gpi.replays.records import FAULT_KINDS, encode_record
 
-__all__ = ["Recorder", "pack_block"]
+__all__ = ["Recorder", "lz4_literals", "pack_block"]
 
 _U64_LIMIT = 1 << 64
 _PAIR = struct.Struct("<QQ")  # chain_step inlined: (previous chain, checksum)
 
 
+#: payloads at least this big are probed for compressibility before lz4 runs over them
+_PROBE_MIN = 64 << 10
+_PROBE_BYTES = 8 << 10
+
+
+def lz4_literals(raw: bytes) -> bytes:
+    """``raw`` as an lz4 block of one literal-only sequence (valid input for ``lz4.block.decompress``).
+
+    Layout (the lz4 block format's last sequence): a token byte whose high
+    nibble is the literal length (15: more length bytes follow) and whose low
+    nibble is 0 (no match); for lengths of 15 or more, ``(n - 15) // 255``
+    bytes 0xFF and one byte ``(n - 15) % 255``; then the ``n`` bytes. It is
+    ``n / 255`` bytes longer than ``raw``, about what lz4 itself makes of
+    incompressible data, and costs one copy instead of a match search.
+    """
+    n = len(raw)
+    if n < 15:
+        return bytes((n << 4,)) + raw
+    q, r = divmod(n - 15, 255)
+    return b"".join((b"\xf0", b"\xff" * q, bytes((r,)), raw))
+
+
+def _compress(raw: bytes) -> bytes:
+    """The lz4 block of ``raw``; a big payload that does not compress (a block holding a
+    keyframe, i.e. an already lz4-compressed world snapshot) is stored as literals."""
+    if len(raw) >= _PROBE_MIN:
+        mid = len(raw) // 2
+        probe = raw[mid : mid + _PROBE_BYTES]
+        if len(lz4.block.compress(probe, store_size=False)) * 100 >= len(probe) * 95:
+            return lz4_literals(raw)
+    return lz4.block.compress(raw, store_size=False)
+
+
 def pack_block(marker: bytes, first_tick: int, count: int, chain: int, payload: Any) -> bytes:
     """One block's bytes: header, then ``payload`` msgpack-encoded and lz4-compressed."""
     raw = msgpack.packb(payload, use_bin_type=True)
-    comp = lz4.block.compress(raw, store_size=False) if raw else b""
+    comp = _compress(raw) if raw else b""
     head_tail = BLOCK_HEADER.pack(marker, 0, 0, 0, first_tick, count, chain)[16:]
     crc = zlib.crc32(comp, zlib.crc32(head_tail))
     return BLOCK_HEADER.pack(marker, len(comp), len(raw), crc, first_tick, count, chain) + comp

@@ -47,7 +47,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +69,6 @@ _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
 _NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
 _EMPTY_INPUT = InputState()
 _READER_CHECKSUM = WorldReader.checksum
-_CALL_KEY = itemgetter("status", "plugin", "system")  # of a host call record
-_RESTARTS = attrgetter("restarts")  # of a LoadedPlugin
 
 
 def plugin_entries(host: Any) -> list[dict[str, Any]]:
@@ -164,9 +161,8 @@ class HostRecorder:
         self._faults_seen = len(host.faults)
         self._order: list[tuple[str, str, str]] = []
         self._order_of: Any = None
-        self._quiet_calls: list[tuple[str, str, str]] = []  # (status, plugin, system) of a quiet tick
-        self._seen_ids: list[int] = []  # id(LoadedPlugin) in load order, see _quiet
-        self._seen_restarts: list[int] = []  # their restart counts
+        self._calls_ok = True  # every call record since the last tick said "ok"
+        self._seen: list[tuple[Any, int]] = []  # (LoadedPlugin, restarts) in load order, see _quiet
         self._sync_seen()
         self._schedule_order()
         rh = self.recorder.header
@@ -182,45 +178,49 @@ class HostRecorder:
     # -- per call / per tick -----------------------------------------------------
 
     def _on_call(self, rec: Mapping[str, Any]) -> None:
+        # kept whole for tick_faults (the host never changes a record it emitted); the status
+        # is looked at now, while the record is fresh in the cache, rather than after the tick
         if not self._closed:
-            self._recs.append(rec)  # looked at after the tick (the host never changes a record it emitted)
+            self._recs.append(rec)
+            if rec["status"] != "ok":
+                self._calls_ok = False
 
     def _sync_seen(self) -> None:
         """Remember the plugins whose swap and restart state is up to date (for :meth:`_quiet`)."""
         plugins, restarts = self._plugins, self._restarts
-        ids: list[int] = []
-        counts: list[int] = []
+        seen: list[tuple[Any, int]] = []
         for name, lp in self.host.plugins.items():
             n = lp.restarts
             current = restarts.get(name) == n and plugins.get(name) is lp
-            # self._plugins holds every LoadedPlugin listed here, so no other object has its id;
-            # 0 is no object's id: a plugin not up to date sends the next tick the full way
-            ids.append(id(lp) if current else 0)
-            counts.append(n)
-        self._seen_ids, self._seen_restarts = ids, counts
+            seen.append((lp, n) if current else (None, -1))  # None: the next tick goes the full way
+        self._seen = seen
 
     def _quiet(self) -> bool:
         """True (and the tick's call records consumed) when the tick had nothing to record.
 
-        Nothing to record: the call records are one per scheduled system, in
-        schedule order (as the host emits them), all ``ok``; the host logged
-        no fault; every plugin is the same ``LoadedPlugin`` object with the
+        Nothing to record: as many call records as scheduled systems (the host
+        emits exactly one per system and tick), all ``ok``; the host logged no
+        fault; every plugin is the same ``LoadedPlugin`` object with the
         same restart count as last tick. Then :meth:`tick_faults` and
         :meth:`tick_swaps` would both return ``[]``; otherwise this returns
-        False and consumes nothing. (The comparisons run in C: ``map`` with
-        item getters, list equality.)
+        False and consumes nothing.
         """
         host = self.host
         recs = self._recs
         if (
-            len(host.faults) != self._faults_seen
+            not self._calls_ok
+            or len(recs) != len(self._order)
             or host.schedule is not self._order_of
-            or list(map(_CALL_KEY, recs)) != self._quiet_calls
+            or len(host.faults) != self._faults_seen
         ):
             return False
-        plugins = host.plugins.values()
-        if list(map(id, plugins)) != self._seen_ids or list(map(_RESTARTS, plugins)) != self._seen_restarts:
+        plugins = host.plugins
+        seen = self._seen
+        if len(plugins) != len(seen):
             return False
+        for lp, (lp0, restarts) in zip(plugins.values(), seen):
+            if lp is not lp0 or lp.restarts != restarts:
+                return False
         recs.clear()
         return True
 
@@ -234,12 +234,12 @@ class HostRecorder:
                 plugin, system = (d.group, d.name) if d is not None else key.split(".", 1)
                 order.append((key, plugin, system))
             self._order, self._order_of = order, sched
-            self._quiet_calls = [("ok", plugin, system) for _, plugin, system in order]
         return self._order
 
     def tick_faults(self) -> list[dict[str, Any]]:
         """Fault events of the tick just run (consumes the call records since the last call)."""
         recs, self._recs = self._recs, []
+        self._calls_ok = True
         calls = {
             f"{rec['plugin']}.{rec['system']}": (rec["status"], rec.get("error") or "") for rec in recs
         }
@@ -354,7 +354,7 @@ class HostRecorder:
 
     def after_tick(self, input_state: InputState | Mapping[str, Any] | None = None) -> None:
         """Record the tick the host just ran (``host.tick_count - 1``)."""
-        self.record_tick(int(self.host.tick_count) - 1, input_state)
+        self.record_tick(0, input_state)  # record_tick takes the tick number from the host
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
