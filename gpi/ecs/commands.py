@@ -291,21 +291,25 @@ class CommandBuffer:
         return buf
 
 
+# The fields each wire operation must have, and their types (object: any).
+_NEED: dict[str, dict[str, type]] = {
+    "set": {"name": str, "ids": object, "values": object},
+    "set_chunk": {"name": str, "table": int, "version": int, "rows": int, "values": object},
+    "spawn": {"count": int, "values": dict},
+    "despawn": {"ids": object},
+    "add": {"name": str, "ids": object, "values": object},
+    "remove": {"name": str, "ids": object},
+    "insert_resource": {"name": str, "value": object},
+    "remove_resource": {"name": str},
+    "event": {"name": str, "payload": object},
+}
+
+
 def _decode_op(w: Any, dec: DecodeArray, where: str) -> dict[str, Any]:
     if not isinstance(w, dict) or w.get("op") not in _OPS:
         raise CommandError(f"{where}: malformed operation {_short(w)}; 'op' must be one of {list(_OPS)}")
     kind = w["op"]
-    need: dict[str, type | tuple[type, ...]] = {
-        "set": {"name": str, "ids": object, "values": object},
-        "set_chunk": {"name": str, "table": int, "version": int, "rows": int, "values": object},
-        "spawn": {"count": int, "values": dict},
-        "despawn": {"ids": object},
-        "add": {"name": str, "ids": object, "values": object},
-        "remove": {"name": str, "ids": object},
-        "insert_resource": {"name": str, "value": object},
-        "remove_resource": {"name": str},
-        "event": {"name": str, "payload": object},
-    }[kind]  # type: ignore[assignment]
+    need = _NEED[kind]
     op: dict[str, Any] = {"op": kind}
     for key, typ in need.items():
         if key not in w:
@@ -556,6 +560,9 @@ def _check_set_chunk(world: World, comp: Component, op: dict[str, Any], where: s
         shape = getattr(values, "shape", None)
         p.add(f"{where}: values of shape {shape} do not cover the chunk: expected "
               f"{(table.rows, *comp.shape)}", component=comp.name)
+        return
+    if values.dtype == comp.dtype:  # already the column's dtype and shape: nothing to convert
+        out["values"] = values
         return
     try:
         out["values"] = comp.coerce(values, table.rows, where)

@@ -124,6 +124,7 @@ class SystemRunner:
         self.draw = draw  # a DrawList: cleared at each new tick, finished after every call
         self._draw_tick = -1
         self.saved: dict[str, Any] = {}  # this plugin's save-store items, as the host last sent them
+        self._readable: dict[str, tuple[Any, frozenset[str]]] = {}  # system -> (spec, spec.readable)
 
     def run(
         self,
@@ -163,9 +164,13 @@ class SystemRunner:
             return {"cmds": None, "logs": [], "dropped": 0, "cpu_ns": 0, "child_ns": 0,
                     "error": {"type": "LookupError", "traceback": "",
                               "message": f"plugin {self.name!r} has no system {system!r}"}}
+        hit = self._readable.get(system)
+        if hit is None or hit[0] is not spec:
+            hit = self._readable[system] = (spec, spec.readable)
+        readable = hit[1]
         ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
                             granted=self.granted, input_state=input_state, draw=draw, alloc=alloc,
-                            saved=self.saved)
+                            saved=self.saved, readable=readable)
         error = None
         try:
             spec.fn(ctx)
@@ -315,11 +320,14 @@ class _Child:
                     raise ProtocolError(f"child of {runner.name!r} got a layout delta before any layout")
                 self.view.apply_delta(lay)
                 self.epoch = int(lay["epoch"])
-            self.sync_layout(int(msg["epoch"]))
+            epoch = int(msg["epoch"])
+            if epoch != self.epoch:
+                self.sync_layout(epoch)
             view = self.view
             assert view is not None
             view.set_frame_state(msg.get("res"), msg.get("ev"))
-            outputs.clear()
+            if outputs:
+                outputs.clear()
             out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc)
             cmds: CommandBuffer | None = out["cmds"]
             wire_cmds = None
@@ -328,10 +336,14 @@ class _Child:
                     wire_cmds = cmds.to_wire(encode)
                 except Exception as exc:  # e.g. the arena is full
                     out["error"] = error_info(exc)
-            outputs.clear()
-            result = wire.make("result", tick=msg["tick"], sys=msg["sys"], cmds=wire_cmds, logs=out["logs"],
-                               dropped=out["dropped"], cpu_ns=out["cpu_ns"], child_ns=out["child_ns"],
-                               error=out["error"], saves=out["saves"] if out["error"] is None else None)
+            if outputs:
+                outputs.clear()
+            error = out["error"]
+            # wire.make("result", ...) spelt out: every field of FIELDS["result"] is here
+            result = {"v": wire.PROTOCOL_VERSION, "kind": "result", "tick": msg["tick"], "sys": msg["sys"],
+                      "cmds": wire_cmds, "logs": out["logs"], "dropped": out["dropped"], "cpu_ns": out["cpu_ns"],
+                      "child_ns": out["child_ns"], "error": error,
+                      "saves": out["saves"] if error is None else None}
             msg = ch.request(result, None)  # answer and wait for the next request in one call
 
 

@@ -62,8 +62,10 @@ class SystemContext:
         draw: Any = None,
         alloc: Any = None,
         saved: Mapping[str, Any] | None = None,
+        readable: frozenset[str] | None = None,
     ) -> None:
         self.world = world
+        self._readable_set = readable  # spec.readable, when the caller already has it
         self._saved = saved if saved is not None else {}
         self._saves: list[list[Any]] = []  # ["put", key, value] / ["del", key], in call order
         self._alloc = alloc
@@ -100,19 +102,29 @@ class SystemContext:
 
     def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = ()) -> Iterator[Any]:
         """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views."""
-        undeclared = [n for n in names if n not in self.spec.readable]
-        if undeclared:
-            raise _DeclaredAccessError(
-                f"{self.where} queried {undeclared} but declared reads={list(self.spec.reads)} "
-                f"writes={list(self.spec.writes)}; add them to reads=[...]"
-            )
+        readable = self._readable()
+        for n in names:
+            if n not in readable:
+                undeclared = [n for n in names if n not in readable]
+                raise _DeclaredAccessError(
+                    f"{self.where} queried {undeclared} but declared reads={list(self.spec.reads)} "
+                    f"writes={list(self.spec.writes)}; add them to reads=[...]"
+                )
         # Filters may name components no loaded plugin registered: nothing has them.
-        known = self.world.components
         with_t = tuple(with_)
-        if any(n not in known for n in with_t):
-            return iter(())
-        without_t = tuple(n for n in without if n in known)
+        without_t: tuple[str, ...] = ()
+        if with_t or without:
+            known = self.world.components
+            if any(n not in known for n in with_t):
+                return iter(())
+            without_t = tuple(n for n in without if n in known)
         return iter(self.world.query(*names, with_=with_t, without=without_t))
+
+    def _readable(self) -> frozenset[str]:
+        """``spec.readable`` (given by the runner, which works it out once per system)."""
+        if self._readable_set is None:
+            self._readable_set = self.spec.readable
+        return self._readable_set
 
     def entity_count(self) -> int:
         """How many entities are alive."""
@@ -120,7 +132,7 @@ class SystemContext:
 
     def get(self, eid: int, name: str) -> Any:
         """The value of component ``name`` of one entity (declared reads only)."""
-        if name not in self.spec.readable:
+        if name not in self._readable():
             raise _DeclaredAccessError(f"{self.where} read {name!r} but did not declare it in reads=[...]")
         return self.world.get(eid, name)
 

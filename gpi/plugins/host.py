@@ -50,7 +50,16 @@ from typing import Any
 import numpy as np
 
 import gpi
-from gpi.ecs import Access, CommandBuffer, CommandError, Component, World, missing_segment_ids
+from gpi.ecs import (
+    Access,
+    CommandBuffer,
+    CommandError,
+    Component,
+    World,
+    decode_inline,
+    missing_segment_ids,
+)
+from gpi.ecs.commands import WIRE_VERSION
 from gpi.ecs.schedule import Schedule, SystemDecl
 from gpi.ecs.view import layout_delta
 from gpi.plugins import wire
@@ -200,6 +209,23 @@ def _world_layout(world: World) -> dict[str, Any]:
     return layout
 
 
+class _CallInfo:
+    """What every call of one system needs, worked out once per schedule build (not per tick)."""
+
+    __slots__ = ("key", "plugin", "system", "source", "access", "input", "save", "resources", "events")
+
+    def __init__(self, key: str, d: SystemDecl, access: Access, granted: frozenset[str]) -> None:
+        self.key = key
+        self.plugin: str = d.group
+        self.system: str = d.name
+        self.source = f"plugin {d.group!r} system {d.name!r}"
+        self.access = access
+        self.input = "input" in granted
+        self.save = "save" in granted
+        self.resources = tuple(sorted(d.resources))  # sorted: a defined order in every process
+        self.events = tuple(sorted(d.events))
+
+
 class _Worker:
     """One plugin's executor: a child process or the in-process runner."""
 
@@ -256,19 +282,22 @@ class _InProcessWorker(_Worker):
         out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
         out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
-        if cmds is not None and len(cmds):
-            # Detach arrays from world memory so applying one op cannot change another's values,
-            # exactly as if they had been copied through the arena.
-            out["cmds"] = cmds.to_wire(lambda a: a if a.flags.owndata and a.base is None else a.copy())
-        else:
+        if cmds is None or not len(cmds):
             out["cmds"] = None
+        elif type(cmds) is not CommandBuffer:  # a subclass may say anything on the wire: ask it
+            out["cmds"] = cmds.to_wire(_detach)
         self._pending.append(out)
 
     def collect(self, timeout: float) -> dict[str, Any]:
         return self._pending.popleft()
 
     def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
-        return CommandBuffer.from_wire(wire_cmds, lambda a: a, source=source)
+        if type(wire_cmds) is CommandBuffer:
+            # The runner's own buffer, re-read op by op as if it came off the wire (same checks),
+            # with arrays detached from world memory so applying one op cannot change another's
+            # values, exactly as if they had been copied through the arena.
+            return CommandBuffer.from_wire({"v": WIRE_VERSION, "ops": wire_cmds._ops}, _detach, source=source)
+        return CommandBuffer.from_wire(wire_cmds, _same, source=source)  # already detached by to_wire
 
     def close(self) -> None:
         if self.runner is not None:
@@ -276,6 +305,17 @@ class _InProcessWorker(_Worker):
         if self.drawlist is not None:
             self.drawlist.close()
             self.drawlist = None
+
+
+def _same(a: Any) -> Any:
+    return a
+
+
+def _detach(a: Any) -> Any:
+    """``a`` if it is an array owning its memory, else a private copy of it (non-arrays pass)."""
+    if isinstance(a, np.ndarray) and not (a.flags.owndata and a.base is None):
+        return a.copy()
+    return a
 
 
 class _ProcessWorker(_Worker):
@@ -300,6 +340,7 @@ class _ProcessWorker(_Worker):
         self.layout: dict[str, Any] | None = None  # the layout the child has (base of the next delta)
         self.layouts_sent = 0  # full layouts over the socket, and deltas in requests (counters)
         self.deltas_sent = 0
+        self._peer = f"child of plugin {plugin.name!r}"
 
     def start(self, world: World) -> dict[str, Any]:
         m = self.plugin.manifest
@@ -393,31 +434,29 @@ class _ProcessWorker(_Worker):
     def collect(self, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
         msg = self.channel.recv(timeout)
-        return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
+        return wire.check_kind(msg, "result", self._peer)
 
     def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
-        self.sync(world, req)
+        if world.epoch != self.epoch:
+            self.sync(world, req)
         msg = self.channel.request(req, timeout)
-        return wire.check(msg, ["result"], peer=f"child of plugin {self.plugin.name!r}")
+        return wire.check_kind(msg, "result", self._peer)
+
+    def _decode_array(self, obj: Any) -> np.ndarray:
+        if isinstance(obj, dict) and "arena" in obj:
+            assert self.channel is not None
+            view = self.channel.arena.view(obj["arena"])
+            if view.dtype == np.uint64:
+                # Entity ids: validation depends on their contents, and the child can still
+                # write its arena, so take a private copy before checking them.
+                return view.copy()
+            return view  # values: zero-copy; world.apply copies them into the table once
+        return decode_inline(obj)
 
     def decode(self, wire_cmds: Any, source: str) -> CommandBuffer:
         assert self.channel is not None
-        arena = self.channel.arena
-        from gpi.ecs import decode_inline
-
-        def dec(obj: Any) -> np.ndarray:
-            if isinstance(obj, dict) and "arena" in obj:
-                view = arena.view(obj["arena"])
-                if view.dtype == np.uint64:
-                    # Entity ids: validation depends on their contents, and the child can still
-                    # write its arena, so take a private copy before checking them.
-                    return view.copy()
-                return view  # values: zero-copy; world.apply copies them into the table once
-            return decode_inline(obj)
-
-        buf = CommandBuffer.from_wire(wire_cmds, dec, source=source)
-        return buf
+        return CommandBuffer.from_wire(wire_cmds, self._decode_array, source=source)
 
     def kill(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
@@ -525,6 +564,7 @@ class PluginHost:
         self.keyring = keyring
         self._decls: dict[str, SystemDecl] = {}
         self._access: dict[str, Access] = {}
+        self._calls: dict[str, _CallInfo] = {}  # per system key, rebuilt with the schedule
         self._out_of_step: set[str] = set()
         #: Sandbox/host refusals per plugin, from the faults (records, counts(), layers(), on_violation).
         self.violations = ViolationMonitor(self)
@@ -726,6 +766,7 @@ class PluginHost:
         decls: list[SystemDecl] = []
         self._decls.clear()
         self._access.clear()
+        self._calls.clear()
         for lp in self.plugins.values():
             for spec in lp.systems.values():
                 key = f"{lp.name}.{spec.name}"
@@ -742,6 +783,7 @@ class PluginHost:
                     events=spec.events if "events" in lp.granted else (),
                     structural=structural,
                 )
+                self._calls[key] = _CallInfo(key, d, self._access[key], lp.granted)
         deps: dict[str, list[str]] = {}
         for dep, dependent in edges:
             deps.setdefault(dependent, []).append(dep)
@@ -773,11 +815,13 @@ class PluginHost:
             report.swaps.extend(self._swapper.process())
         report.restarted.extend(self.supervision.before_tick())
         inp = dict(input_state or {})
-        for stage in self.schedule.stages:
-            for wi, wave in enumerate(self.schedule.stages[stage]):
-                self._run_wave(stage, wi, wave, inp, report)
+        run_wave = self._run_wave
+        for stage, waves in self.schedule.stages.items():
+            for wi, wave in enumerate(waves):
+                run_wave(stage, wi, wave, inp, report)
         self.world.clear_events()
-        self.drain_output()
+        if self._lines:
+            self.drain_output()
         self.violations.update()
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
@@ -787,22 +831,25 @@ class PluginHost:
         """Run ``ticks`` ticks with the same input; returns their reports."""
         return [self.tick(input_state) for _ in range(ticks)]
 
-    def _request(self, key: str, inp: Mapping[str, Any], first: bool) -> dict[str, Any]:
-        d = self._decls[key]
-        lp = self.plugins[d.group]
+    def _request(self, c: _CallInfo, inp: Mapping[str, Any], first: bool) -> dict[str, Any]:
         w = self.world
-        req = {"v": wire.PROTOCOL_VERSION, "kind": "run", "tick": self.tick_count, "sys": d.name,
+        req = {"v": wire.PROTOCOL_VERSION, "kind": "run", "tick": self.tick_count, "sys": c.system,
                "epoch": w.epoch, "first": first}
-        if "save" in lp.granted:  # the plugin's saved items, when they changed since its child saw them
-            saved = self.saves.snapshot_for(d.group, self._workers.get(d.group))
+        if c.save:  # the plugin's saved items, when they changed since its child saw them
+            saved = self.saves.snapshot_for(c.plugin, self._workers.get(c.plugin))
             if saved is not None:
                 req["saved"] = saved
-        if "input" in lp.granted:
+        if c.input:
             req["input"] = inp
-        if d.resources:
-            req["res"] = {n: w.try_resource(n) for n in d.resources if w.try_resource(n) is not None}
-        if d.events:
-            req["ev"] = {n: list(w.events(n)) for n in d.events}
+        if c.resources:
+            res = {}
+            for n in c.resources:
+                value = w.try_resource(n)
+                if value is not None:
+                    res[n] = value
+            req["res"] = res
+        if c.events:
+            req["ev"] = {n: list(w.events(n)) for n in c.events}
         return req
 
     def _run_wave(self, stage: str, wi: int, wave: list[str], inp: Mapping[str, Any], report: TickReport) -> None:
@@ -811,77 +858,78 @@ class PluginHost:
         results: dict[str, dict[str, Any] | BaseException] = {}
         seen_workers: set[str] = set()
         received: dict[str, int] = {}  # key -> time its result arrived
-
-        def send(key: str) -> None:
-            plugin = self._decls[key].group
-            first = plugin not in seen_workers
-            seen_workers.add(plugin)
-            try:
-                req = self._request(key, inp, first)
-                sent[key] = time.perf_counter_ns()
-                self._workers[plugin].submit(req, self.world)
-            except Exception as exc:  # the child is gone (broken socket/ring): restart it
-                results[key] = exc
-                dead.add(plugin)
-
-        def receive(key: str) -> None:
-            plugin = self._decls[key].group
-            if key in results:
-                return
-            if plugin in dead:
-                results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
-                return
-            try:
-                left = self.supervision.deadline(plugin) - (time.perf_counter_ns() - sent[key]) / 1e9
-                results[key] = self._workers[plugin].collect(max(left, 0.001))
-            except Exception as exc:
-                results[key] = exc
-                dead.add(plugin)
-            received[key] = time.perf_counter_ns()
-
-        def call(key: str) -> None:
-            """send + receive in one channel round trip (serial mode, or a wave of one)."""
-            plugin = self._decls[key].group
-            if plugin in dead:
-                results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
-                return
-            first = plugin not in seen_workers
-            seen_workers.add(plugin)
-            try:
-                req = self._request(key, inp, first)
-                sent[key] = time.perf_counter_ns()
-                results[key] = self._workers[plugin].call(req, self.world, self.supervision.deadline(plugin))
-            except Exception as exc:  # dead, stalled or out of protocol: restart it
-                results[key] = exc
-                dead.add(plugin)
-            received[key] = time.perf_counter_ns()
-
-        runnable = self.supervision.runnable  # not disabled, not waiting for a restart
+        calls = self._calls
+        workers = self._workers
+        supervision = self.supervision
+        runnable = supervision.runnable  # not disabled, not waiting for a restart
+        clock = time.perf_counter_ns
         if self.parallel and len(wave) > 1:
+            for key in wave:  # send every request of the wave, then read the results in order
+                c = calls[key]
+                plugin = c.plugin
+                if not runnable(plugin):
+                    continue
+                first = plugin not in seen_workers
+                seen_workers.add(plugin)
+                try:
+                    req = self._request(c, inp, first)
+                    sent[key] = clock()
+                    workers[plugin].submit(req, self.world)
+                except Exception as exc:  # the child is gone (broken socket/ring): restart it
+                    results[key] = exc
+                    dead.add(plugin)
             for key in wave:
-                if runnable(self._decls[key].group):
-                    send(key)
-            for key in wave:
-                if key in sent:
-                    receive(key)
+                if key not in sent or key in results:
+                    continue
+                plugin = calls[key].plugin
+                if plugin in dead:
+                    results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
+                    continue
+                try:
+                    left = supervision.deadline(plugin) - (clock() - sent[key]) / 1e9
+                    results[key] = workers[plugin].collect(max(left, 0.001))
+                except Exception as exc:
+                    results[key] = exc
+                    dead.add(plugin)
+                received[key] = clock()
         else:
-            for key in wave:
-                if runnable(self._decls[key].group):
-                    call(key)
-        recv_ns = time.perf_counter_ns()
+            for key in wave:  # send + receive in one channel round trip (serial mode, or a wave of one)
+                c = calls[key]
+                plugin = c.plugin
+                if not runnable(plugin):
+                    continue
+                if plugin in dead:
+                    results[key] = PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
+                    continue
+                first = plugin not in seen_workers
+                seen_workers.add(plugin)
+                try:
+                    req = self._request(c, inp, first)
+                    sent[key] = clock()
+                    results[key] = workers[plugin].call(req, self.world, supervision.deadline(plugin))
+                except Exception as exc:  # dead, stalled or out of protocol: restart it
+                    results[key] = exc
+                    dead.add(plugin)
+                received[key] = clock()
+        recv_ns = clock()
         for key in wave:  # schedule order, never completion order
             self._finish(stage, wi, key, results.get(key), sent.get(key, recv_ns), received.get(key, recv_ns), report)
-        for plugin in sorted(dead | self._out_of_step):
-            self._restart(plugin)
-        self._out_of_step.clear()
+        if dead or self._out_of_step:
+            for plugin in sorted(dead | self._out_of_step):
+                self._restart(plugin)
+            self._out_of_step.clear()
 
     def _finish(self, stage: str, wi: int, key: str, res: dict[str, Any] | BaseException | None,
                 t_sent: int, t_recv: int, report: TickReport) -> None:
-        d = self._decls[key]
-        plugin, system = d.group, d.name
-        source = f"plugin {plugin!r} system {system!r}"
+        c = self._calls[key]
+        plugin, system, source = c.plugin, c.system, c.source
+        host_ns = t_recv - t_sent
+        if type(res) is dict and res.get("sys") == system and res.get("tick") == self.tick_count \
+                and not res.get("error"):
+            self._finish_ok(stage, wi, c, res, host_ns, report)
+            return
         rec: dict[str, Any] = {"tick": self.tick_count, "plugin": plugin, "system": system, "stage": stage,
-                               "wave": wi, "status": "ok", "host_ns": t_recv - t_sent, "child_ns": 0,
+                               "wave": wi, "status": "ok", "host_ns": host_ns, "child_ns": 0,
                                "cpu_ns": 0, "ipc_ns": 0, "apply_ns": 0, "cmd_bytes": 0, "ops": 0, "error": None}
         if res is None and not self.supervision.runnable(plugin):  # disabled or restarting: no new fault
             lp = self.plugins.get(plugin)
@@ -908,47 +956,63 @@ class PluginHost:
             self._emit_record(rec)
             self._out_of_step.add(plugin)
             return
+        if not res.get("error"):
+            self._finish_ok(stage, wi, c, res, host_ns, report)
+            return
         self.supervision.succeeded(plugin)
         rec["child_ns"] = int(res.get("child_ns") or 0)
         rec["cpu_ns"] = int(res.get("cpu_ns") or 0)
         rec["ipc_ns"] = max(0, rec["host_ns"] - rec["child_ns"])
+        self._result_logs(plugin, system, res)
+        e = res["error"]
+        msg = f"{source} raised {e.get('type')}: {e.get('message')}"
+        rec.update(status="error", error=msg)
+        report.errors.append(key)
+        self._fault("exception", plugin, system, msg, traceback=e.get("traceback", ""),
+                    violation=e.get("violation"))
+        if e.get("traceback"):
+            self._emit_log(f"{plugin}/{system}", "error", str(e["traceback"]).rstrip())
+        self._emit_record(rec)
+
+    def _result_logs(self, plugin: str, system: str, res: dict[str, Any]) -> None:
         for level, text in res.get("logs") or ():
             self._emit_log(f"{plugin}/{system}", str(level), str(text))
         if res.get("dropped"):
             self._emit_log(f"{plugin}/{system}", "warning", f"{res['dropped']} log lines dropped (limit per call)")
-        if res.get("error"):
-            e = res["error"]
-            msg = f"{source} raised {e.get('type')}: {e.get('message')}"
-            rec.update(status="error", error=msg)
-            report.errors.append(key)
-            self._fault("exception", plugin, system, msg, traceback=e.get("traceback", ""),
-                        violation=e.get("violation"))
-            if e.get("traceback"):
-                self._emit_log(f"{plugin}/{system}", "error", str(e["traceback"]).rstrip())
-            self._emit_record(rec)
-            return
-        report.ran.append(key)
+
+    def _finish_ok(self, stage: str, wi: int, c: _CallInfo, res: dict[str, Any], host_ns: int,
+                   report: TickReport) -> None:
+        """A call that returned for this system and tick without an exception: apply its commands."""
+        plugin = c.plugin
+        self.supervision.succeeded(plugin)
+        child_ns = int(res.get("child_ns") or 0)
+        if res.get("logs") or res.get("dropped"):
+            self._result_logs(plugin, c.system, res)
+        report.ran.append(c.key)
+        status, error, ops, nbytes, apply_ns = "ok", None, 0, 0, 0
         wire_cmds = res.get("cmds")
         if wire_cmds is not None:
             t0 = time.perf_counter_ns()
             try:
-                buf = self._workers[plugin].decode(wire_cmds, source)
-                rec["ops"] = len(buf)
-                rec["cmd_bytes"] = buf.nbytes
-                self.world.apply(buf, access=self._access[key], source=source)
+                buf = self._workers[plugin].decode(wire_cmds, c.source)
+                ops = len(buf)
+                nbytes = buf.nbytes
+                self.world.apply(buf, access=c.access, source=c.source)
             except CommandError as exc:
-                rec.update(status="rejected", error=str(exc))
-                report.rejected.append(key)
-                self._fault("rejected", plugin, system, str(exc))
+                status, error = "rejected", str(exc)
+                report.rejected.append(c.key)
+                self._fault("rejected", plugin, c.system, error)
             except Exception as exc:  # hostile or broken wire data
-                err = f"{source}: malformed command list: {type(exc).__name__}: {exc}"
-                rec.update(status="rejected", error=err)
-                report.rejected.append(key)
-                self._fault("rejected", plugin, system, err)
-            rec["apply_ns"] = time.perf_counter_ns() - t0
-        if res.get("saves") and rec["status"] == "ok":  # after the world commands, one atomic batch
-            self.saves.apply(plugin, system, res["saves"])
-        self._emit_record(rec)
+                status, error = "rejected", f"{c.source}: malformed command list: {type(exc).__name__}: {exc}"
+                report.rejected.append(c.key)
+                self._fault("rejected", plugin, c.system, error)
+            apply_ns = time.perf_counter_ns() - t0
+        if status == "ok" and res.get("saves"):  # after the world commands, one atomic batch
+            self.saves.apply(plugin, c.system, res["saves"])
+        self._emit_record({"tick": self.tick_count, "plugin": plugin, "system": c.system, "stage": stage,
+                           "wave": wi, "status": status, "host_ns": host_ns, "child_ns": child_ns,
+                           "cpu_ns": int(res.get("cpu_ns") or 0), "ipc_ns": max(0, host_ns - child_ns),
+                           "apply_ns": apply_ns, "cmd_bytes": nbytes, "ops": ops, "error": error})
 
     def drain_output(self) -> None:
         """Turn what children printed since the last call into log lines (source ``plugin/stdout``)."""

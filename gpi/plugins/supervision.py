@@ -72,6 +72,8 @@ FIRST_CALL_GRACE = 5.0
 DEFAULT_POLICY = RestartPolicy(base_ticks=1, max_ticks=64, max_faults=5, window_ticks=600)
 #: Lines of a child's output kept for its crash report.
 LOG_TAIL = 40
+# Fields of a plugin's last successful call record that its crash report shows.
+_LAST_COMMAND_FIELDS = ("tick", "system", "status", "ops", "cmd_bytes")
 
 
 def default_data_dir() -> Path:
@@ -211,8 +213,13 @@ class HostSupervision:
         self._tails.setdefault(plugin, deque(maxlen=LOG_TAIL)).append(line)
 
     def _on_record(self, rec: dict[str, Any]) -> None:
+        # Keep the record itself (a fresh dict per call); the crash report picks its fields.
         if rec.get("status") in ("ok", "rejected"):
-            self._last_ok[rec["plugin"]] = {k: rec.get(k) for k in ("tick", "system", "status", "ops", "cmd_bytes")}
+            self._last_ok[rec["plugin"]] = rec
+
+    def _last_commands(self, plugin: str) -> dict[str, Any]:
+        rec = self._last_ok.get(plugin)
+        return {} if rec is None else {k: rec.get(k) for k in _LAST_COMMAND_FIELDS}
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -249,7 +256,7 @@ class HostSupervision:
             returncode=code,
             traceback=self._traceback(plugin),
             log_tail=list(self._tails.get(plugin, ())),
-            last_commands=dict(self._last_ok.get(plugin, {})),
+            last_commands=self._last_commands(plugin),
         )
         path = self._write(report)
         if fault is not None:
@@ -290,10 +297,13 @@ class HostSupervision:
     def before_tick(self) -> list[str]:
         """Restart the plugins whose backoff ends at this tick; returns their names."""
         host = self.host
-        report = host._report
-        if report is not None:  # swaps done between ticks (reload() by hand, the overlay, the watcher)
-            report.swaps.extend(n for n in self._swapped if n not in report.swaps)
-        self._swapped.clear()
+        if self._swapped:
+            report = host._report
+            if report is not None:  # swaps done between ticks (reload() by hand, the overlay, the watcher)
+                report.swaps.extend(n for n in self._swapped if n not in report.swaps)
+            self._swapped.clear()
+        if not self.supervisor._restart_at:  # nothing waits for a restart (the common case)
+            return []
         done = []
         for plugin in self.supervisor.due_restarts(host.tick_count):
             lp = host.plugins.get(plugin)

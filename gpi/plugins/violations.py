@@ -213,6 +213,8 @@ class ViolationMonitor:
     def update(self) -> list[dict[str, Any]]:
         """Turn faults recorded since the last call into violation records; returns the new ones."""
         faults = self.host.faults
+        if len(faults) == self._seen:  # no new fault (the common case)
+            return []
         new: list[dict[str, Any]] = []
         for fault in faults[self._seen:]:
             code = fault.get("returncode")  # set by the host's supervision when it reaped the child

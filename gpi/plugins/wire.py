@@ -111,6 +111,20 @@ def check(msg: Any, expect: Iterable[str] | None = None, *, peer: str = "peer") 
     return msg
 
 
+def check_kind(msg: Any, kind: str, peer: str = "peer") -> dict[str, Any]:
+    """:func:`check` for one expected ``kind``, with a fast path for a well-formed message.
+
+    Anything that is not plainly right goes through :func:`check`, which names the problem.
+    """
+    if type(msg) is dict and msg.get("v") == PROTOCOL_VERSION and msg.get("kind") == kind:
+        for f in FIELDS[kind]:
+            if f not in msg:
+                break
+        else:
+            return msg
+    return check(msg, (kind,), peer=peer)
+
+
 def pack_value(value: Any) -> Any:
     """A msgpack-able form of ``value``: arrays become ``{"__nd__": [...]}``, numpy scalars Python ones."""
     if isinstance(value, np.ndarray):

@@ -28,6 +28,7 @@ cores instead of running back to back.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -56,11 +57,17 @@ def dtype_to_wire(dt: np.dtype) -> Any:
     return [list(x) if isinstance(x, tuple) else x for x in np.lib.format.dtype_to_descr(dt)]
 
 
+@functools.lru_cache(maxsize=256)
+def _str_dtype(desc: str) -> np.dtype:
+    """``np.dtype(desc)``, remembered: the same few strings ("<f4", "<u8") come with every message."""
+    return np.dtype(desc)
+
+
 def dtype_from_wire(desc: Any) -> np.dtype:
     """The dtype :func:`dtype_to_wire` described; ArenaError if it is not a valid plain dtype."""
     try:
         if isinstance(desc, str):
-            dt = np.dtype(desc)
+            dt = _str_dtype(str(desc))
         elif isinstance(desc, list):
             dt = np.lib.format.descr_to_dtype([_tuplify(x) for x in desc])
         else:

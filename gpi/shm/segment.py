@@ -17,6 +17,7 @@ twice and after a failed ``__init__``.
 from __future__ import annotations
 
 import fcntl
+import math
 import mmap
 import os
 from typing import Any
@@ -147,9 +148,9 @@ class Segment:
 
     def ndarray(self, dtype: Any, shape: tuple[int, ...] | int, offset: int = 0) -> np.ndarray:
         """A numpy view of ``shape``/``dtype`` at byte ``offset``; read-only if the mapping is."""
-        dt = np.dtype(dtype)
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         shp = (shape,) if isinstance(shape, int) else tuple(shape)
-        nbytes = dt.itemsize * int(np.prod(shp, dtype=np.int64))
+        nbytes = dt.itemsize * math.prod(int(n) for n in shp)
         if offset < 0 or offset + nbytes > self.size:
             raise SegmentError(
                 f"segment {self.name!r}: view of {nbytes} bytes at offset {offset} "
