@@ -137,37 +137,26 @@ def make_failing(header: ReplayHeader) -> ToySim:
     raise RuntimeError("no toy world on this machine")
 
 
-class DyingSim(ToySim):
-    """A simulator whose process exits hard at ``die_at``."""
+class FaultySim(ToySim):
+    """A simulator that exits its process hard (``"die"``) or never finishes (``"hang"``) at tick ``at``."""
 
-    def __init__(self, n: int, die_at: int) -> None:
+    def __init__(self, n: int, at: int, how: str) -> None:
         super().__init__(n)
-        self.die_at = die_at
+        self.at, self.how = at, how
 
     def step(self, input: InputState, record: TickRecord) -> int:
-        if record.tick == self.die_at:
-            os._exit(3)
+        while record.tick == self.at:
+            if self.how == "die":
+                os._exit(3)
+            time.sleep(0.05)
         return super().step(input, record)
 
 
 def make_dying(header: ReplayHeader, die_at: int) -> ToySim:
     """A factory whose simulator kills its process at tick ``die_at``."""
-    return DyingSim(int(header.meta.get("n", 6)), die_at)
-
-
-class HangingSim(ToySim):
-    """A simulator that never finishes tick ``hang_at`` (a plugin stuck in a loop)."""
-
-    def __init__(self, n: int, hang_at: int) -> None:
-        super().__init__(n)
-        self.hang_at = hang_at
-
-    def step(self, input: InputState, record: TickRecord) -> int:
-        while record.tick == self.hang_at:
-            time.sleep(0.05)
-        return super().step(input, record)
+    return FaultySim(int(header.meta.get("n", 6)), die_at, "die")
 
 
 def make_hanging(header: ReplayHeader, hang_at: int) -> ToySim:
-    """A factory whose simulator hangs at tick ``hang_at``."""
-    return HangingSim(int(header.meta.get("n", 6)), hang_at)
+    """A factory whose simulator hangs at tick ``hang_at`` (a plugin stuck in a loop)."""
+    return FaultySim(int(header.meta.get("n", 6)), hang_at, "hang")

@@ -30,6 +30,7 @@ simulator can be built the command says so and exits 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import functools
 import importlib
@@ -39,7 +40,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -272,18 +273,25 @@ def _exits(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     return run
 
 
-def _simulator(args: argparse.Namespace, header: ReplayHeader, **options: Any) -> tuple[Any, ModuleType]:
-    """The ``--simulator`` for ``header``: exit 2 when unavailable, 1 when the replay is refused."""
-    options.setdefault("force", args.force)
-    options.setdefault("plugins", args.plugins)
+@contextlib.contextmanager
+def _simulator_errors() -> Iterator[None]:
+    """Print a simulator's error and exit: 2 when none is available, 1 when the replay is refused."""
     try:
-        return load_simulator(args.simulator, header, **options)
+        yield
     except SimulatorUnavailableError as exc:
         _err(str(exc))
         raise _Exit(2) from exc
     except ReplayError as exc:
         _err(str(exc))
         raise _Exit(1) from exc
+
+
+def _simulator(args: argparse.Namespace, header: ReplayHeader, **options: Any) -> tuple[Any, ModuleType]:
+    """The ``--simulator`` for ``header`` (see :func:`_simulator_errors`)."""
+    options.setdefault("force", args.force)
+    options.setdefault("plugins", args.plugins)
+    with _simulator_errors():
+        return load_simulator(args.simulator, header, **options)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -479,15 +487,8 @@ def _verify(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="gpi-verify-") as tmp:
                 factory = functools.partial(worker_simulator, spec=args.simulator,
                                             options={**options, "data_dir": tmp})
-                try:
-                    with VerifyPool(rp.path, factory, jobs) as pool:
-                        return verify_parallel(rp, pool, simulator, progress=progress)
-                except SimulatorUnavailableError as exc:
-                    _err(str(exc))
-                    raise _Exit(2) from exc
-                except ReplayError as exc:
-                    _err(str(exc))
-                    raise _Exit(1) from exc
+                with _simulator_errors(), VerifyPool(rp.path, factory, jobs) as pool:
+                    return verify_parallel(rp, pool, simulator, progress=progress)
 
         if args.no_progress or rp.tick_count < 600:
             res = run(None)
