@@ -9,8 +9,8 @@ than ``flush_interval_s`` by the clock (the host fell behind real time), when
 the buffer holds ``block_max_bytes`` of raw data, before every keyframe
 (keyframes open a block), on :meth:`Recorder.flush` and on
 :meth:`Recorder.close`. Each block is
-one ``os.write`` on a file opened with ``O_APPEND``, optionally followed by
-``fsync``. A host killed at any moment therefore leaves a file whose blocks up
+one ``os.writev`` of its pieces (header, payload) on a file opened with
+``O_APPEND``, optionally followed by ``fsync``. A host killed at any moment therefore leaves a file whose blocks up
 to the last completed write are intact; at most ``flush_interval_s`` of ticks
 (the buffered ones) is lost.
 
@@ -19,6 +19,15 @@ default), never used in the file's simulation data, so tests can drive the
 flush policy with a fake clock. The flush deadline is checked on each
 :meth:`Recorder.record_tick`; a host that stops ticking also stops producing
 records, so there is nothing to flush then.
+
+Cost. A live host records every tick, so :meth:`Recorder.record_tick` (and
+:meth:`Recorder.record_quiet`, the same without faults, swaps or keyframe) only
+checks its arguments and appends them to the buffer; the input diff, the
+record rows and the checksum chain are computed for the whole block when it
+is written. A block whose payload does not compress (one holding a keyframe,
+which is an lz4-compressed world snapshot already) is stored as an lz4 literal
+run (:func:`lz4_literals`: any lz4 decoder reads it) instead of being searched
+for matches, and written without copying the snapshot again.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ from gpi.replays.inputs import diff as diff_input
 from gpi.replays.inputs import full as full_input
 from gpi.replays.records import FAULT_KINDS, encode_record
 
-__all__ = ["Recorder", "lz4_literals", "pack_block"]
+__all__ = ["Recorder", "block_parts", "lz4_literals", "pack_block"]
 
 _U64_LIMIT = 1 << 64
 _PAIR = struct.Struct("<QQ")  # chain_step inlined: (previous chain, checksum)
@@ -62,6 +71,14 @@ _PROBE_MIN = 64 << 10
 _PROBE_BYTES = 8 << 10
 
 
+def _literal_prefix(n: int) -> bytes:
+    """The bytes an lz4 block of one literal-only sequence puts before ``n`` literals."""
+    if n < 15:
+        return bytes((n << 4,))
+    q, r = divmod(n - 15, 255)
+    return b"".join((b"\xf0", b"\xff" * q, bytes((r,))))
+
+
 def lz4_literals(raw: bytes) -> bytes:
     """``raw`` as an lz4 block of one literal-only sequence (valid input for ``lz4.block.decompress``).
 
@@ -69,34 +86,42 @@ def lz4_literals(raw: bytes) -> bytes:
     nibble is the literal length (15: more length bytes follow) and whose low
     nibble is 0 (no match); for lengths of 15 or more, ``(n - 15) // 255``
     bytes 0xFF and one byte ``(n - 15) % 255``; then the ``n`` bytes. It is
-    ``n / 255`` bytes longer than ``raw``, about what lz4 itself makes of
+    ``n / 255`` bytes longer than ``raw``, what lz4 itself makes of
     incompressible data, and costs one copy instead of a match search.
     """
-    n = len(raw)
-    if n < 15:
-        return bytes((n << 4,)) + raw
-    q, r = divmod(n - 15, 255)
-    return b"".join((b"\xf0", b"\xff" * q, bytes((r,)), raw))
+    return _literal_prefix(len(raw)) + raw
 
 
-def _compress(raw: bytes) -> bytes:
-    """The lz4 block of ``raw``; a big payload that does not compress (a block holding a
-    keyframe, i.e. an already lz4-compressed world snapshot) is stored as literals."""
+def _compressed_parts(raw: bytes) -> list[bytes]:
+    """The lz4 block of ``raw`` as pieces to write one after the other.
+
+    A big payload that does not compress (a block holding a keyframe: an
+    already lz4-compressed world snapshot) becomes a literal run, written as
+    its short prefix and ``raw`` itself, so the snapshot is never searched for
+    matches nor copied again.
+    """
     if len(raw) >= _PROBE_MIN:
         mid = len(raw) // 2
         probe = raw[mid : mid + _PROBE_BYTES]
         if len(lz4.block.compress(probe, store_size=False)) * 100 >= len(probe) * 95:
-            return lz4_literals(raw)
-    return lz4.block.compress(raw, store_size=False)
+            return [_literal_prefix(len(raw)), raw]
+    return [lz4.block.compress(raw, store_size=False)]
+
+
+def block_parts(marker: bytes, first_tick: int, count: int, chain: int, payload: Any) -> list[bytes]:
+    """:func:`pack_block`'s bytes as a list of pieces (header first), for one ``os.writev``."""
+    raw = msgpack.packb(payload, use_bin_type=True)
+    body = _compressed_parts(raw) if raw else []
+    crc = zlib.crc32(BLOCK_HEADER.pack(marker, 0, 0, 0, first_tick, count, chain)[16:])
+    for part in body:
+        crc = zlib.crc32(part, crc)
+    clen = sum(len(part) for part in body)
+    return [BLOCK_HEADER.pack(marker, clen, len(raw), crc, first_tick, count, chain), *body]
 
 
 def pack_block(marker: bytes, first_tick: int, count: int, chain: int, payload: Any) -> bytes:
     """One block's bytes: header, then ``payload`` msgpack-encoded and lz4-compressed."""
-    raw = msgpack.packb(payload, use_bin_type=True)
-    comp = _compress(raw) if raw else b""
-    head_tail = BLOCK_HEADER.pack(marker, 0, 0, 0, first_tick, count, chain)[16:]
-    crc = zlib.crc32(comp, zlib.crc32(head_tail))
-    return BLOCK_HEADER.pack(marker, len(comp), len(raw), crc, first_tick, count, chain) + comp
+    return b"".join(block_parts(marker, first_tick, count, chain, payload))
 
 
 class Recorder:
@@ -261,6 +286,38 @@ class Recorder:
         ):
             self._flush_block()
 
+    def record_quiet(self, tick: int, input_state: InputState | None, checksum: int) -> None:
+        """:meth:`record_tick` for the common tick: no fault, no swap, no keyframe.
+
+        The same record as ``record_tick(tick, input_state, checksum)``, with
+        less to check per call (``input_state`` must be an :class:`InputState`
+        or ``None``, ``checksum`` an int); a live host records most of its
+        ticks this way.
+        """
+        if (
+            self._closed
+            or tick != self._next_tick
+            or checksum.__class__ is not int
+            or not 0 <= checksum < _U64_LIMIT
+            or (input_state is not None and input_state.__class__ is not InputState)
+        ):
+            self.record_tick(tick, input_state, checksum)  # raises the precise error, or records
+            return
+        now = self._clock()
+        pending = self._pending
+        if not pending:
+            self._block_first = tick
+            self._block_started_at = now
+            self._block_has_keyframe = False
+        pending.append((input_state, checksum, (), (), None))
+        self._next_tick = tick + 1
+        if (
+            (tick - self._start + 1) % self.block_max_ticks == 0
+            or now - self._block_started_at >= self.flush_interval_s
+            or self._row_bytes >= self.block_max_bytes
+        ):
+            self._flush_block()
+
     def _own_events(
         self, tick: int, faults: Sequence[Mapping[str, Any]], swaps: Sequence[Mapping[str, Any]]
     ) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]:
@@ -346,9 +403,9 @@ class Recorder:
         self._row_bytes = 0
         rows = self._encode(pending)
         marker = BLOCK_KEYFRAME if self._block_has_keyframe else BLOCK_DATA
-        block = pack_block(marker, self._block_first, len(rows), self._chain, rows)
+        parts = block_parts(marker, self._block_first, len(rows), self._chain, rows)
         self._block_has_keyframe = False
-        self._write(block)
+        self._write_parts(parts)
         if self.fsync:
             os.fsync(self._fd)
         self.blocks_written += 1
@@ -389,6 +446,16 @@ class Recorder:
         self._chain = chain
         self._last_input = last
         return rows
+
+    def _write_parts(self, parts: list[bytes]) -> None:
+        """One block, written by one ``os.writev`` (the rest, after a short write, like :meth:`_write`)."""
+        total = sum(len(part) for part in parts)
+        n = os.writev(self._fd, parts)
+        if n < total:  # a regular file never writes short unless the disk is full
+            view = memoryview(b"".join(parts))[n:]
+            while len(view):
+                view = view[os.write(self._fd, view) :]
+        self.bytes_written += total
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -336,7 +336,10 @@ class HostRecorder:
         k = self._kf_interval
         if keyframe is None and k and tick > self._kf_start and (tick - self._kf_start) % k == 0:
             keyframe = self.host.world.snapshot()
-        self.recorder.record_tick(tick, input_state, checksum, rec_faults, rec_swaps, keyframe)
+        if rec_faults or rec_swaps or keyframe is not None:
+            self.recorder.record_tick(tick, input_state, checksum, rec_faults, rec_swaps, keyframe)
+        else:
+            self.recorder.record_quiet(tick, input_state, checksum)
 
     def _input_state(self, given: InputState | Mapping[str, Any] | None) -> InputState:
         """``given`` as an InputState; a dict equal to the last one (exactly) reuses its state."""
