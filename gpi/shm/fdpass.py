@@ -32,7 +32,13 @@ def send_with_fds(sock: socket.socket, obj: Any, fds: list[int] | tuple[int, ...
 
 def recv_with_fds(sock: socket.socket, maxfds: int = MAX_FDS) -> tuple[Any, list[int]]:
     """Receive one message; raises :class:`SegmentError` on EOF or a truncated message."""
-    data, fds, flags, _ = socket.recv_fds(sock, MAX_PAYLOAD, maxfds)
+    # Peek at the datagram's length first (MSG_TRUNC makes recv return the whole length of
+    # a SOCK_SEQPACKET message), so the receive allocates what the message needs, not a
+    # MAX_PAYLOAD buffer per message. Other socket types fall back to the full buffer.
+    size = MAX_PAYLOAD
+    if sock.type == socket.SOCK_SEQPACKET:
+        size = min(max(sock.recv_into(bytearray(1), 1, socket.MSG_PEEK | socket.MSG_TRUNC), 1), MAX_PAYLOAD)
+    data, fds, flags, _ = socket.recv_fds(sock, size, maxfds)
     if not data:
         for fd in fds:
             _close_quietly(fd)
