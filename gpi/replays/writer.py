@@ -286,13 +286,15 @@ class Recorder:
         ):
             self._flush_block()
 
-    def record_quiet(self, tick: int, input_state: InputState | None, checksum: int) -> None:
+    def record_quiet(
+        self, tick: int, input_state: InputState | Mapping[str, Any] | None, checksum: int
+    ) -> None:
         """:meth:`record_tick` for the common tick: no fault, no swap, no keyframe.
 
         The same record as ``record_tick(tick, input_state, checksum)``, with
-        less to check per call (``input_state`` must be an :class:`InputState`
-        or ``None``, ``checksum`` an int); a live host records most of its
-        ticks this way.
+        less to check per call when ``input_state`` is an :class:`InputState`
+        (or ``None``) and ``checksum`` an int (anything else takes the
+        :meth:`record_tick` way); a live host records most of its ticks so.
         """
         if (
             self._closed

@@ -69,6 +69,7 @@ _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
 _NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
 _EMPTY_INPUT = InputState()
 _READER_CHECKSUM = WorldReader.checksum
+_RECS_LIMIT = 4096  # call records kept between two recorded ticks (many more: nobody records)
 
 
 def plugin_entries(host: Any) -> list[dict[str, Any]]:
@@ -181,9 +182,12 @@ class HostRecorder:
         # kept whole for tick_faults (the host never changes a record it emitted); the status
         # is looked at now, while the record is fresh in the cache, rather than after the tick
         if not self._closed:
-            self._recs.append(rec)
+            recs = self._recs
+            recs.append(rec)
             if rec["status"] != "ok":
                 self._calls_ok = False
+            if len(recs) > _RECS_LIMIT:  # ticks nobody recorded: keep each system's latest call
+                self._recs = list({(r["plugin"], r["system"]): r for r in recs}.values())
 
     def _sync_seen(self) -> None:
         """Remember the plugins whose swap and restart state is up to date (for :meth:`_quiet`)."""
@@ -341,11 +345,14 @@ class HostRecorder:
         else:
             self.recorder.record_quiet(tick, input_state, checksum)
 
-    def _input_state(self, given: InputState | Mapping[str, Any] | None) -> InputState:
-        """``given`` as an InputState; a dict equal to the last one (exactly) reuses its state."""
+    def _input_state(self, given: InputState | Mapping[str, Any] | None) -> Any:
+        """``given`` as an InputState; a dict equal to the last one (exactly) reuses its state.
+
+        Anything else is passed on as it is (the recorder says what is wrong with it).
+        """
         if given is None:
             return _EMPTY_INPUT
-        if isinstance(given, InputState):
+        if isinstance(given, InputState) or not isinstance(given, Mapping):
             return given
         last = self._last_dict
         if last is not None and same_input_dict(given, last):

@@ -137,3 +137,26 @@ def test_call_records_after_close_are_ignored(tmp_path: Path) -> None:
         assert rec.closed and rec._recs == []
     with Replay.open(tmp_path / "c.gpir") as rp:
         assert rp.complete and rp.tick_count == 1
+
+
+def test_unrecorded_ticks_keep_one_call_record_per_system(tmp_path: Path) -> None:
+    with World(seed=1) as world, PluginHost(world, isolation="none") as host:
+        host.load(*DEMO)
+        world.insert_resource("population", 5)
+        with HostRecorder(host, tmp_path / "u.gpir") as rec:
+            systems = len(host.schedule.order())
+            for _ in range(4100 // systems + 2):  # ticks the recorder is never told about
+                host.tick({})
+            assert len(rec._recs) <= 4096 + systems
+            assert rec.tick_faults() == [] and rec._recs == []  # one ok call per system: no fault
+
+
+def test_bad_input_is_a_record_error(tmp_path: Path) -> None:
+    from gpi.replays import RecordError
+
+    with World(seed=1) as world, PluginHost(world, isolation="none") as host:
+        host.load(*DEMO)
+        with HostRecorder(host, tmp_path / "b.gpir") as rec:
+            host.tick({})
+            with pytest.raises(RecordError, match="input must be"):
+                rec.after_tick(42)  # type: ignore[arg-type]
