@@ -280,6 +280,10 @@ class CommandBuffer:
                                source=source)
         buf = cls()
         for i, w in enumerate(obj["ops"]):
+            op = _decode_set_chunk(w, dec)
+            if op is not None:
+                buf._ops.append(op)
+                continue
             where = f"{src}op {i}"
             try:
                 buf._ops.append(_decode_op(w, dec, where))
@@ -303,6 +307,28 @@ _NEED: dict[str, dict[str, type]] = {
     "remove_resource": {"name": str},
     "event": {"name": str, "payload": object},
 }
+
+
+def _decode_set_chunk(w: Any, dec: DecodeArray) -> dict[str, Any] | None:
+    """The common op (a whole-column write) when it is plainly well formed, else None.
+
+    None sends the op through :func:`_decode_op`, which accepts or rejects it with a
+    message; what this returns is exactly what that would.
+    """
+    if type(w) is not dict or w.get("op") != "set_chunk":
+        return None
+    name, table, version, rows = w.get("name"), w.get("table"), w.get("version"), w.get("rows")
+    if type(name) is not str or type(table) is not int or type(version) is not int or type(rows) is not int \
+            or "values" not in w:
+        return None
+    try:
+        values = dec(w["values"])
+    except Exception:
+        return None
+    if type(values) is not np.ndarray or values.dtype.hasobject:
+        return None
+    return {"op": "set_chunk", "name": name, "table": table, "version": version, "rows": rows,
+            "values": values, "epoch": w.get("epoch", -1)}
 
 
 def _decode_op(w: Any, dec: DecodeArray, where: str) -> dict[str, Any]:
@@ -476,7 +502,8 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
                 continue
         plan.append((_PHASE[kind], i, out))
     p.raise_if_any()
-    plan.sort(key=lambda t: (t[0], t[1]))
+    if len(plan) > 1:
+        plan.sort(key=lambda t: (t[0], t[1]))
     return [op for _, _, op in plan]
 
 

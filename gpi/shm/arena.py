@@ -154,10 +154,15 @@ class Arena:
             raise ArenaError(f"arena reference {ref!r} lacks field {exc}") from exc
         if type(off) is not int or type(nbytes) is not int:
             raise ArenaError(f"arena reference off/nbytes must be integers: {ref!r}")
-        if not isinstance(shape, list | tuple) or not all(type(s) is int and s >= 0 for s in shape):
+        if not isinstance(shape, list | tuple):
             raise ArenaError(f"arena reference shape must be non-negative integers: {shape!r}")
+        count = 1
+        for n in shape:
+            if type(n) is not int or n < 0:
+                raise ArenaError(f"arena reference shape must be non-negative integers: {shape!r}")
+            count *= n
         dt = dtype_from_wire(desc)
-        expect = dt.itemsize * math.prod(shape)
+        expect = dt.itemsize * count
         if expect != nbytes:
             raise ArenaError(
                 f"arena reference says {nbytes} bytes but {shape} x {dt} is {expect} bytes"
@@ -167,7 +172,8 @@ class Arena:
                 f"arena reference [{off}, {off + nbytes}) is outside the arena of {self.size} "
                 f"bytes in segment {self.segment.name!r}"
             )
-        arr = self.segment.ndarray(dt, tuple(shape), self.offset + off)
+        # In bounds of the arena, hence of the segment (checked at construction): map it directly.
+        arr = np.ndarray(tuple(shape), dtype=dt, buffer=self.segment._mapping(), offset=self.offset + off)
         if not writable:
             arr.flags.writeable = False
         return arr
