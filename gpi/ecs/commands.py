@@ -186,9 +186,11 @@ class CommandBuffer:
 
     def set_chunk(self, chunk: Chunk, name: str, values: Any) -> None:
         """Replace the whole column ``name`` of a query chunk; stale if the table changed since."""
+        if type(values) is not np.ndarray or values.dtype.hasobject:  # else np.asarray is the identity
+            values = _array(values, f"set_chunk {name!r}")
         self._ops.append({"op": "set_chunk", "name": name, "table": chunk.table_id,
                           "version": chunk.version, "rows": len(chunk), "epoch": chunk.epoch,
-                          "values": _array(values, f"set_chunk {name!r}")})
+                          "values": values})
 
     def spawn(self, count: int, values: dict[str, Any] | None = None) -> None:
         """Create ``count`` entities with these component values (scalars broadcast)."""
