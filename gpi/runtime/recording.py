@@ -364,7 +364,25 @@ class HostRecorder:
 
     def after_tick(self, input_state: InputState | Mapping[str, Any] | None = None) -> None:
         """Record the tick the host just ran (``host.tick_count - 1``)."""
-        self.record_tick(0, input_state)  # record_tick takes the tick number from the host
+        # the common tick inline (an InputState, nothing happened, no keyframe due), else
+        # record_tick; both write the same record
+        host = self.host
+        tick = host.tick_count - 1
+        k = self._kf_interval
+        if (
+            input_state.__class__ is not InputState
+            or (k and tick > self._kf_start and (tick - self._kf_start) % k == 0)
+            or tick.__class__ is not int
+            or not self._quiet()
+        ):
+            self.record_tick(0, input_state)
+            return
+        world = host.world
+        if type(world).checksum is _READER_CHECKSUM:
+            checksum = world_checksum(world)
+        else:
+            checksum = world.checksum()
+        self.recorder.record_quiet(tick, input_state, checksum)
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
