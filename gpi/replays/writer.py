@@ -10,9 +10,9 @@ the buffer holds ``block_max_bytes`` of raw data, before every keyframe
 (keyframes open a block), on :meth:`Recorder.flush` and on
 :meth:`Recorder.close`. Each block is
 one ``os.writev`` of its pieces (header, payload) on a file opened with
-``O_APPEND``, optionally followed by ``fsync``. A host killed at any moment therefore leaves a file whose blocks up
-to the last completed write are intact; at most ``flush_interval_s`` of ticks
-(the buffered ones) is lost.
+``O_APPEND``, optionally followed by ``fsync``. A host killed at any moment
+therefore leaves a file whose blocks up to the last completed write are
+intact; at most ``flush_interval_s`` of ticks (the buffered ones) is lost.
 
 Time is read only from the ``clock`` passed in (``time.monotonic`` by
 default), never used in the file's simulation data, so tests can drive the
