@@ -25,12 +25,13 @@ is why :class:`VerifyPool` can be started before the clock is read.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
 import time
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -47,6 +48,10 @@ SimulatorFactory = Callable[[ReplayHeader], Simulator]
 START_TIMEOUT = 120.0
 #: seconds every segment may take on top of ``tick_timeout`` per tick
 SEGMENT_GRACE = 30.0
+#: environment of the workers on top of this process's: the pool is the
+#: parallelism, so numerical libraries get one thread each (OpenBLAS threads
+#: busy-wait and two pools of them halve a 2-core machine)
+WORKER_ENV: dict[str, str] = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def segments(replay: Replay) -> list[tuple[int, int]]:
@@ -56,6 +61,21 @@ def segments(replay: Replay) -> list[tuple[int, int]]:
     last = replay.end_tick - 1
     bounds = [replay.start_tick - 1] + [k for k in replay.keyframe_ticks if replay.start_tick <= k < last]
     return [(b + 1, e) for b, e in zip(bounds, bounds[1:] + [last])]
+
+
+@contextlib.contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    """Set ``extra`` in ``os.environ`` for the duration (children started meanwhile inherit it)."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
@@ -117,14 +137,15 @@ class VerifyPool:
         self._closed = False
         ctx = mp.get_context("spawn")
         try:
-            for _ in range(jobs):
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, factory, self.path), daemon=True,
-                                   name="gpi-verify-worker")
-                proc.start()
-                child.close()
-                self._procs.append(proc)
-                self._conns.append(parent)
+            with _environment(WORKER_ENV):  # a spawned child starts with this process's environment
+                for _ in range(jobs):
+                    parent, child = ctx.Pipe()
+                    proc = ctx.Process(target=_worker, args=(child, factory, self.path), daemon=True,
+                                       name="gpi-verify-worker")
+                    proc.start()
+                    child.close()
+                    self._procs.append(proc)
+                    self._conns.append(parent)
             deadline = time.monotonic() + START_TIMEOUT
             for i in range(jobs):
                 self.pids.append(int(self._expect(i, "ready", deadline)[1]))
