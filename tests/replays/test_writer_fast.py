@@ -105,6 +105,21 @@ def test_record_quiet_checks_like_record_tick(tmp_path: Path) -> None:
         assert rp.input_state_at(2) == InputState(keys={"a"}, mouse=(1.0, 2.0))
 
 
+def test_record_quiet_flushes_on_the_time_bound(tmp_path: Path) -> None:
+    now = [0.0]
+    path = tmp_path / "t.gpir"
+    rec = Recorder(path, ReplayHeader(keyframe_interval=0), flush_interval_s=0.5, clock=lambda: now[0])
+    for t in range(10):
+        rec.record_quiet(t, InputState(mouse=(t, 0)), t)
+        now[0] += 0.1  # 10 Hz: the host fell behind the 60 Hz block length
+    assert rec.blocks_written == 1 and rec.buffered_ticks == 4
+    with Replay.open(path) as rp:  # on disk already: a crash now loses only the buffered ticks
+        assert rp.tick_count == 6 and not rp.complete
+    rec.close()
+    with Replay.open(path) as rp:
+        assert rp.tick_count == 10 and rp.complete and rp.final_chain == rec.chain
+
+
 @pytest.mark.parametrize("n", [0, 1, 14, 15, 16, 269, 270, 271, 524, 525, 526, 70_000])
 def test_lz4_literals_round_trip_at_length_boundaries(n: int) -> None:
     raw = os.urandom(n)
