@@ -986,6 +986,7 @@ class PluginHost:
         plugin = c.plugin
         self.supervision.succeeded(plugin)
         child_ns = int(res.get("child_ns") or 0)
+        cpu_ns = int(res.get("cpu_ns") or 0)
         if res.get("logs") or res.get("dropped"):
             self._result_logs(plugin, c.system, res)
         report.ran.append(c.key)
@@ -1011,7 +1012,7 @@ class PluginHost:
             self.saves.apply(plugin, c.system, res["saves"])
         self._emit_record({"tick": self.tick_count, "plugin": plugin, "system": c.system, "stage": stage,
                            "wave": wi, "status": status, "host_ns": host_ns, "child_ns": child_ns,
-                           "cpu_ns": int(res.get("cpu_ns") or 0), "ipc_ns": max(0, host_ns - child_ns),
+                           "cpu_ns": cpu_ns, "ipc_ns": max(0, host_ns - child_ns),
                            "apply_ns": apply_ns, "cmd_bytes": nbytes, "ops": ops, "error": error})
 
     def drain_output(self) -> None:
