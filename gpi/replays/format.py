@@ -42,7 +42,7 @@ ticks ``first_tick, first_tick + 1, ...`` (the tick number is implicit; see
 :mod:`gpi.replays.records` for the record layout). Blocks follow each other
 without gaps in ticks. An end block's payload is the map ``{"ticks": n}``.
 
-Each block is written with one ``os.write``; a block never refers to another
+Each block is written with one ``os.writev``; a block never refers to another
 one, so a recorder killed mid-write loses at most the block it was writing. A
 reader stops at the first block that is cut short or fails its CRC and reports
 where the good part ends (see :mod:`gpi.replays.reader`). Keyframes always open
