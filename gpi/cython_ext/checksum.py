@@ -24,6 +24,7 @@ and ``SCRAMBLE`` are fixed (the splitmix64 sequence from ``K_CONST_STATE``).
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -127,6 +128,11 @@ def checksum_buffers_reference(buffers: Sequence[Any], lengths: Sequence[int], s
 
 
 def _contiguous_bytes(b: Any, i: int) -> np.ndarray:
+    if isinstance(b, weakref.ref):
+        b = b()
+        if b is None:
+            raise ReferenceError(f"checksum_buffers: buffer {i} is a weak reference to an object "
+                                 "that no longer exists")
     if isinstance(b, np.ndarray):
         if not b.flags.c_contiguous:
             raise ValueError(f"checksum_buffers: buffer {i} is not C-contiguous")
@@ -164,7 +170,9 @@ def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0) -> i
     Equal to ``h = seed; for b, n in zip(buffers, lengths): h = checksum_bytes(b[:n], h)``
     over the raw bytes. Buffers must be C-contiguous (a numpy array's whole
     memory, a bytes object, ...); no copies are made, so a prefix of a large
-    preallocated array costs only its ``n`` bytes.
+    preallocated array costs only its ``n`` bytes. A buffer may be a
+    ``weakref.ref`` to one: it is dereferenced, and :class:`ReferenceError`
+    is raised if its object no longer exists.
     """
     if _ext is None:
         return checksum_buffers_reference(buffers, lengths, seed)

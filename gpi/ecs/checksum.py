@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import numpy as np
 
-from gpi.cython_ext.checksum import checksum_buffers, checksum_bytes
+from gpi.cython_ext import checksum as _ck
+from gpi.cython_ext.checksum import checksum_buffers
 from gpi.ecs.errors import LayoutError
 from gpi.ecs.query import table_order_key
 from gpi.ecs.resources import canonical_packb
@@ -103,30 +104,28 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
 
 
 class _Plan:
-    """What one layout epoch of a world needs for its checksum."""
+    """What one layout epoch of a world needs for its checksum.
 
-    __slots__ = ("epoch", "entities", "components", "ncomp", "struct_hash", "refs", "lengths")
+    ``buffers`` holds weak references to the column arrays, then one slot for
+    the resource bytes of the call; ``lengths`` their byte counts (the last
+    one set per call): one kernel call hashes both, seeded with the
+    structure's hash.
+    """
+
+    __slots__ = ("epoch", "entities", "components", "ncomp", "struct_hash", "buffers", "lengths")
 
     def __init__(self, world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
                  packer: msgpack.Packer) -> None:
-        buffers, lengths, columns, self.lengths = _parts(world, schema, shapes, packer)
+        buffers, lengths, columns, col_lengths = _parts(world, schema, shapes, packer)
         self.struct_hash = checksum_buffers(buffers, lengths)
         self.epoch = world._epoch
         self.entities: weakref.ref[EntityIndex] = weakref.ref(world._entities)
         self.components: dict[str, Component] = world._components
         self.ncomp = len(self.components)
-        self.refs = [weakref.ref(c) for c in columns]
-
-    def columns(self, world: WorldReader) -> list[np.ndarray] | None:
-        """The live column arrays if this plan still describes ``world``, else None."""
-        if (self.epoch != world._epoch or self.entities() is not world._entities
-                or self.components is not world._components or self.ncomp != len(self.components)):
-            return None
-        cols = [r() for r in self.refs]
-        for c in cols:
-            if c is None:
-                return None
-        return cols  # type: ignore[return-value]
+        self.buffers: list[Any] = [weakref.ref(c) for c in columns]
+        self.buffers.append(b"")
+        self.lengths = col_lengths
+        self.lengths.append(0)
 
 
 class _State:
@@ -143,6 +142,16 @@ class _State:
         self.schema = b""
         self.res_pairs: list[tuple[str, Any]] | None = None
         self.res_bytes = b""
+
+    def new_plan(self, world: WorldReader) -> _Plan:
+        """Hash the structure of ``world`` (at its current epoch) and keep the plan."""
+        comps = world._components
+        if self.schema_of is not comps or self.schema_n != len(comps):
+            self.schema = _schema_bytes(world)
+            self.schema_of, self.schema_n = comps, len(comps)
+            self.shapes = {}
+        plan = self.plan = _Plan(world, self.schema, self.shapes, self.packer)
+        return plan
 
 
 def _schema_bytes(world: WorldReader) -> bytes:
@@ -173,23 +182,22 @@ def _encode_resources(items: dict[str, Any], packer: msgpack.Packer) -> bytes:
     return packer.pack({k: v for _, k, v in packed})
 
 
-def _resource_bytes(world: WorldReader, state: _State | None) -> bytes:
-    items = world._resources._items
-    if state is not None:
-        pairs = state.res_pairs
-        if pairs is not None and len(pairs) == len(items):
-            for k, v in pairs:
-                if items.get(k, _MISSING) is not v:
-                    break
-            else:
-                return state.res_bytes
-    data = _encode_resources(items, state.packer if state is not None else msgpack.Packer(use_bin_type=True))
-    if state is not None:
-        if all(type(v) in _IMMUTABLE for v in items.values()):
-            state.res_pairs = list(items.items())
-            state.res_bytes = data
+def _resource_bytes(items: dict[str, Any], state: _State) -> bytes:
+    """The resources' encoding, reused while every value is the very same immutable object."""
+    pairs = state.res_pairs
+    if pairs is not None and len(pairs) == len(items):
+        for k, v in pairs:
+            if items.get(k, _MISSING) is not v:
+                break
         else:
+            return state.res_bytes
+    data = _encode_resources(items, state.packer)
+    for v in items.values():
+        if type(v) not in _IMMUTABLE:
             state.res_pairs = None
+            return data
+    state.res_pairs = list(items.items())
+    state.res_bytes = data
     return data
 
 
@@ -198,29 +206,28 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
     if getattr(world, "_closed", False):
         raise LayoutError("checksum() of a closed world: its segments are released; "
                           "take the checksum before close()")
-    state: _State | None = None
-    plan: _Plan | None = None
-    cols: list[np.ndarray] | None = None
-    if cache:
-        state = getattr(world, _STATE_ATTR, None)
-        if state is None:
-            state = _State()
-            setattr(world, _STATE_ATTR, state)
-        plan = state.plan
-        if plan is not None:
-            cols = plan.columns(world)
-    if plan is None or cols is None:
-        comps = world._components
-        if state is None:
-            plan = _Plan(world, _schema_bytes(world), {}, msgpack.Packer(use_bin_type=True))
-        else:
-            if state.schema_of is not comps or state.schema_n != len(comps):
-                state.schema = _schema_bytes(world)
-                state.schema_of, state.schema_n = comps, len(comps)
-                state.shapes = {}
-            plan = state.plan = _Plan(world, state.schema, state.shapes, state.packer)
-        cols = plan.columns(world)
-        if cols is None:  # a fresh plan always matches; this would be a bug here
-            raise LayoutError("world checksum: the world changed while its plan was built")
-    h = checksum_buffers(cols, plan.lengths, plan.struct_hash)
-    return checksum_bytes(_resource_bytes(world, state), h)
+    if not cache:
+        return checksum_buffers(*checksum_parts(world))
+    state: _State | None = getattr(world, _STATE_ATTR, None)
+    if state is None:
+        state = _State()
+        setattr(world, _STATE_ATTR, state)
+    plan = state.plan
+    # The plan stands while the epoch, the entity index and the component registry do (see the module doc).
+    if (plan is None or plan.epoch != world._epoch or plan.components is not world._components
+            or plan.ncomp != len(plan.components) or plan.entities() is not world._entities):
+        plan = state.new_plan(world)
+    res = _resource_bytes(world._resources._items, state)
+    ext = _ck._ext
+    kernel = ext.checksum_buffers if ext is not None else checksum_buffers
+    buffers, lengths = plan.buffers, plan.lengths
+    buffers[-1] = res
+    lengths[-1] = len(res)
+    try:
+        return int(kernel(buffers, lengths, plan.struct_hash))
+    except ReferenceError:
+        # A column array went away within the epoch (it should not): never hash stale arrays, plan again.
+        plan = state.new_plan(world)
+        plan.buffers[-1] = res
+        plan.lengths[-1] = len(res)
+        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gpi.ecs.checksum import world_checksum
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
 from gpi.ecs.errors import LayoutError, MissingComponentError, UnknownComponentError
@@ -165,6 +166,4 @@ class WorldReader:
 
     def checksum(self) -> int:
         """64-bit checksum of the world state (see :mod:`gpi.ecs.checksum`)."""
-        from gpi.ecs.checksum import world_checksum
-
         return world_checksum(self)
