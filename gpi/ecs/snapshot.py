@@ -57,7 +57,7 @@ def _raw(arr: np.ndarray, dtype: str | None = None) -> Any:
         return arr.astype(dtype).tobytes()
     if not arr.flags.c_contiguous:
         return arr.tobytes()
-    return memoryview(arr)  # msgpack packs a contiguous memoryview as bin: its raw bytes, copied once
+    return arr.data  # a memoryview: msgpack packs it as bin (its raw bytes), copied once
 
 
 def encode_snapshot(world: World) -> bytes:
