@@ -23,7 +23,11 @@ the exact values: the numpy reference uses numpy's ``cos``/``sin`` and the two
 agree within float tolerance, not bit for bit.
 
 Vertices are 12 bytes: float32 x, float32 y, uint8 r, g, b, a. Every shape is
-a list of triangles (no index buffer). Each kernel returns ``(rc, lo, hi)``: ``rc`` is the number of shapes written
+a list of triangles (no index buffer). With ``has_motion`` a kernel also writes
+each survivor's ``motion`` row (float32 dx, dy: its displacement during the
+last tick) to every one of its vertices in ``mout``, the motion stream, at the
+same vertex index (so the same culling and layer order); without it ``motion``
+and ``mout`` are not touched. Each kernel returns ``(rc, lo, hi)``: ``rc`` is the number of shapes written
 (>= 0), -1 if ``out`` is too small (nothing written; ``counts`` still holds the
 per-layer counts so the caller can say how much is needed) or -2 if a layer is
 out of range; ``counts[lo + 32768 : hi + 32769]`` holds the shapes per layer
@@ -82,6 +86,31 @@ cdef struct Vertex:
     float x
     float y
     uint32_t rgba
+
+cdef struct Motion:
+    float dx
+    float dy
+
+
+cdef inline void _put_motion(Motion* m, Py_ssize_t k, float dx, float dy) noexcept nogil:
+    """The same motion for the ``k`` vertices of one shape."""
+    cdef Py_ssize_t j
+    for j in range(k):
+        m[j].dx = dx
+        m[j].dy = dy
+
+
+cdef int64_t _motion_capacity(bint has_motion, const float[:, :] motion, uint8_t[::1] mout,
+                              Py_ssize_t n, Py_ssize_t vps, int64_t capacity) except -2:
+    """Shapes that fit in both outputs; checks the motion column's shape."""
+    if not has_motion:
+        return capacity
+    if motion.shape[0] != n or motion.shape[1] < 2:
+        raise ValueError("motion must be [n, 2] like the position column")
+    if vps <= 0:
+        return 0
+    cdef int64_t mcap = mout.shape[0] // (vps * 8)
+    return mcap if mcap < capacity else capacity
 
 
 cdef inline uint32_t _rgba(const uint8_t[:, :] color, Py_ssize_t i) noexcept nogil:
@@ -157,7 +186,8 @@ cdef _check(const float[:, :] pos, const uint8_t[:, :] color, const int32_t[:] l
 def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bint has_rot,
           const uint8_t[:, :] color, const int32_t[:] layer,
           float x0, float y0, float x1, float y1,
-          uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts):
+          uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts,
+          const float[:, :] motion, bint has_motion, uint8_t[::1] mout):
     """Rotated quads centred on ``pos``: 6 vertices each; culled by their bounding circle."""
     cdef Py_ssize_t n = pos.shape[0], i, i0, k, m
     cdef float ang[CHUNK]
@@ -169,12 +199,14 @@ def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bin
     cdef int64_t capacity = out.shape[0] // (6 * VERTEX_SIZE)
     cdef uint32_t rgba
     cdef Vertex* base = <Vertex*>&out[0] if out.shape[0] > 0 else NULL
+    cdef Motion* mbase = <Motion*>&mout[0] if has_motion and mout.shape[0] > 0 else NULL
     cdef Vertex* v
     cdef int32_t lo = 0, hi = -1
     cdef int rc = 0
     _check(pos, color, layer, counts, starts)
     if size.shape[0] != n or size.shape[1] < 2 or (has_rot and rot.shape[0] != n):
         raise ValueError("sizes must be [n, 2] and rotations [n]")
+    capacity = _motion_capacity(has_motion, motion, mout, n, 6, capacity)
     with nogil:
         rc = _prologue(layer, counts, &lo, &hi)
         for i in range(n):
@@ -214,6 +246,8 @@ def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bin
                     total += 1
                     rgba = _rgba(color, i)
                     v = base + slot * 6
+                    if has_motion:
+                        _put_motion(mbase + slot * 6, 6, motion[i, 0], motion[i, 1])
                     if has_rot:
                         s = sn[k]
                         c = cs[k]
@@ -242,7 +276,8 @@ def quads(const float[:, :] pos, const float[:, :] size, const float[:] rot, bin
 def circles(const float[:, :] pos, const float[:] radius, const uint8_t[:, :] color,
             const int32_t[:] layer, const float[:, ::1] unit,
             float x0, float y0, float x1, float y1,
-            uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts):
+            uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts,
+            const float[:, :] motion, bint has_motion, uint8_t[::1] mout):
     """Circles as ``N = unit.shape[0] - 1`` triangles (centre, p[k], p[k+1]): 3N vertices each."""
     cdef Py_ssize_t n = pos.shape[0], i, k
     cdef Py_ssize_t segs = unit.shape[0] - 1
@@ -252,6 +287,7 @@ def circles(const float[:, :] pos, const float[:] radius, const uint8_t[:, :] co
     cdef int64_t capacity = out.shape[0] // (3 * segs * VERTEX_SIZE) if segs > 0 else 0
     cdef uint32_t rgba
     cdef Vertex* base = <Vertex*>&out[0] if out.shape[0] > 0 else NULL
+    cdef Motion* mbase = <Motion*>&mout[0] if has_motion and mout.shape[0] > 0 else NULL
     cdef Vertex* v
     cdef int32_t lo = 0, hi = -1
     cdef int rc = 0
@@ -260,6 +296,7 @@ def circles(const float[:, :] pos, const float[:] radius, const uint8_t[:, :] co
         raise ValueError("radii must be [n] and the unit table [segments + 1, 2]")
     if segs < 3:
         raise ValueError("a circle needs at least 3 segments")
+    capacity = _motion_capacity(has_motion, motion, mout, n, 3 * segs, capacity)
     with nogil:
         rc = _prologue(layer, counts, &lo, &hi)
         for i in range(n):
@@ -287,6 +324,8 @@ def circles(const float[:, :] pos, const float[:] radius, const uint8_t[:, :] co
                 total += 1
                 rgba = _rgba(color, i)
                 v = base + slot * 3 * segs
+                if has_motion:
+                    _put_motion(mbase + slot * 3 * segs, 3 * segs, motion[i, 0], motion[i, 1])
                 ax = px + r * unit[0, 0]
                 ay = py + r * unit[0, 1]
                 for k in range(segs):
@@ -304,7 +343,8 @@ def circles(const float[:, :] pos, const float[:] radius, const uint8_t[:, :] co
 def lines(const float[:, :] pos, const float[:, :] end, const float[:] width,
           const uint8_t[:, :] color, const int32_t[:] layer,
           float x0, float y0, float x1, float y1,
-          uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts):
+          uint8_t[::1] out, int32_t[::1] counts, int64_t[::1] starts,
+          const float[:, :] motion, bint has_motion, uint8_t[::1] mout):
     """Segments from ``pos`` to ``pos + end`` as quads of ``width``: 6 vertices each."""
     cdef Py_ssize_t n = pos.shape[0], i
     cdef float px, py, qx, qy, dx, dy, hw, ln, nx, ny, lo_x, hi_x, lo_y, hi_y
@@ -314,12 +354,14 @@ def lines(const float[:, :] pos, const float[:, :] end, const float[:] width,
     cdef int64_t capacity = out.shape[0] // (6 * VERTEX_SIZE)
     cdef uint32_t rgba
     cdef Vertex* base = <Vertex*>&out[0] if out.shape[0] > 0 else NULL
+    cdef Motion* mbase = <Motion*>&mout[0] if has_motion and mout.shape[0] > 0 else NULL
     cdef Vertex* v
     cdef int32_t lo = 0, hi = -1
     cdef int rc = 0
     _check(pos, color, layer, counts, starts)
     if end.shape[0] != n or end.shape[1] < 2 or width.shape[0] != n:
         raise ValueError("line ends must be [n, 2] and widths [n]")
+    capacity = _motion_capacity(has_motion, motion, mout, n, 6, capacity)
     with nogil:
         rc = _prologue(layer, counts, &lo, &hi)
         for pass_ in range(2):
@@ -369,6 +411,8 @@ def lines(const float[:, :] pos, const float[:, :] end, const float[:] width,
                     ny = hw
                 rgba = _rgba(color, i)
                 v = base + slot * 6
+                if has_motion:
+                    _put_motion(mbase + slot * 6, 6, motion[i, 0], motion[i, 1])
                 # a = p + n, b = q + n, c = q - n, d = p - n; triangles a b c, a c d
                 _put(v + 0, px + nx, py + ny, rgba)
                 _put(v + 1, qx + nx, qy + ny, rgba)

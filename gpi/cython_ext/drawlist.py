@@ -21,7 +21,8 @@ Byte layout (all little-endian; offsets from the start of the region)::
     28      4     sequence         uint32, bumped by every finish() (wraps)
     32      16    view             float32[4] x0, y0, x1, y1 used for culling
                                    (+inf/-inf when there was none)
-    48      16    reserved         zero
+    48      4     motion_offset    uint32, byte offset of the motion stream, 0 = none
+    52      12    reserved         zero
     64      16*B  batch table, B = batch_capacity rows of
                     int32  layer   (in [-32768, 32767])
                     uint16 kind    1 quad, 2 circle, 3 line (informational)
@@ -30,6 +31,25 @@ Byte layout (all little-endian; offsets from the start of the region)::
                     uint32 count   vertices in the batch (a multiple of 3)
     vertex_offset   vertex_capacity * 12 bytes of vertices
                     float32 x, float32 y (world units), uint8 r, g, b, a
+    motion_offset   (only when motion_offset != 0) vertex_capacity * 8 bytes of motion
+                    float32 dx, float32 dy (world units) per vertex, same index
+
+Motion (render interpolation): a list may carry, per vertex, how far that
+vertex moved during the last simulation tick. The host renders each frame
+``alpha`` of the way between two ticks (see :mod:`gpi.runtime.loop`) by
+drawing ``pos - motion * (1 - alpha)``: at ``alpha = 1`` that is the tick's
+own state. A plugin passes ``motion=Velocity * dt`` to a column draw (the
+movement integrator's ``Position += Velocity * dt`` is exactly that
+displacement); immediate shapes and text, and column draws without
+``motion``, get zero motion. The stream starts at ``align64(vertex_offset +
+vertex_capacity * 12)``; a list that never had motion has ``motion_offset`` 0
+and is byte for byte the version-1 list of before (same capacity, same
+header), and readers that ignore ``motion_offset`` (it used to be reserved)
+still read every list correctly, only without interpolation. By default a
+:class:`DrawList` turns the stream on at its first draw that passes
+``motion`` (the vertex capacity then shrinks from ``size / 12`` to about
+``size / 20``); ``DrawList(..., motion=True)`` lays it out from the start and
+``motion=False`` never does (``motion`` arguments are then ignored).
 
 Every shape is plain triangles (no index buffer): a quad or a line is 6
 vertices (two triangles), a circle of ``N`` segments is ``3N`` vertices (a fan
@@ -47,8 +67,10 @@ shape that survives may still be off screen, a culled one never is on screen.
 
 Invariants a reader may rely on after validation (:func:`read_header`):
 ``vertex_offset + vertex_capacity * 12 <= len(region)``,
-``vertex_count <= vertex_capacity``, ``batch_count <= batch_capacity``, and,
-for each batch checked by :func:`read_batches`, ``first + count <= vertex_count``.
+``vertex_count <= vertex_capacity``, ``batch_count <= batch_capacity``,
+``motion_offset`` is 0 or a multiple of 4 at or after the end of the vertices
+with ``motion_offset + vertex_capacity * 8 <= len(region)``, and, for each
+batch checked by :func:`read_batches`, ``first + count <= vertex_count``.
 A reader in another process must read the header once and use only those
 values: the writer may change the bytes at any time, and the checks keep even a
 hostile writer from making the reader touch memory outside the region.
@@ -94,6 +116,7 @@ __all__ = [
     "LAYER_MAX",
     "LAYER_MIN",
     "MAGIC",
+    "MOTION_SIZE",
     "VERSION",
     "VERTEX_DTYPE",
     "VERTEX_SIZE",
@@ -109,6 +132,7 @@ __all__ = [
     "circles_reference",
     "layout_for",
     "lines_reference",
+    "motion_view",
     "quads_reference",
     "read_batches",
     "read_header",
@@ -123,6 +147,7 @@ VERSION = 1
 HEADER_SIZE = 64
 BATCH_ROW = 16
 VERTEX_SIZE = 12
+MOTION_SIZE = 8  # float32 dx, dy per vertex
 LAYER_MIN, LAYER_MAX = -32768, 32767
 _LAYER_SLOTS = 65536  # one counting-sort slot per int16 layer value
 KIND_QUAD, KIND_CIRCLE, KIND_LINE = 1, 2, 3
@@ -149,7 +174,8 @@ HEADER_DTYPE = np.dtype(
         ("batch_count", "<u4"),
         ("sequence", "<u4"),
         ("view", "<f4", (4,)),
-        ("reserved", "V16"),
+        ("motion_offset", "<u4"),
+        ("reserved", "V12"),
     ]
 )
 assert VERTEX_DTYPE.itemsize == VERTEX_SIZE and BATCH_DTYPE.itemsize == BATCH_ROW
@@ -158,7 +184,7 @@ assert HEADER_DTYPE.itemsize == HEADER_SIZE
 _INF = np.float32(np.inf)
 # The same bytes as one HEADER_DTYPE record / one BATCH_DTYPE row (reserved and flags zero),
 # written with struct: a finish() that publishes a few batches costs microseconds.
-_HEADER_STRUCT = struct.Struct("<4sHHIIIIII4f16x")
+_HEADER_STRUCT = struct.Struct("<4sHHIIIIII4fI12x")
 _BATCH_STRUCT = struct.Struct("<iHHII")
 assert _HEADER_STRUCT.size == HEADER_SIZE and _BATCH_STRUCT.size == BATCH_ROW
 View = tuple[float, float, float, float]
@@ -186,15 +212,28 @@ def _align64(n: int) -> int:
     return (n + 63) & ~63
 
 
-def layout_for(nbytes: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> tuple[int, int]:
+def _motion_layout(nbytes: int, vertex_offset: int) -> tuple[int, int]:
+    """``(vertex_capacity, motion_offset)`` when the region also holds a motion stream."""
+    cap = min(MAX_VERTICES, max(0, (int(nbytes) - vertex_offset) // (VERTEX_SIZE + MOTION_SIZE)))
+    while cap > 0 and _align64(vertex_offset + cap * VERTEX_SIZE) + cap * MOTION_SIZE > nbytes:
+        cap -= 1  # the 64-byte alignment of the stream costs at most a few vertices
+    return cap, _align64(vertex_offset + cap * VERTEX_SIZE)
+
+
+def layout_for(nbytes: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY,
+               motion: bool = False) -> tuple[int, int]:
     """``(vertex_offset, vertex_capacity)`` for a region of ``nbytes`` with ``batch_capacity`` rows."""
     offset = _align64(HEADER_SIZE + BATCH_ROW * int(batch_capacity))
+    if motion:
+        return offset, _motion_layout(nbytes, offset)[0]
     return offset, min(MAX_VERTICES, max(0, (int(nbytes) - offset) // VERTEX_SIZE))
 
 
-def required_bytes(vertices: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> int:
-    """Bytes a region needs to hold ``vertices`` vertices and ``batch_capacity`` batches."""
-    return _align64(HEADER_SIZE + BATCH_ROW * int(batch_capacity)) + VERTEX_SIZE * int(vertices)
+def required_bytes(vertices: int, batch_capacity: int = DEFAULT_BATCH_CAPACITY,
+                   motion: bool = False) -> int:
+    """Bytes a region needs to hold ``vertices`` vertices (and their motion) and ``batch_capacity`` batches."""
+    end = _align64(HEADER_SIZE + BATCH_ROW * int(batch_capacity)) + VERTEX_SIZE * int(vertices)
+    return _align64(end) + MOTION_SIZE * int(vertices) if motion else end
 
 
 def _as_u8(buffer: Any, *, writable: bool) -> np.ndarray:
@@ -227,6 +266,12 @@ class Header:
     sequence: int
     view: View
     nbytes: int
+    motion_offset: int = 0
+
+    @property
+    def has_motion(self) -> bool:
+        """Whether the list carries a per-vertex motion stream."""
+        return self.motion_offset != 0
 
 
 def read_header(buffer: Any) -> Header:
@@ -258,11 +303,17 @@ def read_header(buffer: Any) -> Header:
         problems.append(f"vertex_count {vcount} > vertex_capacity {vcap}")
     if bcount > bcap:
         problems.append(f"batch_count {bcount} > batch_capacity {bcap}")
+    moff = int(h["motion_offset"])
+    if moff and (moff < voff + vcap * VERTEX_SIZE or moff % 4
+                 or moff + vcap * MOTION_SIZE > arr.size):
+        problems.append(
+            f"motion_offset {moff} overlaps the vertices, is misaligned or its {vcap} motion "
+            f"rows exceed the {arr.size}-byte region")
     if problems:
         raise DrawListFormatError("draw list: corrupt header: " + "; ".join(problems))
     v = h["view"]
     return Header(voff, vcap, vcount, bcap, bcount, int(h["sequence"]),
-                  (float(v[0]), float(v[1]), float(v[2]), float(v[3])), int(arr.size))
+                  (float(v[0]), float(v[1]), float(v[2]), float(v[3])), int(arr.size), moff)
 
 
 def read_batches(buffer: Any, header: Header | None = None) -> np.ndarray:
@@ -289,6 +340,16 @@ def vertex_view(buffer: Any, header: Header | None = None) -> np.ndarray:
     hdr = header if header is not None else read_header(arr)
     start = hdr.vertex_offset
     return arr[start : start + hdr.vertex_count * VERTEX_SIZE].view(VERTEX_DTYPE)
+
+
+def motion_view(buffer: Any, header: Header | None = None) -> np.ndarray | None:
+    """The written vertices' motion as a float32 ``[vertex_count, 2]`` view (no copy); None without."""
+    arr = _as_u8(buffer, writable=False)
+    hdr = header if header is not None else read_header(arr)
+    if not hdr.motion_offset:
+        return None
+    start = hdr.motion_offset
+    return arr[start : start + hdr.vertex_count * MOTION_SIZE].view("<f4").reshape(-1, 2)
 
 
 # -- input normalisation ----------------------------------------------------------------
@@ -413,63 +474,116 @@ def _out_bytes(out: Any) -> np.ndarray:
     return arr
 
 
+# Stand-ins passed to a kernel for "no motion" (never read or written then).
+_NO_MOTION = np.zeros((1, 2), np.float32)
+_NO_MOTION_OUT = np.zeros(MOTION_SIZE, np.uint8)
+_NO_MOTION.flags.writeable = False
+
+
+def _motion_args(motion: Any, motion_out: Any, n: int, out: np.ndarray
+                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Normalised ``(motion [n, 2] float32, motion output bytes)`` for a kernel call."""
+    if motion_out is None:
+        if motion is not None:
+            raise DrawListError("motion: a motion column needs a motion output (motion_out)")
+        return None, None
+    mo = _as_u8(motion_out, writable=True)
+    if mo.ctypes.data % 4:
+        raise DrawListError("motion output must be 4-byte aligned")
+    if mo.size // MOTION_SIZE < out.size // VERTEX_SIZE:
+        raise DrawListError(
+            f"motion output of {mo.size} bytes is smaller than the {out.size // VERTEX_SIZE} "
+            f"vertices of the vertex output need ({MOTION_SIZE} bytes each)")
+    m = None if motion is None else _floats(motion, n, 2, "motion")
+    return m, mo
+
+
+def _motion_done(res: KernelResult, m: np.ndarray | None, mo: np.ndarray | None) -> KernelResult:
+    """Zero the motion of what a call without a motion column wrote into a list with a stream."""
+    if mo is not None and m is None:
+        mo[: res.vertices * MOTION_SIZE] = 0
+    return res
+
+
 def build_quads(out: Any, pos: Any, size: Any, color: Any, layer: Any = 0,
                 rotation: Any = None, view: View | None = None,
-                scratch: _Scratch | None = None) -> KernelResult:
-    """Write rotated quads centred on ``pos`` into the vertex bytes ``out`` (Cython kernel)."""
+                scratch: _Scratch | None = None, motion: Any = None,
+                motion_out: Any = None) -> KernelResult:
+    """Write rotated quads centred on ``pos`` into the vertex bytes ``out`` (Cython kernel).
+
+    With ``motion_out`` (the motion bytes matching ``out``, vertex for vertex)
+    each vertex also gets its entity's ``motion`` row (zeros without ``motion``).
+    """
     p = _positions(pos)
     n = p.shape[0]
     s, c, ly = _floats(size, n, 2, "size"), _colors(color, n), _layers(layer, n)
     rot = None if rotation is None else _floats(rotation, n, 0, "rotation")
     o = _out_bytes(out)
+    m, mo = _motion_args(motion, motion_out, n, o)
     sc = scratch or _Scratch()
     if _kernels is None:
-        return _reference_into(o, quads_reference(p, s, c, ly, rot, view), 6, "quads")
+        return _motion_done(_reference_into(o, mo, quads_reference(p, s, c, ly, rot, view, m), 6,
+                                            "quads"), m, mo)
     rc, lo, hi = _kernels.quads(p, s, rot if rot is not None else np.zeros(1, np.float32),
-                                rot is not None, c, ly, *_view(view), o, sc.counts, sc.starts)
-    return _finish_kernel(rc, lo, hi, sc, 6, o, "quads")
+                                rot is not None, c, ly, *_view(view), o, sc.counts, sc.starts,
+                                _NO_MOTION if m is None else m, m is not None,
+                                _NO_MOTION_OUT if mo is None else mo)
+    return _motion_done(_finish_kernel(rc, lo, hi, sc, 6, o, "quads"), m, mo)
 
 
 def build_circles(out: Any, pos: Any, radius: Any, color: Any, layer: Any = 0,
                   view: View | None = None, segments: int = DEFAULT_CIRCLE_SEGMENTS,
-                  scratch: _Scratch | None = None, unit: np.ndarray | None = None) -> KernelResult:
+                  scratch: _Scratch | None = None, unit: np.ndarray | None = None,
+                  motion: Any = None, motion_out: Any = None) -> KernelResult:
     """Write circles of ``segments`` triangles into the vertex bytes ``out`` (Cython kernel)."""
     p = _positions(pos)
     n = p.shape[0]
     r, c, ly = _floats(radius, n, 0, "radius"), _colors(color, n), _layers(layer, n)
     u = unit if unit is not None else unit_circle(segments)
     o = _out_bytes(out)
+    m, mo = _motion_args(motion, motion_out, n, o)
     sc = scratch or _Scratch()
     vps = 3 * (u.shape[0] - 1)
     if _kernels is None:
-        return _reference_into(o, circles_reference(p, r, c, ly, view, unit=u), vps, "circles")
-    rc, lo, hi = _kernels.circles(p, r, c, ly, u, *_view(view), o, sc.counts, sc.starts)
-    return _finish_kernel(rc, lo, hi, sc, vps, o, "circles")
+        return _motion_done(_reference_into(o, mo, circles_reference(p, r, c, ly, view, unit=u,
+                                                                     motion=m), vps, "circles"),
+                            m, mo)
+    rc, lo, hi = _kernels.circles(p, r, c, ly, u, *_view(view), o, sc.counts, sc.starts,
+                                  _NO_MOTION if m is None else m, m is not None,
+                                  _NO_MOTION_OUT if mo is None else mo)
+    return _motion_done(_finish_kernel(rc, lo, hi, sc, vps, o, "circles"), m, mo)
 
 
 def build_lines(out: Any, pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
-                view: View | None = None, scratch: _Scratch | None = None) -> KernelResult:
+                view: View | None = None, scratch: _Scratch | None = None,
+                motion: Any = None, motion_out: Any = None) -> KernelResult:
     """Write segments ``pos -> pos + end`` of ``width`` into the vertex bytes ``out`` (Cython kernel)."""
     p = _positions(pos)
     n = p.shape[0]
     e, w = _floats(end, n, 2, "end"), _floats(width, n, 0, "width")
     c, ly = _colors(color, n), _layers(layer, n)
     o = _out_bytes(out)
+    m, mo = _motion_args(motion, motion_out, n, o)
     sc = scratch or _Scratch()
     if _kernels is None:
-        return _reference_into(o, lines_reference(p, e, w, c, ly, view), 6, "lines")
-    rc, lo, hi = _kernels.lines(p, e, w, c, ly, *_view(view), o, sc.counts, sc.starts)
-    return _finish_kernel(rc, lo, hi, sc, 6, o, "lines")
+        return _motion_done(_reference_into(o, mo, lines_reference(p, e, w, c, ly, view, m), 6,
+                                            "lines"), m, mo)
+    rc, lo, hi = _kernels.lines(p, e, w, c, ly, *_view(view), o, sc.counts, sc.starts,
+                                _NO_MOTION if m is None else m, m is not None,
+                                _NO_MOTION_OUT if mo is None else mo)
+    return _motion_done(_finish_kernel(rc, lo, hi, sc, 6, o, "lines"), m, mo)
 
 
-def _reference_into(out: np.ndarray, ref: tuple[np.ndarray, np.ndarray, np.ndarray], vps: int,
-                    what: str) -> KernelResult:
-    verts, layers, counts = ref
+def _reference_into(out: np.ndarray, motion_out: np.ndarray | None, ref: tuple[np.ndarray, ...],
+                    vps: int, what: str) -> KernelResult:
+    verts, layers, counts = ref[:3]
     if verts.nbytes > out.size:
         raise DrawListFullError(
             f"{what}: {verts.size} vertices do not fit in the {out.size // VERTEX_SIZE} left"
         )
     out[: verts.nbytes] = verts.view(np.uint8)
+    if motion_out is not None and len(ref) > 3:
+        motion_out[: ref[3].nbytes] = ref[3].reshape(-1).view(np.uint8)
     return KernelResult(int(counts.sum()), layers, counts, vps)
 
 
@@ -499,9 +613,18 @@ def _fill(xs: np.ndarray, ys: np.ndarray, color: np.ndarray) -> np.ndarray:
     return out.reshape(-1)
 
 
+def _with_motion(ref: tuple[np.ndarray, np.ndarray, np.ndarray], motion: Any, n: int,
+                 idx: np.ndarray, vps: int) -> tuple[np.ndarray, ...]:
+    """``ref`` plus, when ``motion`` is given, the float32 ``[vertices, 2]`` motion stream."""
+    if motion is None:
+        return ref
+    m = _floats(motion, n, 2, "motion")[idx]
+    return (*ref, np.repeat(m, vps, axis=0))
+
+
 def quads_reference(pos: Any, size: Any, color: Any, layer: Any = 0, rotation: Any = None,
-                    view: View | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy reference of the quad kernel: ``(vertices, layers, shapes_per_layer)``."""
+                    view: View | None = None, motion: Any = None) -> tuple[np.ndarray, ...]:
+    """numpy reference of the quad kernel: ``(vertices, layers, shapes_per_layer[, motion])``."""
     p = _positions(pos)
     n = p.shape[0]
     s, c, ly = _floats(size, n, 2, "size"), _colors(color, n), _layers(layer, n)
@@ -524,13 +647,13 @@ def quads_reference(pos: Any, size: Any, color: Any, layer: Any = 0, rotation: A
         y_0, y_1, y_2, y_3 = py + (-d - e), py + (d - e), py + (d + e), py + (-d + e)
         xs = np.stack([x_0, x_1, x_2, x_0, x_2, x_3], axis=1)
         ys = np.stack([y_0, y_1, y_2, y_0, y_2, y_3], axis=1)
-    return _fill(xs, ys, c[idx]), layers, counts
+    return _with_motion((_fill(xs, ys, c[idx]), layers, counts), motion, n, idx, 6)
 
 
 def circles_reference(pos: Any, radius: Any, color: Any, layer: Any = 0,
                       view: View | None = None, segments: int = DEFAULT_CIRCLE_SEGMENTS,
-                      unit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy reference of the circle kernel: ``(vertices, layers, shapes_per_layer)``."""
+                      unit: np.ndarray | None = None, motion: Any = None) -> tuple[np.ndarray, ...]:
+    """numpy reference of the circle kernel: ``(vertices, layers, shapes_per_layer[, motion])``."""
     p = _positions(pos)
     n = p.shape[0]
     r, c, ly = _floats(radius, n, 0, "radius"), _colors(color, n), _layers(layer, n)
@@ -546,12 +669,13 @@ def circles_reference(pos: Any, radius: Any, color: Any, layer: Any = 0,
     m = idx.size
     xs = np.stack([np.broadcast_to(px, (m, segs)), ring_x[:, :-1], ring_x[:, 1:]], axis=2)
     ys = np.stack([np.broadcast_to(py, (m, segs)), ring_y[:, :-1], ring_y[:, 1:]], axis=2)
-    return _fill(xs.reshape(m, 3 * segs), ys.reshape(m, 3 * segs), c[idx]), layers, counts
+    ref = (_fill(xs.reshape(m, 3 * segs), ys.reshape(m, 3 * segs), c[idx]), layers, counts)
+    return _with_motion(ref, motion, n, idx, 3 * segs)
 
 
 def lines_reference(pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
-                    view: View | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy reference of the line kernel: ``(vertices, layers, shapes_per_layer)``."""
+                    view: View | None = None, motion: Any = None) -> tuple[np.ndarray, ...]:
+    """numpy reference of the line kernel: ``(vertices, layers, shapes_per_layer[, motion])``."""
     p = _positions(pos)
     n = p.shape[0]
     e, w = _floats(end, n, 2, "end"), _floats(width, n, 0, "width")
@@ -574,7 +698,7 @@ def lines_reference(pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
     cx, cy, ex, ey = qx - nx, qy - ny, px - nx, py - ny
     xs = np.stack([ax, bx, cx, ax, cx, ex], axis=1)
     ys = np.stack([ay, by, cy, ay, cy, ey], axis=1)
-    return _fill(xs, ys, c[idx]), layers, counts
+    return _with_motion((_fill(xs, ys, c[idx]), layers, counts), motion, n, idx, 6)
 
 
 # -- text -------------------------------------------------------------------------------
@@ -673,10 +797,15 @@ class DrawList:
     :meth:`circle`, :meth:`line`, :meth:`text`) are queued and written by one
     kernel call when the next column draw or :meth:`finish` comes, keeping
     submission order.
+
+    ``motion``: None (default) lays out a list without a motion stream and
+    adds one at the first column draw that passes ``motion`` (shrinking the
+    vertex capacity; it stays on from then); True lays it out at once; False
+    never adds one and ignores ``motion`` arguments.
     """
 
     def __init__(self, buffer: Any, *, batch_capacity: int = DEFAULT_BATCH_CAPACITY,
-                 circle_segments: int = DEFAULT_CIRCLE_SEGMENTS) -> None:
+                 circle_segments: int = DEFAULT_CIRCLE_SEGMENTS, motion: bool | None = None) -> None:
         """Take over ``buffer`` (a Segment, uint8 array, bytearray...) and write an empty draw list."""
         self._buf = _as_u8(buffer, writable=True)
         if self._buf.ctypes.data % 4:
@@ -691,6 +820,9 @@ class DrawList:
             )
         self._bcap = int(batch_capacity)
         self._vbytes = self._buf[self._voff : self._voff + self._vcap * VERTEX_SIZE]
+        self._motion_mode = motion
+        self._moff = 0
+        self._mbytes: np.ndarray | None = None
         self._unit = unit_circle(circle_segments)
         self._scratch = _Scratch()
         self._batches: list[list[int]] = []  # [layer, kind, first, count]
@@ -699,14 +831,33 @@ class DrawList:
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._sequence = 0
         self.view: View | None = None
+        if motion:
+            self._enable_motion()
         self.finish()
 
     @classmethod
     def allocate(cls, vertex_capacity: int, *, batch_capacity: int = DEFAULT_BATCH_CAPACITY,
-                 circle_segments: int = DEFAULT_CIRCLE_SEGMENTS) -> DrawList:
-        """A draw list over a new private numpy buffer holding ``vertex_capacity`` vertices."""
-        buf = np.zeros(required_bytes(vertex_capacity, batch_capacity), dtype=np.uint8)
-        return cls(buf, batch_capacity=batch_capacity, circle_segments=circle_segments)
+                 circle_segments: int = DEFAULT_CIRCLE_SEGMENTS, motion: bool | None = None) -> DrawList:
+        """A draw list over a new private numpy buffer holding ``vertex_capacity`` vertices.
+
+        With ``motion=True`` the buffer also holds their motion stream (see the class doc).
+        """
+        buf = np.zeros(required_bytes(vertex_capacity, batch_capacity, motion=bool(motion)),
+                       dtype=np.uint8)
+        return cls(buf, batch_capacity=batch_capacity, circle_segments=circle_segments, motion=motion)
+
+    def _enable_motion(self) -> None:
+        """Lay out the motion stream after the vertices; what is drawn so far gets zero motion."""
+        cap, moff = _motion_layout(self._buf.size, self._voff)
+        if self._n > cap:
+            raise DrawListFullError(
+                f"draw list: {self._n} vertices drawn this frame leave no room for a motion stream "
+                f"(capacity with motion: {cap}); draw with motion first or use a larger region"
+            )
+        self._vcap, self._moff = cap, moff
+        self._vbytes = self._buf[self._voff : self._voff + cap * VERTEX_SIZE]
+        self._mbytes = self._buf[moff : moff + cap * MOTION_SIZE]
+        self._mbytes[: self._n * MOTION_SIZE] = 0
 
     # -- state ----------------------------------------------------------------------
 
@@ -724,6 +875,11 @@ class DrawList:
     def vertex_capacity(self) -> int:
         """Vertices the region can hold."""
         return self._vcap
+
+    @property
+    def motion_offset(self) -> int:
+        """Byte offset of the motion stream in the region (0: the list has none)."""
+        return self._moff
 
     @property
     def batches(self) -> list[tuple[int, int, int, int]]:
@@ -757,14 +913,24 @@ class DrawList:
         self._sequence = (self._sequence + 1) & 0xFFFFFFFF
         x0, y0, x1, y1 = _view(self.view)
         _HEADER_STRUCT.pack_into(buf, 0, MAGIC, VERSION, VERTEX_SIZE, self._voff, self._vcap, self._n,
-                                 self._bcap, len(ordered), self._sequence, x0, y0, x1, y1)
+                                 self._bcap, len(ordered), self._sequence, x0, y0, x1, y1, self._moff)
         return Header(self._voff, self._vcap, self._n, self._bcap, len(ordered), self._sequence,
-                      (float(x0), float(y0), float(x1), float(y1)), self._buf.size)
+                      (float(x0), float(y0), float(x1), float(y1)), self._buf.size, self._moff)
 
     # -- column draws (kernels) -------------------------------------------------------
 
     def _free_bytes(self) -> np.ndarray:
         return self._vbytes[self._n * VERTEX_SIZE :]
+
+    def _free_motion(self, motion: Any) -> tuple[Any, np.ndarray | None]:
+        """``(motion to pass, motion output)`` for the next kernel call (turns the stream on)."""
+        if motion is not None and self._moff == 0:
+            if self._motion_mode is False:
+                return None, None
+            self._enable_motion()
+        if self._mbytes is None:
+            return None, None
+        return motion, self._mbytes[self._n * MOTION_SIZE :]
 
     def _commit(self, kind: int, res: KernelResult) -> int:
         first = self._n
@@ -791,41 +957,50 @@ class DrawList:
         return res.shapes
 
     def draw_quads(self, pos: Any, size: Any, color: Any, layer: Any = 0,
-                   rotation: Any = None) -> int:
-        """Quads centred on ``pos`` [n, 2] of ``size`` [n, 2], rotated by ``rotation`` radians; returns shapes kept."""
+                   rotation: Any = None, motion: Any = None) -> int:
+        """Quads centred on ``pos`` [n, 2] of ``size`` [n, 2], rotated by ``rotation`` radians; returns shapes kept.
+
+        ``motion`` [n, 2] (or one row for all): how far each entity moved during
+        the last tick, e.g. ``Velocity * dt``; the renderer interpolates with it.
+        """
         self._flush()
+        m, mo = self._free_motion(motion)
         res = build_quads(self._free_bytes(), pos, size, color, layer, rotation, self.view,
-                          self._scratch)
+                          self._scratch, m, mo)
         return self._commit(KIND_QUAD, res)
 
-    def draw_circles(self, pos: Any, radius: Any, color: Any, layer: Any = 0) -> int:
-        """Circles centred on ``pos`` [n, 2] of ``radius`` [n]; returns shapes kept."""
+    def draw_circles(self, pos: Any, radius: Any, color: Any, layer: Any = 0,
+                     motion: Any = None) -> int:
+        """Circles centred on ``pos`` [n, 2] of ``radius`` [n]; ``motion`` as in draw_quads; returns shapes kept."""
         self._flush()
+        m, mo = self._free_motion(motion)
         res = build_circles(self._free_bytes(), pos, radius, color, layer, self.view,
-                            scratch=self._scratch, unit=self._unit)
+                            scratch=self._scratch, unit=self._unit, motion=m, motion_out=mo)
         return self._commit(KIND_CIRCLE, res)
 
-    def draw_lines(self, pos: Any, end: Any, width: Any, color: Any, layer: Any = 0) -> int:
-        """Segments from ``pos`` [n, 2] to ``pos + end`` of ``width`` [n]; returns shapes kept."""
+    def draw_lines(self, pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
+                   motion: Any = None) -> int:
+        """Segments from ``pos`` [n, 2] to ``pos + end`` of ``width`` [n]; ``motion`` as in draw_quads."""
         self._flush()
+        m, mo = self._free_motion(motion)
         res = build_lines(self._free_bytes(), pos, end, width, color, layer, self.view,
-                          self._scratch)
+                          self._scratch, m, mo)
         return self._commit(KIND_LINE, res)
 
-    def draw_quad_components(self, pos: Any, quad: Any) -> int:
+    def draw_quad_components(self, pos: Any, quad: Any, motion: Any = None) -> int:
         """Draw entities from their Position column and ``Quad`` column (see gpi.ecs.render_components)."""
         q = np.asarray(quad)
-        return self.draw_quads(pos, q["size"], q["color"], q["layer"], q["rotation"])
+        return self.draw_quads(pos, q["size"], q["color"], q["layer"], q["rotation"], motion)
 
-    def draw_circle_components(self, pos: Any, circle: Any) -> int:
+    def draw_circle_components(self, pos: Any, circle: Any, motion: Any = None) -> int:
         """Draw entities from their Position column and ``Circle`` column."""
         c = np.asarray(circle)
-        return self.draw_circles(pos, c["radius"], c["color"], c["layer"])
+        return self.draw_circles(pos, c["radius"], c["color"], c["layer"], motion)
 
-    def draw_line_components(self, pos: Any, line: Any) -> int:
+    def draw_line_components(self, pos: Any, line: Any, motion: Any = None) -> int:
         """Draw entities from their Position column and ``Line`` column."""
         ln = np.asarray(line)
-        return self.draw_lines(pos, ln["end"], ln["width"], ln["color"], ln["layer"])
+        return self.draw_lines(pos, ln["end"], ln["width"], ln["color"], ln["layer"], motion)
 
     # -- immediate shapes ---------------------------------------------------------------
 
@@ -841,18 +1016,19 @@ class DrawList:
         kind, pending = self._pending_kind, self._pending
         self._pending, self._pending_kind = [], 0
         cols = [np.concatenate(parts) for parts in zip(*pending)]
+        _, mo = self._free_motion(None)  # immediate shapes do not move: zero motion
         if kind == KIND_QUAD:
             pos, size, rot, color, layer = cols
             res = build_quads(self._free_bytes(), pos, size, color, layer,
-                              rot if np.any(rot) else None, self.view, self._scratch)
+                              rot if np.any(rot) else None, self.view, self._scratch, motion_out=mo)
         elif kind == KIND_CIRCLE:
             pos, radius, color, layer = cols
             res = build_circles(self._free_bytes(), pos, radius, color, layer, self.view,
-                                scratch=self._scratch, unit=self._unit)
+                                scratch=self._scratch, unit=self._unit, motion_out=mo)
         else:
             pos, end, width, color, layer = cols
             res = build_lines(self._free_bytes(), pos, end, width, color, layer, self.view,
-                              self._scratch)
+                              self._scratch, motion_out=mo)
         self._commit(kind, res)
 
     @staticmethod
@@ -900,5 +1076,6 @@ class DrawList:
                     np.repeat(self._rgba(color), k, axis=0), np.repeat(self._layer(layer), k))
 
     def __repr__(self) -> str:
-        return (f"<DrawList {self._n}/{self._vcap} vertices, {len(self._batches)}/{self._bcap} "
+        motion = ", motion" if self._moff else ""
+        return (f"<DrawList {self._n}/{self._vcap} vertices{motion}, {len(self._batches)}/{self._bcap} "
                 f"batches, seq {self._sequence}>")
