@@ -17,7 +17,10 @@ One *frame* (windowed, :meth:`App.run_window`):
    runs the ticks that are due; each tick takes one ``InputState`` snapshot,
    hands it to the recorder (if recording) and runs ``host.tick``;
 3. render the host's draw list and every drawing child's draw list (the
-   renderer orders them by layer, then list) through the camera;
+   renderer orders them by layer, then list) through the camera, at the
+   loop's ``alpha``: shapes drawn with motion appear ``alpha`` of the way
+   from their previous tick's position to the current one (render
+   interpolation; 1, the exact tick, while paused and for screenshots);
 4. draw the overlay; apply its actions (pause, step, time scale through the
    loop; reload, record start/stop, overlay toggle here);
 5. save a screenshot if one is due, swap, close the telemetry frame.
@@ -702,18 +705,21 @@ class App:
                 dl.draw_quads(chunk["Position"], 2.5, (255, 210, 40, 255), layer=5)
         dl.finish()
 
-    def render_frame(self, *, fresh_overlay: bool = False) -> list[OverlayAction]:
+    def render_frame(self, *, fresh_overlay: bool = False, alpha: float = 1.0) -> list[OverlayAction]:
         """Draw the scene and the overlay into the back buffer (no swap); returns overlay actions.
 
         ``fresh_overlay`` redraws the overlay now instead of reusing its cached
-        pixels (screenshots show the numbers of their own tick).
+        pixels (screenshots show the numbers of their own tick). ``alpha`` is
+        the loop's interpolation factor (1: the current tick exactly, as
+        headless runs and screenshots draw it).
         """
         if self.renderer is None:
             raise AppError("render_frame() needs a window: start an App with render=True")
         if fresh_overlay:
             self._overlay_age = 1 << 30
         self._fill_host_drawlist()
-        self.last_frame_stats = self.renderer.render(self.drawlists(), self.camera(), clear=self.config.clear_color)
+        self.last_frame_stats = self.renderer.render(self.drawlists(), self.camera(), clear=self.config.clear_color,
+                                                     alpha=alpha)
         return self._draw_overlay()
 
     def _draw_overlay(self) -> list[OverlayAction]:
@@ -917,7 +923,10 @@ class App:
             rendered = shot_due or now - last_render >= interval or loop.paused and not auto_paused \
                 and now - last_render >= fastest
             if rendered:
-                self.handle_actions(self.render_frame(fresh_overlay=shot_due))
+                # between ticks, draw moving shapes alpha of the way from the last tick to this
+                # one; exact ticks while paused, single-stepping to a stop, or for a screenshot
+                alpha = 1.0 if shot_due or loop.paused else result.alpha
+                self.handle_actions(self.render_frame(fresh_overlay=shot_due, alpha=alpha))
                 self._shoot_due(shots, render_first=False)
                 self.window.swap()
                 last_render = now

@@ -16,7 +16,17 @@ numpy array or any buffer), and for each one:
 
 Then it draws every batch of every list with one ``glDrawArrays`` each (runs
 that are adjacent in the buffer are merged), ordered by layer, then by list
-order, then by batch order. The vertex buffer is orphaned every frame
+order, then by batch order.
+
+Render interpolation: ``render(..., alpha=a)`` draws each vertex at ``pos -
+motion * (1 - a)``, ``a`` of the way from where it was one tick earlier to
+where it is now (``alpha`` of :class:`gpi.runtime.loop.FrameResult`). The
+motion streams of lists that have one are uploaded like their vertices
+(straight from the region into a second buffer, attribute 2, at the same
+vertex index); lists without one draw with that attribute's array disabled,
+i.e. a constant zero motion. At ``alpha = 1`` (the default: screenshots,
+golden images, replays) no motion is uploaded or read at all and the
+pixels are those of the tick itself. The vertex buffer is orphaned every frame
 (``glBufferData(..., NULL, GL_STREAM_DRAW)``) so the driver never stalls on
 the previous frame, and it grows to the next power of two when needed.
 
@@ -41,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from gpi.cython_ext.drawlist import (
+    MOTION_SIZE,
     VERTEX_SIZE,
     DrawList,
     DrawListError,
@@ -71,6 +82,8 @@ class FrameStats:
     draw_calls: int = 0
     vertices: int = 0
     bytes_uploaded: int = 0
+    moving_lists: int = 0
+    """Lists drawn with their motion stream (0 at alpha = 1)."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -113,6 +126,7 @@ class Renderer:
 
     _closed = True
     _vbo = 0
+    _mvbo = 0
     _vao = 0
     _program = 0
 
@@ -135,10 +149,16 @@ class Renderer:
         self.gl_version = version.decode(errors="replace")
         self._program = _program()
         self._u_transform = GL.glGetUniformLocation(self._program, "u_transform")
+        self._u_lag = GL.glGetUniformLocation(self._program, "u_lag")
         self._vao = int(GL.glGenVertexArrays(1))
-        self._vbo = int(GL.glGenBuffers(1))
+        self._vbo, self._mvbo = (int(b) for b in GL.glGenBuffers(2))
         self._capacity = 0
+        self._mcapacity = 0
         GL.glBindVertexArray(self._vao)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mvbo)
+        self._mcapacity = self._reserve_buffer(1 << 16, 0)
+        GL.glVertexAttribPointer(2, 2, GL.GL_FLOAT, GL.GL_FALSE, MOTION_SIZE, ctypes.c_void_p(0))
+        GL.glDisableVertexAttribArray(2)  # enabled only while drawing lists that move
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._vbo)
         self._reserve(1 << 20)
         GL.glEnableVertexAttribArray(0)
@@ -154,14 +174,24 @@ class Renderer:
 
     # -- buffers ------------------------------------------------------------------------
 
-    def _reserve(self, nbytes: int, orphan: bool = True) -> None:
-        """Orphan the vertex buffer (or only grow it), to a power of two >= ``nbytes``."""
-        cap = max(self._capacity, 1 << 16)
+    @staticmethod
+    def _reserve_buffer(nbytes: int, capacity: int, orphan: bool = True) -> int:
+        """Orphan the bound buffer (or only grow it) to a power of two >= ``nbytes``; its new size."""
+        cap = max(capacity, 1 << 16)
         while cap < nbytes:
             cap *= 2
-        if orphan or cap != self._capacity:
+        if orphan or cap != capacity:
             GL.glBufferData(GL.GL_ARRAY_BUFFER, cap, None, GL.GL_STREAM_DRAW)
-        self._capacity = cap
+        return cap
+
+    def _reserve(self, nbytes: int, orphan: bool = True) -> None:
+        """Orphan the vertex buffer (or only grow it), to a power of two >= ``nbytes``."""
+        self._capacity = self._reserve_buffer(nbytes, self._capacity, orphan)
+
+    def _reserve_motion(self, nbytes: int, orphan: bool = True) -> None:
+        """The same for the motion buffer (binds it; rebind the vertex buffer after)."""
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mvbo)
+        self._mcapacity = self._reserve_buffer(nbytes, self._mcapacity, orphan)
 
     def _live(self) -> None:
         if self._closed:
@@ -172,13 +202,15 @@ class Renderer:
     def render(self, drawlists: Sequence[Any], camera: Camera,
                clear: Color | None = (0.0, 0.0, 0.0, 1.0), *,
                viewport: tuple[int, int] | None = None, copy_upload: bool = False,
-               strict: bool = False) -> FrameStats:
+               strict: bool = False, alpha: float = 1.0) -> FrameStats:
         """Draw ``drawlists`` (host first, then children) through ``camera``; returns the stats.
 
         ``viewport`` defaults to the window's drawable size, else the camera's.
         ``copy_upload`` stages each list through a numpy copy first (for the
         benchmark's comparison only). ``strict`` raises on an invalid list
-        instead of skipping it.
+        instead of skipping it. ``alpha`` in [0, 1] is how far the frame lies
+        between the previous tick and the current one (render interpolation,
+        see the module doc); 1 draws the current tick exactly.
         """
         self._live()
         if self.window is not None:
@@ -213,14 +245,27 @@ class Renderer:
 
         # 2. upload: one glBufferSubData per list, straight from its memory
         total = sum(h.vertex_count for _, h, _ in plan) + screen_hdr.vertex_count
+        lag = 1.0 - min(max(float(alpha), 0.0), 1.0)
+        moving = [lag > 0.0 and h.has_motion and h.vertex_count > 0 for _, h, _ in plan]
         GL.glBindVertexArray(self._vao)
+        if any(moving):  # motion streams first: the vertex buffer stays bound below
+            self._reserve_motion(total * MOTION_SIZE)
+            base = 0
+            for (region, hdr, _), mv in zip(plan, moving):
+                if mv:
+                    self._upload(region, hdr.motion_offset, hdr.vertex_count * MOTION_SIZE,
+                                 base * MOTION_SIZE, copy_upload)
+                    stats.bytes_uploaded += hdr.vertex_count * MOTION_SIZE
+                    stats.moving_lists += 1
+                base += hdr.vertex_count
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._vbo)
         self._reserve(total * VERTEX_SIZE)
         draws: list[tuple[int, int, int, int, int]] = []  # layer, list, batch, first, count
         base = 0
         for li, (region, hdr, batches) in enumerate(plan):
             if hdr.vertex_count:
-                self._upload(region, hdr.vertex_offset, hdr.vertex_count, base, copy_upload)
+                self._upload(region, hdr.vertex_offset, hdr.vertex_count * VERTEX_SIZE,
+                             base * VERTEX_SIZE, copy_upload)
                 stats.bytes_uploaded += hdr.vertex_count * VERTEX_SIZE
             for bi, b in enumerate(batches.tolist()):
                 if b[4]:
@@ -228,8 +273,8 @@ class Renderer:
             base += hdr.vertex_count
         screen_base = base
         if screen_hdr.vertex_count:
-            self._upload(screen_region, screen_hdr.vertex_offset, screen_hdr.vertex_count,
-                         screen_base, copy_upload)
+            self._upload(screen_region, screen_hdr.vertex_offset, screen_hdr.vertex_count * VERTEX_SIZE,
+                         screen_base * VERTEX_SIZE, copy_upload)
             stats.bytes_uploaded += screen_hdr.vertex_count * VERTEX_SIZE
         stats.lists = len(plan) - 1
         stats.vertices = total
@@ -245,15 +290,19 @@ class Renderer:
         GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
         GL.glUseProgram(self._program)
         GL.glUniform4f(self._u_transform, *cam.transform())
+        GL.glUniform1f(self._u_lag, lag)
+        GL.glVertexAttrib2f(2, 0.0, 0.0)  # the motion of lists without a stream
         draws.sort()
         stats.batches = len(draws) + len(screen_batches)
-        stats.draw_calls = self._draw_runs([(d[3], d[4]) for d in draws])
+        stats.draw_calls = self._draw_runs([(d[3], d[4], moving[d[1]]) for d in draws])
         if len(screen_batches):
             GL.glUniform4f(self._u_transform, *Camera.pixels(vw, vh).transform())
+            GL.glUniform1f(self._u_lag, 0.0)
             order = np.argsort(screen_batches["layer"], kind="stable")
-            runs = [(screen_base + int(screen_batches["first"][k]), int(screen_batches["count"][k]))
-                    for k in order]
+            runs = [(screen_base + int(screen_batches["first"][k]), int(screen_batches["count"][k]),
+                     False) for k in order]
             stats.draw_calls += self._draw_runs(runs)
+        GL.glDisableVertexAttribArray(2)
         GL.glUseProgram(0)
         GL.glBindVertexArray(0)
         self.immediate.clear()
@@ -261,52 +310,71 @@ class Renderer:
         self.stats = stats
         return stats
 
-    def _upload(self, region: np.ndarray, offset: int, count: int, dst: int, copy: bool) -> None:
-        nbytes = count * VERTEX_SIZE
+    @staticmethod
+    def _upload(region: np.ndarray, offset: int, nbytes: int, dst: int, copy: bool) -> None:
+        """``nbytes`` at ``offset`` of ``region`` into the bound buffer at byte ``dst``."""
         if copy:
             staged = np.array(region[offset : offset + nbytes])  # the copy the direct path avoids
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, dst * VERTEX_SIZE, nbytes,
-                               ctypes.c_void_p(staged.ctypes.data))
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, dst, nbytes, ctypes.c_void_p(staged.ctypes.data))
         else:
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, dst * VERTEX_SIZE, nbytes,
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, dst, nbytes,
                                ctypes.c_void_p(region.ctypes.data + offset))
 
     @staticmethod
-    def _draw_runs(runs: list[tuple[int, int]]) -> int:
+    def _draw_runs(runs: list[tuple[int, int, bool]]) -> int:
+        """Draw ``(first, count, moving)`` runs, merging neighbours; the motion array is on for moving ones."""
         calls = 0
         start = cnt = -1
-        for first, count in runs:
-            if cnt >= 0 and first == start + cnt:
+        state = run_moving = False  # attribute 2's array is disabled on entry
+        for first, count, moving in runs:
+            if cnt >= 0 and first == start + cnt and moving == run_moving:
                 cnt += count
                 continue
             if cnt > 0:
+                if run_moving != state:
+                    state = run_moving
+                    (GL.glEnableVertexAttribArray if state else GL.glDisableVertexAttribArray)(2)
                 GL.glDrawArrays(GL.GL_TRIANGLES, start, cnt)
                 calls += 1
-            start, cnt = first, count
+            start, cnt, run_moving = first, count, moving
         if cnt > 0:
+            if run_moving != state:
+                state = run_moving
+                (GL.glEnableVertexAttribArray if state else GL.glDisableVertexAttribArray)(2)
             GL.glDrawArrays(GL.GL_TRIANGLES, start, cnt)
             calls += 1
+        if state:
+            GL.glDisableVertexAttribArray(2)
         return calls
 
-    def upload_only(self, drawlists: Sequence[Any], *, copy: bool = False) -> int:
+    def upload_only(self, drawlists: Sequence[Any], *, copy: bool = False, motion: bool = False) -> int:
         """Upload ``drawlists`` into the vertex buffer without drawing (benchmarks); returns bytes.
 
         Unlike :meth:`render` it keeps the buffer's storage (no orphaning), so
-        only the copy itself is measured.
+        only the copy itself is measured. ``motion`` uploads the motion streams too.
         """
         self._live()
         regions = [resolve_region(s) for s in drawlists]
         headers = [read_header(r) for r in regions]
         total = sum(h.vertex_count for h in headers)
+        moved = 0
+        if motion:
+            self._reserve_motion(total * MOTION_SIZE, orphan=False)
+            base = 0
+            for r, h in zip(regions, headers):
+                if h.vertex_count and h.has_motion:
+                    self._upload(r, h.motion_offset, h.vertex_count * MOTION_SIZE, base * MOTION_SIZE, copy)
+                    moved += h.vertex_count * MOTION_SIZE
+                base += h.vertex_count
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._vbo)
         self._reserve(total * VERTEX_SIZE, orphan=False)
         base = 0
         for r, h in zip(regions, headers):
             if h.vertex_count:
-                self._upload(r, h.vertex_offset, h.vertex_count, base, copy)
+                self._upload(r, h.vertex_offset, h.vertex_count * VERTEX_SIZE, base * VERTEX_SIZE, copy)
             base += h.vertex_count
         GL.glFinish()
-        return total * VERTEX_SIZE
+        return total * VERTEX_SIZE + moved
 
     # -- read back ----------------------------------------------------------------------
 
@@ -341,7 +409,7 @@ class Renderer:
         try:
             if self.window is not None and not self.window.closed:
                 self.window.make_current()
-            GL.glDeleteBuffers(1, [self._vbo])
+            GL.glDeleteBuffers(2, [self._vbo, self._mvbo])
             GL.glDeleteVertexArrays(1, [self._vao])
             GL.glDeleteProgram(self._program)
         except Exception:  # the context may already be gone; its objects went with it
