@@ -36,7 +36,7 @@ import numpy as np
 
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
-from gpi.ecs.errors import EcsError, SnapshotError
+from gpi.ecs.errors import SnapshotError
 from gpi.ecs.resources import Events, Resources
 from gpi.ecs.storage import SegmentPool
 from gpi.ecs.table import MIN_ROWS, Table
@@ -116,7 +116,7 @@ def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
         raise SnapshotError(f"snapshot body is corrupt (lz4: {exc})") from None
     try:
         obj = msgpack.unpackb(packed, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: e.g. a list as a map key
         raise SnapshotError(f"snapshot body is corrupt (msgpack: {exc})") from None
     if not isinstance(obj, dict):
         raise SnapshotError("snapshot body is not a map")
@@ -212,7 +212,7 @@ def decode_snapshot(data: bytes, world: World, *, keep_epoch: bool) -> None:
             _load(target, body)
         except SnapshotError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, EcsError) as exc:
+        except Exception as exc:  # KeyError, TypeError, EcsError, ... (even SyntaxError from a garbled dtype)
             raise SnapshotError(f"snapshot content is malformed or corrupt: {exc!r}") from None
         got = target.checksum()
         if got != checksum:
