@@ -128,3 +128,57 @@ def test_a_bad_motion_offset_is_skipped_not_fatal(gl):
     bad[48:52] = np.frombuffer(np.uint32(bad.size - 4).tobytes(), np.uint8)
     stats = gl.render([bad], Camera(), alpha=0.5)
     assert stats.lists_skipped == 1 and "motion_offset" in stats.errors[0]
+
+
+# -- the app and the example plugins ------------------------------------------------------------
+
+
+def _app_config(**kw):
+    from gpi.runtime.app import AppConfig, demo_plugin_dirs
+
+    return AppConfig(plugins=demo_plugin_dirs(names=("spawner", "movement", "boids")), isolation="none",
+                     population=60, headless=True, overlay=False, width=128, height=128, memory_every=0,
+                     seed=5, **kw)
+
+
+def test_boids_draw_their_last_tick_displacement_as_motion():
+    from gpi.cython_ext import drawlist as d
+    from gpi.runtime.app import App
+
+    with App(_app_config()) as app:
+        app.run_headless(3)
+        seg = app.host.drawlist("boids")
+        hdr = d.read_header(seg)
+        assert hdr.has_motion and hdr.vertex_count == 6 * 60
+        per_quad = d.motion_view(seg, hdr)[::6]
+        vel = np.concatenate([c["Velocity"] for c in app.world.query("Velocity")])
+        expected = vel * np.float32(app.loop.dt)
+        key = np.lexsort(per_quad.T)
+        assert np.array_equal(per_quad[key], expected[np.lexsort(expected.T)])
+        # a frame between two ticks draws the boids list with its motion stream
+        stats = app.renderer.render(app.drawlists(), app.camera(), alpha=0.5)
+        assert stats.moving_lists == 1 and stats.errors == []
+
+
+def test_windowed_loop_renders_between_ticks():
+    from gpi.runtime.app import App
+
+    now = [0.0]
+
+    def clock() -> float:  # 7 ms per reading: frames fall between the 60 Hz ticks
+        now[0] += 0.007
+        return now[0]
+
+    alphas: list[float] = []
+    with App(_app_config(), clock=clock) as app:
+        app.start()
+        render = app.render_frame
+
+        def spy(**kw):
+            alphas.append(kw.get("alpha", 1.0))
+            return render(**kw)
+
+        app.render_frame = spy  # type: ignore[method-assign]
+        app.run_window(None, max_frames=40)
+    assert alphas and all(0.0 <= a <= 1.0 for a in alphas)
+    assert any(0.0 < a < 1.0 for a in alphas)

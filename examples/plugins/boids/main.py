@@ -108,14 +108,20 @@ def steer(ctx):
         ctx.commands.set_chunk(chunk, "Velocity", steer_chunk(chunk["Position"], vel, ctx.dt, noise, out))
 
 
-@plugin.system(stage="render", reads=["Position"])
+@plugin.system(stage="render", reads=["Position", "Velocity"])
 def draw(ctx):
-    """One small quad per boid (needs capability 'draw'; skipped when headless)."""
+    """One small quad per boid (needs capability 'draw'; skipped when headless).
+
+    ``motion=Velocity * dt`` is how far each boid moved during this tick
+    (movement's ``Position += Velocity * dt``): the host's renderer uses it to
+    draw frames that fall between two ticks at the in-between position.
+    """
     if "draw" not in ctx.granted:
         return
     try:
         dl = ctx.draw
     except Exception:  # headless: no draw-list buffer attached
         return
-    for chunk in ctx.query("Position", without=["Player"]):
-        dl.draw_quads(chunk["Position"], 0.6, (120, 200, 255, 255))
+    dt = np.float32(ctx.dt)
+    for chunk in ctx.query("Position", "Velocity", without=["Player"]):
+        dl.draw_quads(chunk["Position"], 0.6, (120, 200, 255, 255), motion=chunk["Velocity"] * dt)
