@@ -17,11 +17,18 @@
   preallocated buffer of the same sizes (memcpy): bandwidths in GB/s.
 - The kernel per SIMD path (scalar Cython, SSE2, AVX2, AVX-512F) on the 10k
   bytes.
+- Right after a demo tick: what a recording pays per tick (the checksum
+  while the tick's data is partly out of cache, and at once again, hot), the
+  tick itself, and a keyframe (``World.snapshot``) and its ``from_snapshot``.
 
 Before this kernel (format v1: one splitmix64 per 8-byte word, one kernel call
 per part, everything re-encoded per call) the demo at 10k took ~128 us per
 checksum on this machine and the raw kernel ~41 us for 300 KB (xxh3: ~6 us);
 ``V1_DEMO_10K_US`` holds that measured figure for the speedup target.
+Before the steady-call fast path (commit 06a7266: weak column references
+dereferenced by the kernel, one kernel call, prefetch) the checksum right
+after a demo tick took ~20-30 us and a keyframe snapshot ~0.7-1.1 ms (with an
+lz4 content checksum, dropped since).
 
 Usage: ``python benchmarks/checksum_bench.py [--quick] [--json]``. Every
 measurement interleaves its sides (A B C A B C ...) after a warm-up and
@@ -172,7 +179,56 @@ def measure_demo(reps: int) -> dict[str, Any]:
         out = measure_size(world, "demo_10k", reps)
         out["demo_10k_entities"] = world.entity_count
         out["demo_10k_tables"] = sum(1 for t in world.tables if t.rows)
+        out.update(measure_after_tick(world, host, max(20, reps // 4)))
     return out
+
+
+def measure_after_tick(world: World, host: Any, ticks: int) -> dict[str, Any]:
+    """What a recording pays per tick: ``world_checksum`` right after ``host.tick`` (its columns partly
+    out of cache), then again at once (hot); and a keyframe (``World.snapshot``) after a tick."""
+    from gpi.ecs.checksum import world_checksum
+
+    tick_ns: list[int] = []
+    cold: list[int] = []
+    hot: list[int] = []
+    snap: list[int] = []
+    restore: list[int] = []
+    gc.disable()
+    try:
+        for t in range(ticks):
+            t0 = time.perf_counter_ns()
+            host.tick({"keys": [["left"], ["down"]][t % 2], "mouse": [0.0, 0.0], "buttons": [], "axes": {}})
+            t1 = time.perf_counter_ns()
+            world_checksum(world)
+            t2 = time.perf_counter_ns()
+            world_checksum(world)
+            t3 = time.perf_counter_ns()
+            tick_ns.append(t1 - t0)
+            cold.append(t2 - t1)
+            hot.append(t3 - t2)
+            if t % 4 == 0:
+                s0 = time.perf_counter_ns()
+                data = world.snapshot()
+                s1 = time.perf_counter_ns()
+                World.from_snapshot(data).close()
+                s2 = time.perf_counter_ns()
+                snap.append(s1 - s0)
+                restore.append(s2 - s1)
+    finally:
+        gc.enable()
+
+    def med(v: list[int]) -> float:
+        return round(statistics.median(v) / 1e3, 2)
+
+    return {
+        "demo_10k_tick_us": med(tick_ns),
+        "demo_10k_after_tick_checksum_us": med(cold),
+        "demo_10k_after_tick_hot_checksum_us": med(hot),
+        "demo_10k_after_tick_checksum_share_pct": round(100 * statistics.median(cold) / statistics.median(tick_ns), 2),
+        "demo_10k_snapshot_us": med(snap),
+        "demo_10k_from_snapshot_us": med(restore),
+        "demo_10k_snapshot_bytes": len(data),
+    }
 
 
 def measure_levels(world: World, reps: int) -> dict[str, Any]:
@@ -250,6 +306,11 @@ def show(result: dict[str, Any]) -> None:
     con.print(f"kernel per SIMD path (10k bytes): {lv}")
     con.print(f"v1 demo 10k: {f['v1_demo_10k_checksum_us']} µs -> {f['demo_10k_checksum_us']} µs "
               f"({f['speedup_vs_v1_10k']}x)")
+    con.print(f"demo 10k, right after a tick ({f['demo_10k_tick_us']} µs, isolation none): "
+              f"checksum {f['demo_10k_after_tick_checksum_us']} µs "
+              f"({f['demo_10k_after_tick_checksum_share_pct']} % of the tick; at once again: "
+              f"{f['demo_10k_after_tick_hot_checksum_us']} µs); keyframe snapshot {f['demo_10k_snapshot_us']} µs "
+              f"({f['demo_10k_snapshot_bytes']:,} bytes), from_snapshot {f['demo_10k_from_snapshot_us']} µs")
     tt = Table(title="targets")
     for col in ("target", "value", "op", "goal", "met"):
         tt.add_column(col)

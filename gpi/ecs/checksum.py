@@ -20,11 +20,14 @@ implied by the operation history that the replay checks anyway), so a
 Caching. The structure only changes together with the layout epoch (every
 structural change bumps it, see :mod:`gpi.ecs.world`), so part 1 is hashed
 once per epoch: the world keeps a small plan (the structure's hash, weak
-references to the column arrays and their live byte lengths) and each call
-hashes only the columns, in one kernel call, and the resources. A plan is
-reused only while the epoch, the entity index, the component registry and
-every column array are the same objects; it holds only weak references to
-the arrays, so it never keeps old arrays (or their segments) alive.
+references to the column arrays and their live byte lengths), and a steady
+call is one kernel call over the columns and the resource bytes, seeded with
+that hash. The plan stands while the epoch, the entity index and the
+component registry (object and size) are the same; it holds only weak
+references to the arrays, so it never keeps old arrays (or their segments)
+alive, and the kernel dereferences them: should a column array die within an
+epoch (no world operation does that), the kernel raises ``ReferenceError`` and
+the plan is made again, so a stale array is never hashed.
 Resources holding only immutable scalars (int, float, str, bytes, bool,
 None) keep their encoding while every value is the very same object; any
 other value is re-encoded on each call. The cache lives on the world (the

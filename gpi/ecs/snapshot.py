@@ -15,8 +15,10 @@ Byte layout (little-endian)::
                     resources, events
 
 The lz4 frame carries no content checksum (snapshots written before this
-had one; lz4 reads both): the header's checksum, recomputed over the rebuilt
-world, checks more than the compressed bytes alone.
+had one; lz4 reads both): the header's world checksum is recomputed over the
+rebuilt world, which checks the whole state (entities, tables, values,
+resources). What it does not cover (seed, epoch, free list, events) is left
+to the storage around a snapshot: a replay file's blocks carry a CRC32.
 
 Loading rebuilds the world in fresh segments, then recomputes the checksum and
 compares it with the header: a snapshot that decodes but does not reproduce
