@@ -8,11 +8,15 @@
   version the tests compare against).
 - Bandwidth: the kernel's output bytes per second against a numpy copy
   (``np.copyto``, i.e. memcpy) of the same number of bytes.
+- With motion: the same kernel also writing each quad's motion row (float32
+  dx, dy: render interpolation) to its 6 vertices' motion stream, 48 more
+  bytes per quad (120 in all), against a memcpy of those 120 bytes per quad.
 - Upload: the finished draw list sent to a GL vertex buffer in a headless
   context (SDL offscreen + Mesa EGL): ``glBufferSubData`` straight from the
   draw-list memory vs a numpy copy first and then ``glBufferSubData`` from
   the copy (``glFinish`` after each, so the driver's work is counted).
-- Frame: one full ``Renderer.render`` of the 100k-quad list at 512x512.
+- Frame: one full ``Renderer.render`` of the 100k-quad list at 512x512, and
+  of the same list with a motion stream drawn between two ticks (``alpha=0.5``).
 
 Usage: ``python benchmarks/draw_bench.py [--quick] [--json]``. The sides of
 each ratio are interleaved (A B A B ...) after a warm-up; medians reported.
@@ -46,6 +50,11 @@ def _columns(n: int) -> tuple[np.ndarray, ...]:
     return pos, size, color, layer, rot
 
 
+def _motion(n: int) -> np.ndarray:
+    """Per-quad displacement during one 60 Hz tick (Velocity * dt)."""
+    return (np.random.default_rng(n + 1).uniform(-20, 20, (n, 2)) / 60.0).astype(np.float32)
+
+
 VIEW = (-1100.0, -1100.0, 1100.0, 1100.0)
 
 
@@ -62,15 +71,23 @@ def measure_build(n: int, reps: int) -> dict[str, float]:
     scratch = dl._Scratch()
     res = dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch)
     assert res.shapes == n
+    motion = _motion(n)
+    mout = np.zeros(n * 6 * dl.MOTION_SIZE, dtype=np.uint8)
+    msrc = np.ones(out.nbytes + mout.nbytes, dtype=np.uint8)
+    mdst = np.zeros_like(msrc)
     times = _interleaved(
         {
             "kernel": lambda: dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch),
             "numpy": lambda: dl.quads_reference(pos, size, color, layer, rot, VIEW),
             "memcpy": lambda: np.copyto(dst, src),
+            "kernel_motion": lambda: dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch,
+                                                    motion, mout),
+            "memcpy_motion": lambda: np.copyto(mdst, msrc),
         },
         reps,
     )
     times["bytes"] = float(out.nbytes)
+    times["bytes_motion"] = float(msrc.nbytes)
     return times
 
 
@@ -106,12 +123,18 @@ def measure_upload(quick: bool) -> dict[str, float]:
                 figures[f"upload_copy_overhead_{lab}"] = round(t["copy"] / t["direct"], 2)
                 if n == 100_000:
                     cam = Camera(zoom=512 / 2200)
+                    moving = dl.DrawList.allocate(6 * n, batch_capacity=16, motion=True)
+                    moving.draw_quads(pos, size, color, layer, rot, motion=_motion(n))
+                    moving.finish()
 
-                    def frame(d: dl.DrawList = d, cam: Camera = cam) -> None:
-                        renderer.render([d], cam)
+                    def frame(d: dl.DrawList = d, cam: Camera = cam, alpha: float = 1.0) -> None:
+                        renderer.render([d], cam, alpha=alpha)
                         renderer.read_pixels()
 
-                    figures["frame_100k_ms"] = round(_interleaved({"f": frame}, reps)["f"] * 1e3, 2)
+                    ft = _interleaved({"still": frame,
+                                       "moving": lambda m=moving, c=cam: frame(m, c, 0.5)}, reps)
+                    figures["frame_100k_ms"] = round(ft["still"] * 1e3, 2)
+                    figures["frame_100k_motion_ms"] = round(ft["moving"] * 1e3, 2)
         finally:
             renderer.close()
     return figures
@@ -130,6 +153,12 @@ def measure(quick: bool, with_gl: bool = True) -> dict[str, Any]:
         figures[f"memcpy_{lab}_gbps"] = round(r["bytes"] / r["memcpy"] / 1e9, 2)
         figures[f"kernel_bandwidth_vs_memcpy_{lab}"] = round(r["memcpy"] / r["kernel"], 3)
         figures[f"output_bytes_{lab}"] = r["bytes"]
+        figures[f"quads_{lab}_kernel_motion_ms"] = round(r["kernel_motion"] * 1e3, 3)
+        figures[f"memcpy_{lab}_motion_ms"] = round(r["memcpy_motion"] * 1e3, 3)
+        figures[f"kernel_motion_{lab}_gbps"] = round(r["bytes_motion"] / r["kernel_motion"] / 1e9, 2)
+        figures[f"kernel_motion_bandwidth_vs_memcpy_{lab}"] = round(
+            r["memcpy_motion"] / r["kernel_motion"], 3)
+        figures[f"motion_cost_{lab}"] = round(r["kernel_motion"] / r["kernel"], 2)
     if with_gl:
         try:
             figures.update(measure_upload(quick))
@@ -158,7 +187,18 @@ def tables(result: dict[str, Any]) -> list[Any]:
           f"{f[f'memcpy_{lab}_ms']:.2f}",
           f"{f[f'memcpy_{lab}_gbps']:.2f}",
           f"{f[f'kernel_bandwidth_vs_memcpy_{lab}']:.2f}") for lab in ("100k", "1m")),
-        first="right")]
+        first="right"),
+        bc.rows_table(
+            "Same quads with a motion stream (72 + 48 B per quad), median ms",
+            ("quads", "kernel with motion", "x without", "kernel GB/s", "memcpy same bytes",
+             "kernel / memcpy"),
+            ((lab,
+              f"{f[f'quads_{lab}_kernel_motion_ms']:.2f}",
+              f"{f[f'motion_cost_{lab}']:.2f}x",
+              f"{f[f'kernel_motion_{lab}_gbps']:.2f}",
+              f"{f[f'memcpy_{lab}_motion_ms']:.2f}",
+              f"{f[f'kernel_motion_bandwidth_vs_memcpy_{lab}']:.2f}") for lab in ("100k", "1m")),
+            first="right")]
     if "upload_1m_direct_ms" in f:
         out.append(bc.rows_table(
             "Upload to a GL vertex buffer (Mesa llvmpipe, headless), median ms",
@@ -168,7 +208,8 @@ def tables(result: dict[str, Any]) -> list[Any]:
               f"{f[f'upload_{lab}_copy_ms']:.2f} ({f[f'upload_{lab}_copy_gbps']:.1f} GB/s)",
               f"{f[f'upload_copy_overhead_{lab}']:.2f}x") for lab in ("100k", "1m")),
             first="right"))
-        out.append(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms")
+        out.append(f"Full frame, 100k quads at 512x512 (render + read_pixels): {f['frame_100k_ms']:.1f} ms; "
+                   f"with motion at alpha 0.5: {f['frame_100k_motion_ms']:.1f} ms")
     return out
 
 
