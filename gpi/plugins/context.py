@@ -218,7 +218,11 @@ class SystemContext:
 
     @property
     def draw(self) -> Any:
-        """The draw-list builder of this call; needs capability ``draw``."""
+        """The draw-list builder of this call (a DrawList); needs capability ``draw``.
+
+        Column draws take ``motion=`` (e.g. ``Velocity * ctx.dt``): how far each
+        shape moved this tick, so the host can draw frames between two ticks.
+        """
         self._need("draw", "draw")
         if self._draw is None:
             raise CapabilityError(f"{self.where}: no draw-list buffer is attached in this run (headless)")
