@@ -316,7 +316,7 @@ def checksum(const uint8_t[::1] data not None, uint64_t seed=0):
     return h
 
 
-def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed=0):
+def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed=0, tail=None):
     """Chain the hash over the first ``lengths[i]`` bytes of each of ``buffers``; returns an int.
 
     Exactly ``checksum(buffers[-1][:lengths[-1]], ... checksum(buffers[0][:lengths[0]], seed))``,
@@ -325,8 +325,11 @@ def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed
     buffer may also be a ``weakref.ref`` to one: it is dereferenced, and
     :class:`ReferenceError` is raised if its object no longer exists (so a
     caller can keep weak references to arrays and learn when one went away).
+    ``tail``, if given, is one more buffer hashed whole after the others
+    (the same as appending it and its length to the lists).
     """
     cdef Py_ssize_t m = len(buffers)
+    cdef Py_ssize_t k
     cdef Py_ssize_t i
     cdef Py_ssize_t got = 0
     cdef Py_ssize_t head
@@ -336,6 +339,9 @@ def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed
     cdef object obj
     if len(lengths) != m:
         raise ValueError(f"checksum_buffers: {m} buffers but {len(lengths)} lengths")
+    k = m  # buffers in the lists; m counts the tail too
+    if tail is not None:
+        m += 1
     views = <Py_buffer*>malloc((m + 1) * sizeof(Py_buffer))
     sizes = <Py_ssize_t*>malloc((m + 1) * sizeof(Py_ssize_t))
     if views == NULL or sizes == NULL:
@@ -344,8 +350,12 @@ def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed
         raise MemoryError()
     try:
         for i in range(m):
-            sizes[i] = lengths[i]
-            obj = buffers[i]
+            if i < k:
+                sizes[i] = lengths[i]
+                obj = buffers[i]
+            else:
+                sizes[i] = -1  # the tail: all of it
+                obj = tail
             if PyWeakref_CheckRef(obj):
                 obj = <object>PyWeakref_GetObject(obj)
                 if obj is None:
@@ -353,6 +363,8 @@ def checksum_buffers(list buffers not None, list lengths not None, uint64_t seed
                                          "that no longer exists")
             PyObject_GetBuffer(obj, &views[i], PyBUF_SIMPLE)
             got += 1
+            if i >= k:
+                sizes[i] = views[i].len
             if sizes[i] < 0 or sizes[i] > views[i].len:
                 raise ValueError(f"checksum_buffers: length {sizes[i]} of buffer {i} is outside "
                                  f"its {views[i].len} bytes")

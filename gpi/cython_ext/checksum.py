@@ -114,10 +114,14 @@ def checksum_bytes_reference(data: Any, seed: int = 0) -> int:
     return h
 
 
-def checksum_buffers_reference(buffers: Sequence[Any], lengths: Sequence[int], seed: int = 0) -> int:
+def checksum_buffers_reference(buffers: Sequence[Any], lengths: Sequence[int], seed: int = 0,
+                               tail: Any = None) -> int:
     """Reference of :func:`checksum_buffers`: the first ``lengths[i]`` bytes of each buffer, chained."""
     if len(buffers) != len(lengths):
         raise ValueError(f"checksum_buffers: {len(buffers)} buffers but {len(lengths)} lengths")
+    if tail is not None:
+        last = _contiguous_bytes(tail, len(buffers))
+        buffers, lengths = [*buffers, last], [*lengths, int(last.shape[0])]
     h = seed & _MASK
     for i, (b, n) in enumerate(zip(buffers, lengths)):
         view = _contiguous_bytes(b, i)
@@ -164,7 +168,7 @@ def checksum_bytes(data: Any, seed: int = 0) -> int:
     return int(_ext.checksum(as_bytes_view(data), seed & _MASK))
 
 
-def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0) -> int:
+def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0, tail: Any = None) -> int:
     """Checksum of the first ``lengths[i]`` bytes of each buffer, chained (one kernel call).
 
     Equal to ``h = seed; for b, n in zip(buffers, lengths): h = checksum_bytes(b[:n], h)``
@@ -172,8 +176,9 @@ def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0) -> i
     memory, a bytes object, ...); no copies are made, so a prefix of a large
     preallocated array costs only its ``n`` bytes. A buffer may be a
     ``weakref.ref`` to one: it is dereferenced, and :class:`ReferenceError`
-    is raised if its object no longer exists.
+    is raised if its object no longer exists. ``tail``, if given, is one
+    more buffer hashed whole after the others.
     """
     if _ext is None:
-        return checksum_buffers_reference(buffers, lengths, seed)
-    return int(_ext.checksum_buffers(buffers, lengths, seed & _MASK))
+        return checksum_buffers_reference(buffers, lengths, seed, tail)
+    return int(_ext.checksum_buffers(buffers, lengths, seed & _MASK, tail))

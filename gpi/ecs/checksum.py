@@ -109,10 +109,9 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
 class _Plan:
     """What one layout epoch of a world needs for its checksum.
 
-    ``buffers`` holds weak references to the column arrays, then one slot for
-    the resource bytes of the call; ``lengths`` their byte counts (the last
-    one set per call): one kernel call hashes both, seeded with the
-    structure's hash.
+    ``buffers`` holds weak references to the column arrays, ``lengths`` their
+    live byte counts: one kernel call hashes them and the resource bytes (its
+    ``tail``), seeded with the structure's hash.
     """
 
     __slots__ = ("epoch", "entities", "components", "ncomp", "struct_hash", "buffers", "lengths")
@@ -126,9 +125,7 @@ class _Plan:
         self.components: dict[str, Component] = world._components
         self.ncomp = len(self.components)
         self.buffers: list[Any] = [weakref.ref(c) for c in columns]
-        self.buffers.append(b"")
         self.lengths = col_lengths
-        self.lengths.append(0)
 
 
 class _State:
@@ -223,14 +220,9 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
     res = _resource_bytes(world._resources._items, state)
     ext = _ck._ext
     kernel = ext.checksum_buffers if ext is not None else checksum_buffers
-    buffers, lengths = plan.buffers, plan.lengths
-    buffers[-1] = res
-    lengths[-1] = len(res)
     try:
-        return int(kernel(buffers, lengths, plan.struct_hash))
+        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash, res))
     except ReferenceError:
         # A column array went away within the epoch (it should not): never hash stale arrays, plan again.
         plan = state.new_plan(world)
-        plan.buffers[-1] = res
-        plan.lengths[-1] = len(res)
-        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash))
+        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash, res))

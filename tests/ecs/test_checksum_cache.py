@@ -31,6 +31,8 @@ def test_weak_references_hash_like_their_objects(impl: str) -> None:
     strong = fn(arrays, lengths, 9)  # type: ignore[arg-type]
     mixed = [weakref.ref(a) if i % 2 else a for i, a in enumerate(arrays)]
     assert fn(mixed, lengths, 9) == strong  # type: ignore[arg-type]
+    assert fn(mixed[:-1], lengths[:-1], 9, arrays[-1]) == strong  # type: ignore[arg-type]  # tail: whole
+    assert fn([], [], 9, b"xyz") == fn([b"xyz"], [3], 9)
     gone = np.zeros(100, np.uint8)
     ref = weakref.ref(gone)
     del gone
