@@ -451,7 +451,8 @@ class App:
             self._close_window()
             raise
         self.mapper = InputMapper(self.window.size)
-        self.host_drawlist = DrawList.allocate(_HOST_DRAW_VERTICES)
+        # with a motion stream from the start: entities with a Velocity interpolate between ticks
+        self.host_drawlist = DrawList.allocate(_HOST_DRAW_VERTICES, motion=True)
 
     def _close_window(self) -> None:
         self._free_overlay_fbo()
@@ -698,7 +699,10 @@ class App:
                     if has_tint:
                         color = np.array(chunk["Tint"][:n])
                         color[:, 3] = 255
-                    dl.draw_quads(chunk["Position"][:n], 0.8, color)
+                    motion = None  # this tick's displacement, as movement integrates it
+                    if "Velocity" in chunk.components:
+                        motion = chunk["Velocity"][:n] * np.float32(self.loop.dt)
+                    dl.draw_quads(chunk["Position"][:n], 0.8, color, motion=motion)
                     budget -= n
         if "Player" in comps:
             for chunk in self.world.query("Position", with_=["Player"]):

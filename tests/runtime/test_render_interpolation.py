@@ -157,7 +157,7 @@ def test_boids_draw_their_last_tick_displacement_as_motion():
         assert np.array_equal(per_quad[key], expected[np.lexsort(expected.T)])
         # a frame between two ticks draws the boids list with its motion stream
         stats = app.renderer.render(app.drawlists(), app.camera(), alpha=0.5)
-        assert stats.moving_lists == 1 and stats.errors == []
+        assert stats.moving_lists == 2 and stats.errors == []  # the host's list (arena frame) too
 
 
 def test_windowed_loop_renders_between_ticks():
@@ -182,3 +182,19 @@ def test_windowed_loop_renders_between_ticks():
         app.run_window(None, max_frames=40)
     assert alphas and all(0.0 <= a <= 1.0 for a in alphas)
     assert any(0.0 < a < 1.0 for a in alphas)
+
+
+def test_host_drawn_entities_carry_their_velocity_as_motion():
+    from gpi.cython_ext import drawlist as d
+    from gpi.runtime.app import App, AppConfig, demo_plugin_dirs
+
+    cfg = AppConfig(plugins=demo_plugin_dirs(names=("spawner", "movement")), isolation="none",
+                    population=30, headless=True, overlay=False, width=128, height=128, memory_every=0)
+    with App(cfg) as app:
+        app.run_headless(2)
+        hdr = d.read_header(app.host_drawlist.buffer)
+        per_quad = d.motion_view(app.host_drawlist.buffer, hdr)[24::6]  # after the 4 arena edges
+        assert hdr.has_motion and len(per_quad) == 30
+        assert np.abs(per_quad).max() > 0 and not d.motion_view(app.host_drawlist.buffer, hdr)[:24].any()
+        app.render_frame(alpha=0.5)
+        assert app.last_frame_stats.moving_lists == 1
