@@ -307,11 +307,22 @@ def default_recorder(app: App, path: str) -> Any:
 
 
 class _TelemetryBridge:
-    """Turns the plugin host's per-call dicts into CallRecords and WaveRecords (see module doc)."""
+    """Turns the plugin host's per-call dicts into CallRecords and WaveRecords (see module doc).
+
+    :meth:`on_record` runs once per system call, so it is kept lean: the
+    telemetry's bound methods are looked up once, a record of the wave that is
+    already open (the same raw ``tick``/``stage``/``wave`` as the last one) skips
+    the wave bookkeeping, and fields the plugin host already gives as ``int``/
+    ``str`` are not converted again. The values are those of the plain
+    ``int(rec.get(...) or 0)`` reading of every field.
+    """
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
+        self._now_ns = telemetry.now_ns
+        self._record_call = telemetry.record_call
         self._wave_key: tuple[int, str, int] | None = None
+        self._raw_key: tuple[Any, Any, Any] | None = None  # the open wave's key as the records spell it
         self._wave_index = -1
         self._wave_start = 0
         self._wave_stage = ""
@@ -320,31 +331,49 @@ class _TelemetryBridge:
         self._tick = -1
 
     def on_record(self, rec: Mapping[str, Any]) -> None:
-        now = self.telemetry.now_ns()
-        tick = int(rec["tick"])
-        key = (tick, str(rec.get("stage", "")), int(rec.get("wave", 0)))
-        if key != self._wave_key:
-            self.flush()
-            if tick != self._tick:
-                self._tick, self._wave_index = tick, -1
-            self._wave_key = key
-            self._wave_index += 1
-            self._wave_stage = key[1]
-            # every call of the wave was received at the same instant, before any apply
-            self._recv = now - int(rec.get("apply_ns") or 0)
-            self._wave_start = self._recv
-        host_ns = max(int(rec.get("host_ns") or 0), 0)
+        now = self._now_ns()
+        get = rec.get
+        raw = (rec["tick"], get("stage", ""), get("wave", 0))
+        if raw != self._raw_key:
+            self._open_wave(raw, now, get("apply_ns"))
+        host_ns = get("host_ns")
+        if type(host_ns) is not int:
+            host_ns = int(host_ns or 0)
+        if host_ns < 0:
+            host_ns = 0
         start = self._recv - host_ns
-        sent = rec.get("start_ns")  # when the host reports its send time (same perf_counter_ns clock)
+        sent = get("start_ns")  # when the host reports its send time (same perf_counter_ns clock)
         if isinstance(sent, int) and 0 < sent <= now - host_ns:
             start = sent
-        self._wave_start = min(self._wave_start, start)
+        if start < self._wave_start:
+            self._wave_start = start
         self._last_emit = now
-        self.telemetry.record_call(CallRecord(
-            system=str(rec["system"]), plugin=str(rec["plugin"]), tick=tick, wave=self._wave_index,
-            host_wall_ns=host_ns, child_cpu_ns=int(rec.get("cpu_ns") or rec.get("child_ns") or 0),
-            ipc_ns=int(rec.get("ipc_ns") or 0), cmd_bytes=int(rec.get("cmd_bytes") or 0), start_ns=start,
+        cpu = get("cpu_ns") or get("child_ns") or 0
+        ipc = get("ipc_ns") or 0
+        nbytes = get("cmd_bytes") or 0
+        system, plugin = rec["system"], rec["plugin"]
+        self._record_call(CallRecord(
+            system if type(system) is str else str(system), plugin if type(plugin) is str else str(plugin),
+            self._tick, self._wave_index, host_ns, cpu if type(cpu) is int else int(cpu),
+            ipc if type(ipc) is int else int(ipc), nbytes if type(nbytes) is int else int(nbytes), start,
         ))
+
+    def _open_wave(self, raw: tuple[Any, Any, Any], now: int, apply_ns: Any) -> None:
+        """A record whose raw key differs from the open wave's: same wave after all, or a new one."""
+        key = (int(raw[0]), str(raw[1]), int(raw[2]))
+        if key == self._wave_key:
+            self._raw_key = raw
+            return
+        self.flush()
+        self._raw_key = raw
+        if key[0] != self._tick:
+            self._tick, self._wave_index = key[0], -1
+        self._wave_key = key
+        self._wave_index += 1
+        self._wave_stage = key[1]
+        # every call of the wave was received at the same instant, before any apply
+        self._recv = now - int(apply_ns or 0)
+        self._wave_start = self._recv
 
     def flush(self) -> None:
         """Close the open wave (call at the end of every tick)."""
@@ -353,6 +382,7 @@ class _TelemetryBridge:
         self.telemetry.record_wave(self._wave_key[0], self._wave_index, self._wave_start,
                                    max(self._last_emit - self._wave_start, 0), self._wave_stage)
         self._wave_key = None
+        self._raw_key = None
 
 
 # -- the app --------------------------------------------------------------------------------
