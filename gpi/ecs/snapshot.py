@@ -57,7 +57,7 @@ def _raw(arr: np.ndarray, dtype: str | None = None) -> Any:
     """The raw bytes of a contiguous array as msgpack ``bin`` without a copy (converted to ``dtype`` if it differs)."""
     if dtype is not None and arr.dtype != np.dtype(dtype):
         return arr.astype(dtype).tobytes()
-    if not arr.flags.c_contiguous:
+    if not arr.flags.c_contiguous or arr.dtype.kind in "mM":  # datetimes have no buffer export
         return arr.tobytes()
     return arr.data  # a memoryview: msgpack packs it as bin (its raw bytes), copied once
 

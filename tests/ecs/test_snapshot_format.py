@@ -103,6 +103,19 @@ def test_sizes_are_checked_before_allocating() -> None:
             World.from_snapshot(data)
 
 
+def test_every_kind_of_dtype_round_trips() -> None:
+    kinds = {"When": ("datetime64[ms]", ()), "Span": ("timedelta64[s]", ()), "Big": (">f4", (2,)),
+             "Half": ("float16", ()), "Cplx": ("complex128", ()), "Name": ("U3", ()), "Flag": ("bool", ())}
+    with World() as w:
+        w.register(*(Component(name, dt, shape) for name, (dt, shape) in kinds.items()))
+        w.spawn(4, {"When": np.arange(4).astype("datetime64[ms]"), "Span": np.arange(4).astype("timedelta64[s]"),
+                    "Big": np.arange(8.0).reshape(4, 2), "Half": 1.5, "Cplx": 1 + 2j, "Name": "abc", "Flag": True})
+        with World.from_snapshot(w.snapshot()) as c:
+            assert c.checksum() == w.checksum()
+            (chunk,) = c.query("When", "Name")
+            assert list(chunk["Name"]) == ["abc"] * 4
+
+
 def test_snapshot_of_memoryview_and_bytearray_input() -> None:
     with _world() as w:
         snap = w.snapshot()
