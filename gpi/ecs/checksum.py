@@ -39,6 +39,7 @@ compare the two); :func:`checksum_parts` lists the hashed buffers in order.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -131,9 +132,11 @@ class _Plan:
 class _State:
     """Per-world cache: the plan of the current epoch, the schema and resource encodings."""
 
-    __slots__ = ("plan", "schema_of", "schema_n", "schema", "shapes", "packer", "res_pairs", "res_bytes")
+    __slots__ = ("plan", "schema_of", "schema_n", "schema", "shapes", "packer", "res_pairs", "res_bytes", "kernel")
 
     def __init__(self) -> None:
+        ext = _ck._ext  # the compiled kernel, else the wrapper with the numpy reference (same values)
+        self.kernel: Callable[..., int] = ext.checksum_buffers if ext is not None else checksum_buffers
         self.plan: _Plan | None = None
         self.shapes: dict[tuple[str, ...], _TableShape] = {}
         self.packer = msgpack.Packer(use_bin_type=True)
@@ -217,12 +220,20 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
     if (plan is None or plan.epoch != world._epoch or plan.components is not world._components
             or plan.ncomp != len(plan.components) or plan.entities() is not world._entities):
         plan = state.new_plan(world)
-    res = _resource_bytes(world._resources._items, state)
-    ext = _ck._ext
-    kernel = ext.checksum_buffers if ext is not None else checksum_buffers
+    items = world._resources._items
+    pairs = state.res_pairs
+    res = state.res_bytes
+    if pairs is None or len(pairs) != len(items):
+        res = _resource_bytes(items, state)
+    else:
+        for k, v in pairs:
+            if items.get(k, _MISSING) is not v:
+                res = _resource_bytes(items, state)
+                break
+    kernel = state.kernel
     try:
-        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash, res))
+        return kernel(plan.buffers, plan.lengths, plan.struct_hash, res)
     except ReferenceError:
         # A column array went away within the epoch (it should not): never hash stale arrays, plan again.
         plan = state.new_plan(world)
-        return int(kernel(plan.buffers, plan.lengths, plan.struct_hash, res))
+        return kernel(plan.buffers, plan.lengths, plan.struct_hash, res)

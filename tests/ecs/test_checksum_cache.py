@@ -161,3 +161,20 @@ def test_restore_of_another_state_is_seen() -> None:
         ha = a.checksum()
         a.restore(snap_b)
         assert a.checksum() == b.checksum() != ha
+
+
+def test_numpy_fallback_state_gives_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    def build() -> World:
+        w = World(seed=3)
+        w.register(*ALL)
+        w.spawn(1100, {"Position": np.random.default_rng(2).random((1100, 2)), "Health": 7})
+        w.insert_resource("r", [1, "a"])
+        return w
+
+    with build() as w:
+        want = w.checksum()
+    monkeypatch.setattr(ck, "_ext", None)
+    with build() as w:  # its checksum state is made with the numpy reference as kernel
+        assert w.checksum() == want
+        w.spawn(2, {"Tint": 1})
+        assert w.checksum() == world_checksum(w, cache=False)
