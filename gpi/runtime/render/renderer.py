@@ -302,7 +302,6 @@ class Renderer:
             runs = [(screen_base + int(screen_batches["first"][k]), int(screen_batches["count"][k]),
                      False) for k in order]
             stats.draw_calls += self._draw_runs(runs)
-        GL.glDisableVertexAttribArray(2)
         GL.glUseProgram(0)
         GL.glBindVertexArray(0)
         self.immediate.clear()
