@@ -4,7 +4,7 @@ Byte layout (little-endian)::
 
     0   8  magic    b"GPISNAP\\0"
     8   4  version  uint32, FORMAT_VERSION
-    12  4  flags    uint32, 0
+    12  4  flags    uint32, bit 0 (FLAG_BODY_HASH): the body hash follows the body
     16  8  checksum uint64, World.checksum() of the state
     24  8  length   uint64, bytes of the compressed body that follow
     32  .. body     lz4 frame of a msgpack map:
@@ -13,12 +13,17 @@ Byte layout (little-endian)::
                     (raw little-endian array bytes), tables [{id, components,
                     rows, entities, columns {name: bytes}}] (live rows only),
                     resources, events
+    32+length 8     body hash, uint64 xxh64 of the body bytes (with FLAG_BODY_HASH)
 
-The lz4 frame carries no content checksum (snapshots written before this
-had one; lz4 reads both): the header's world checksum is recomputed over the
-rebuilt world, which checks the whole state (entities, tables, values,
-resources). What it does not cover (seed, epoch, free list, events) is left
-to the storage around a snapshot: a replay file's blocks carry a CRC32.
+Two checks guard a snapshot: the body hash (xxh64, ~30 µs for a 10k-entity
+world, checked before anything is decompressed) catches any damaged byte,
+including the fields the world checksum does not cover (seed, epoch, free
+list, events); the header's world checksum, recomputed over the rebuilt
+world, checks that the body reproduces the state (entities, tables, values,
+resources) with this build's checksum. The lz4 frame carries no content
+checksum of its own (it would repeat the body hash at ~6x its cost).
+Snapshots written before the body hash (flags 0, lz4 content checksum inside
+the frame) still load.
 
 Loading rebuilds the world in fresh segments, then recomputes the checksum and
 compares it with the header: a snapshot that decodes but does not reproduce
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import lz4.frame
 import msgpack
 import numpy as np
+from xxhash import xxh64_intdigest
 
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
@@ -50,7 +56,9 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot"]
 
 MAGIC = b"GPISNAP\0"
 FORMAT_VERSION = 1
+FLAG_BODY_HASH = 1
 _HEADER = struct.Struct("<8sIIQQ")
+_HASH = struct.Struct("<Q")
 
 
 def _raw(arr: np.ndarray, dtype: str | None = None) -> Any:
@@ -95,7 +103,8 @@ def encode_snapshot(world: World) -> bytes:
     packed = msgpack.packb(body, use_bin_type=True)
     # No lz4 content checksum: the header's world checksum is verified on load, which covers more.
     compressed = lz4.frame.compress(packed, content_checksum=False)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, world.checksum(), len(compressed)) + compressed
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, FLAG_BODY_HASH, world.checksum(), len(compressed))
+    return b"".join((header, compressed, _HASH.pack(xxh64_intdigest(compressed))))
 
 
 def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
@@ -104,14 +113,22 @@ def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
     data = bytes(data)
     if len(data) < _HEADER.size:
         raise SnapshotError(f"snapshot truncated: {len(data)} bytes, the header alone is {_HEADER.size}")
-    magic, version, _flags, checksum, length = _HEADER.unpack_from(data)
+    magic, version, flags, checksum, length = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise SnapshotError(f"not a GPI snapshot (magic {magic!r}, expected {MAGIC!r})")
     if version != FORMAT_VERSION:
         raise SnapshotError(f"snapshot format version {version} is not supported (this build reads {FORMAT_VERSION})")
-    body = memoryview(data)[_HEADER.size :]  # no copy: lz4 reads any buffer
-    if len(body) != length:
-        raise SnapshotError(f"snapshot truncated or padded: header says {length} body bytes, found {len(body)}")
+    if flags & ~FLAG_BODY_HASH:
+        raise SnapshotError(f"snapshot header is corrupt: unknown flags {flags:#x}")
+    trailer = _HASH.size if flags & FLAG_BODY_HASH else 0
+    body = memoryview(data)[_HEADER.size : len(data) - trailer]  # no copy: lz4 reads any buffer
+    if len(body) != length or len(data) < _HEADER.size + trailer:
+        raise SnapshotError(
+            f"snapshot truncated or padded: header says {length} body bytes"
+            f"{' and an 8-byte body hash' if trailer else ''}, found {len(data) - _HEADER.size} bytes after the header"
+        )
+    if trailer and _HASH.unpack_from(data, len(data) - trailer)[0] != xxh64_intdigest(body):
+        raise SnapshotError("snapshot body is corrupt: its xxh64 hash does not match the one stored after it")
     try:
         packed = lz4.frame.decompress(body)
     except RuntimeError as exc:

@@ -1,4 +1,4 @@
-"""Snapshot bytes: no lz4 content checksum, old snapshots (with one) still load, sizes checked first."""
+"""Snapshot bytes: a body hash instead of the lz4 content checksum, old snapshots still load, sizes checked first."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpi.ecs import Component, SnapshotError, World
-from gpi.ecs.snapshot import FORMAT_VERSION, MAGIC, _parse
+from gpi.ecs.snapshot import FLAG_BODY_HASH, FORMAT_VERSION, MAGIC, _parse
 
 _HEADER = struct.Struct("<8sIIQQ")
 _CONTENT_CHECKSUM_FLAG = 0x04  # bit 2 of the lz4 frame's FLG byte
@@ -69,26 +69,37 @@ def test_old_snapshots_with_a_content_checksum_still_load() -> None:
             assert c.checksum() == w.checksum()
 
 
-def test_corrupt_body_is_refused_or_reproduces_the_checked_state() -> None:
-    # Without the lz4 content checksum a flipped bit is caught by lz4, msgpack, the field checks or the
-    # header's world checksum; a flip in what the world checksum does not cover (events, seed, epoch)
-    # may load, but then the checksummed state is exactly the original one.
+def test_every_damaged_byte_is_refused_and_the_world_kept() -> None:
+    # The body hash catches a flip anywhere in the body or in the hash itself, including what the
+    # world checksum does not cover (events, seed, epoch); header flips fail their own checks.
     with _world() as w:
         snap = w.snapshot()
         before = w.checksum()
-        refused = 0
-        for at in range(_HEADER.size + 7, len(snap), max(1, len(snap) // 60)):
+        for at in sorted({*range(0, _HEADER.size), *range(_HEADER.size, len(snap), max(1, len(snap) // 80)),
+                          *range(len(snap) - 8, len(snap))}):
             bad = bytearray(snap)
             bad[at] ^= 0x10
-            try:
-                with World.from_snapshot(bytes(bad)) as c:
-                    assert c.checksum() == before
-            except SnapshotError:
-                refused += 1
-                with pytest.raises(SnapshotError):
-                    w.restore(bytes(bad))
-                assert w.checksum() == before
-        assert refused > 40
+            with pytest.raises(SnapshotError):
+                World.from_snapshot(bytes(bad))
+            with pytest.raises(SnapshotError):
+                w.restore(bytes(bad))
+            assert w.checksum() == before
+        for cut in (snap[:-1], snap[:-8], snap + b"\0"):
+            with pytest.raises(SnapshotError, match="truncated or padded"):
+                World.from_snapshot(cut)
+
+
+def test_a_change_the_world_checksum_cannot_see_is_caught_by_the_body_hash() -> None:
+    with _world() as w:
+        snap = w.snapshot()
+        checksum, body = _parse(snap)
+        payload = lz4.frame.compress(msgpack.packb(dict(body, seed=body["seed"] + 1), use_bin_type=True))
+        unhashed = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, checksum, len(payload)) + payload
+        with World.from_snapshot(unhashed) as c:  # a flags-0 snapshot has only the world checksum...
+            assert c.seed == w.seed + 1
+        forged = _HEADER.pack(MAGIC, FORMAT_VERSION, FLAG_BODY_HASH, checksum, len(payload)) + payload + snap[-8:]
+        with pytest.raises(SnapshotError, match="xxh64"):  # ...a hashed one refuses the same change
+            World.from_snapshot(forged)
 
 
 def test_sizes_are_checked_before_allocating() -> None:
