@@ -331,14 +331,8 @@ class HostRecorder:
             rec_faults = self.tick_faults()
             rec_swaps = self.tick_swaps() if swaps is None else list(swaps)
         if checksum is None:
-            world = self.host.world
-            # World.checksum() imports world_checksum on every call; call that directly
-            if getattr(type(world), "checksum", None) is _READER_CHECKSUM:
-                checksum = world_checksum(world)
-            else:
-                checksum = world.checksum()
-        k = self._kf_interval
-        if keyframe is None and k and tick > self._kf_start and (tick - self._kf_start) % k == 0:
+            checksum = self._checksum()
+        if keyframe is None and self.keyframe_due(tick):
             keyframe = self.host.world.snapshot()
         if rec_faults or rec_swaps or keyframe is not None:
             self.recorder.record_tick(tick, input_state, checksum, rec_faults, rec_swaps, keyframe)
@@ -366,23 +360,22 @@ class HostRecorder:
         """Record the tick the host just ran (``host.tick_count - 1``)."""
         # the common tick inline (an InputState, nothing happened, no keyframe due), else
         # record_tick; both write the same record
-        host = self.host
-        tick = host.tick_count - 1
-        k = self._kf_interval
+        tick = self.host.tick_count - 1
         if (
             input_state.__class__ is not InputState
-            or (k and tick > self._kf_start and (tick - self._kf_start) % k == 0)
             or tick.__class__ is not int
+            or self.keyframe_due(tick)
             or not self._quiet()
         ):
             self.record_tick(0, input_state)
             return
-        world = host.world
-        if type(world).checksum is _READER_CHECKSUM:
-            checksum = world_checksum(world)
-        else:
-            checksum = world.checksum()
-        self.recorder.record_quiet(tick, input_state, checksum)
+        self.recorder.record_quiet(tick, input_state, self._checksum())
+
+    def _checksum(self) -> int:
+        world = self.host.world
+        if getattr(type(world), "checksum", None) is _READER_CHECKSUM:
+            return world_checksum(world)  # the same function, without the method's indirection
+        return int(world.checksum())
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
