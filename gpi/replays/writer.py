@@ -264,27 +264,12 @@ class Recorder:
         if input_delta is not None and input_delta.__class__ is not InputState:
             input_delta = self._own_delta(tick, input_delta)
         now = self._clock()
-        pending = self._pending
         if keyframe is not None:
-            if pending:
+            if self._pending:
                 self._flush_block()  # a keyframe always opens a block
-                pending = self._pending
             keyframe = bytes(keyframe)
             self._row_bytes += len(keyframe)
-        if not pending:
-            self._block_first = tick
-            self._block_started_at = now
-            self._block_has_keyframe = keyframe is not None
-        # encoding (input diff, msgpack row, chain) is batched at flush time: it
-        # runs warm over a whole block instead of cold once per tick
-        pending.append((input_delta, checksum, faults, swaps, keyframe))
-        self._next_tick = tick + 1
-        if (
-            (tick - self._start + 1) % self.block_max_ticks == 0
-            or now - self._block_started_at >= self.flush_interval_s
-            or self._row_bytes >= self.block_max_bytes
-        ):
-            self._flush_block()
+        self._append(tick, now, (input_delta, checksum, faults, swaps, keyframe))
 
     def record_quiet(
         self, tick: int, input_state: InputState | Mapping[str, Any] | None, checksum: int
@@ -305,13 +290,18 @@ class Recorder:
         ):
             self.record_tick(tick, input_state, checksum)  # raises the precise error, or records
             return
-        now = self._clock()
+        self._append(tick, self._clock(), (input_state, checksum, (), (), None))
+
+    def _append(self, tick: int, now: float, row: tuple[Any, int, Any, Any, bytes | None]) -> None:
+        """Buffer one checked tick (a keyframe row only opens a block) and write the block when due."""
         pending = self._pending
         if not pending:
             self._block_first = tick
             self._block_started_at = now
-            self._block_has_keyframe = False
-        pending.append((input_state, checksum, (), (), None))
+            self._block_has_keyframe = row[4] is not None
+        # encoding (input diff, msgpack row, chain) is batched at flush time: it
+        # runs warm over a whole block instead of cold once per tick
+        pending.append(row)
         self._next_tick = tick + 1
         if (
             (tick - self._start + 1) % self.block_max_ticks == 0
