@@ -17,9 +17,10 @@ opened when a plugin with the ``save`` capability first runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gpi.plugins.savestore import DEFAULT_QUOTA, SaveStore, SaveStoreError
+from gpi.plugins.savestore import DEFAULT_QUOTA, MEMORY, SaveStore, SaveStoreError
 
 if TYPE_CHECKING:
     from gpi.plugins.host import PluginHost
@@ -33,6 +34,8 @@ class HostSaves:
     def __init__(self, host: PluginHost, quota_bytes: int = DEFAULT_QUOTA) -> None:
         self.host = host
         self.quota_bytes = quota_bytes
+        #: keep the store in memory instead of ``<data_dir>/saves.sqlite`` (set before first use)
+        self.in_memory = False
         self._store: SaveStore | None = None
         self._version: dict[str, int] = {}  # plugin -> bumped on every applied batch
         self._seen: dict[str, tuple[int, int]] = {}  # plugin -> (id(worker), version) it was sent
@@ -41,8 +44,26 @@ class HostSaves:
     def store(self) -> SaveStore:
         """The save store (opened on first use)."""
         if self._store is None:
-            self._store = SaveStore(self.host.supervision.data_dir / "saves.sqlite", quota_bytes=self.quota_bytes)
+            path = MEMORY if self.in_memory else self.host.supervision.data_dir / "saves.sqlite"
+            self._store = SaveStore(path, quota_bytes=self.quota_bytes)
         return self._store
+
+    def plugins(self) -> list[str]:
+        """Loaded plugins granted ``save``, in load order."""
+        return [name for name, lp in self.host.plugins.items() if "save" in lp.granted]
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Every save-granted plugin's items (``{}`` when it has none): what a replay keyframe keeps."""
+        return {name: self.store.items(name) for name in self.plugins()}
+
+    def load_state(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+        """Make the store hold ``state`` for every save-granted plugin (absent plugins: empty).
+
+        Children see the new items with their next request (versions bumped).
+        """
+        for name in self.plugins():
+            self.store.replace(name, dict(state.get(name) or {}))
+            self._version[name] = self._version.get(name, 0) + 1
 
     def snapshot_for(self, plugin: str, worker: Any) -> dict[str, Any] | None:
         """The plugin's items if ``worker`` has not seen the current version, else None."""

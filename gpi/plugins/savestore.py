@@ -8,7 +8,9 @@ Storage: one SQLite database in WAL mode with ``synchronous=FULL``; table
 ``kv(plugin, key, value)`` where ``value`` is the msgpack encoding of the
 stored object. A batch of writes is one transaction, so a crash (even SIGKILL
 of the host) leaves either the whole batch or none of it: never a half-written
-value.
+value. The path :data:`MEMORY` keeps the database in memory (replay
+re-simulations: nothing to persist, and a confined verify worker may not
+write files).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import msgpack
 
 from gpi.errors import GpiError
 
-__all__ = ["DEFAULT_QUOTA", "MAX_KEY_LEN", "SaveStore", "SaveStoreError", "QuotaExceeded"]
+__all__ = ["DEFAULT_QUOTA", "MAX_KEY_LEN", "MEMORY", "SaveStore", "SaveStoreError", "QuotaExceeded"]
+
+MEMORY = ":memory:"
 
 DEFAULT_QUOTA = 4 << 20  # bytes of encoded values per plugin
 MAX_KEY_LEN = 256
@@ -45,13 +49,16 @@ class SaveStore:
     def __init__(self, path: str | Path, *, quota_bytes: int = DEFAULT_QUOTA) -> None:
         self.path = Path(path)
         self.quota_bytes = int(quota_bytes)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != MEMORY:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = sqlite3.connect(str(self.path), isolation_level=None)
         except sqlite3.Error as exc:
             raise SaveStoreError(f"save store {self.path}: cannot open: {exc}") from exc
         self._db = db
         try:
+            if str(path) == MEMORY:
+                db.execute("PRAGMA temp_store=MEMORY")  # no temporary files either
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(
@@ -133,6 +140,11 @@ class SaveStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def replace(self, plugin: str, items: Mapping[str, Any]) -> None:
+        """Make ``items`` the plugin's whole content, in one transaction (quota checked)."""
+        current = self._conn().execute("SELECT key FROM kv WHERE plugin=?", (plugin,)).fetchall()
+        self.write(plugin, items, [k for (k,) in current if k not in items])
 
     # -- lifetime -------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from typing import Any
 
 from gpi.ecs.checksum import world_checksum
 from gpi.ecs.reader import WorldReader
+from gpi.plugins.hoststate import capture_host_state
 from gpi.replays import InputState, Recorder, ReplayHeader
 from gpi.replays.inputs import same_input_dict
 
@@ -108,7 +109,7 @@ def header_from_host(
         tick_rate=rate,
         plugins=tuple(plugin_entries(host)),
         schema=tuple(c.to_dict() for c in world.components.values()),
-        initial_snapshot=world.snapshot(),
+        initial_snapshot=capture_host_state(host),
         start_tick=int(host.tick_count if start_tick is None else start_tick),
         keyframe_interval=keyframe_interval,
         checksum_interval=checksum_interval,
@@ -333,7 +334,7 @@ class HostRecorder:
         if checksum is None:
             checksum = self._checksum()
         if keyframe is None and self.keyframe_due(tick):
-            keyframe = self.host.world.snapshot()
+            keyframe = capture_host_state(self.host)
         if rec_faults or rec_swaps or keyframe is not None:
             self.recorder.record_tick(tick, input_state, checksum, rec_faults, rec_swaps, keyframe)
         else:

@@ -58,6 +58,7 @@ import numpy as np
 from gpi.ecs import World
 from gpi.ecs.schedule import Schedule
 from gpi.plugins.host import PluginHost
+from gpi.plugins.hoststate import capture_host_state, decode_host_state, restore_host_state
 from gpi.replays import (
     InputState,
     PluginMismatchError,
@@ -230,8 +231,9 @@ class HostSimulator:
         try:
             self.host = PluginHost(self.world, on_call_record=self._on_call, **kwargs)
             self._closed = False
+            self.host.saves.in_memory = True  # the recorded items come from the replay, nothing persists
             self.host.load(*self.dirs)
-            self.world.restore(header.initial_snapshot)
+            restore_host_state(self.host, header.initial_snapshot)
         except BaseException:
             self.close()
             raise
@@ -243,8 +245,8 @@ class HostSimulator:
             self._calls.append((str(rec["plugin"]), str(rec["system"]), int(rec["ops"])))
 
     def reset_to(self, snapshot: bytes) -> None:
-        """Load a world snapshot (the header's initial one or a keyframe)."""
-        self.world.restore(snapshot)
+        """Load a host state (world and saved items: the header's initial one or a keyframe)."""
+        restore_host_state(self.host, snapshot)
         self._calls = []
         self.last_tick = None
 
@@ -322,8 +324,8 @@ class HostSimulator:
             self.host.reload(name)
 
     def snapshot(self) -> bytes:
-        """The current world as snapshot bytes."""
-        return self.world.snapshot()
+        """The current host state (world and saved items) as :meth:`reset_to` takes it."""
+        return capture_host_state(self.host)
 
     def checksum(self) -> int:
         """The current world checksum."""
@@ -341,7 +343,7 @@ class HostSimulator:
 
     def world_diff(self, other_snapshot: bytes) -> list[tuple[Any, ...]]:
         """``(component, entity, mine, theirs, systems)`` for every difference (at most ``diff_limit``)."""
-        other = World.from_snapshot(other_snapshot, name="gpi-replay-diff")
+        other = World.from_snapshot(decode_host_state(other_snapshot)[0], name="gpi-replay-diff")
         try:
             return list(world_differences(self.world, other, limit=self.diff_limit, writers=self.writers))
         finally:
@@ -422,10 +424,10 @@ def confined_simulator(
     interpreter, seccomp), plus ``memfd_create``/``ftruncate`` so the worker
     can own the world. Plugins are confined from the machine, not from each
     other or from the verifier. ``data_dir`` (made beforehand, removed by the
-    caller) holds a fresh sub-folder for the host; nothing can be written
-    there once confined, so plugins that use the save store fail here
-    (verify them with ``--isolation process``). Refuses to run in a process
-    that is not a child (it would confine the caller for good).
+    caller) holds a fresh sub-folder for the host (crash reports could not
+    be written there once confined; the save store is in memory). Refuses
+    to run in a process that is not a child (it would confine the caller for
+    good).
     """
     import multiprocessing
 
