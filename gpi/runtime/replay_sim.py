@@ -457,7 +457,10 @@ def confined_simulator(
         apply_sandbox(policy, dirs[0], [*map(str, dirs[1:]), gpi_dir],
                       expected_parent=os.getppid(), extra_syscalls=WORLD_OWNER_SYSCALLS)
     except GpiError as exc:
-        raise SimulatorUnavailableError(f"cannot confine the verify worker: {exc}") from exc
+        raise SimulatorUnavailableError(
+            f"cannot confine the verify worker: {exc}. Verify with --isolation process (a sandboxed "
+            "child per plugin) or --isolation none (unconfined: only for plugins you trust)"
+        ) from exc
     return HostSimulator(header, plugin_dirs=dirs, isolation="none", sandbox=False, force=force,
                          skip_effect_free=skip_effect_free, data_dir=host_dir)
 
