@@ -448,10 +448,7 @@ def confined_simulator(
     except ImportError as exc:
         raise SimulatorUnavailableError(f"the plugin sandbox is not available here: {exc}") from exc
     _stdio_off_regular_files()
-    # The per-tick deadline is the pool's stall timeout. The world needs more fds
-    # and memory, and its memfds must grow (RLIMIT_FSIZE bounds each one).
-    policy = SandboxPolicy(cpu_seconds=None, open_files=4096, address_space_bytes=8 << 30,
-                           file_size_bytes=4 << 30)
+    policy = _confined_policy(dirs, SandboxPolicy)
     gpi_dir = str(Path(gpi.__file__).resolve().parent)
     try:
         apply_sandbox(policy, dirs[0], [*map(str, dirs[1:]), gpi_dir],
@@ -463,6 +460,26 @@ def confined_simulator(
         ) from exc
     return HostSimulator(header, plugin_dirs=dirs, isolation="none", sandbox=False, force=force,
                          skip_effect_free=skip_effect_free, data_dir=host_dir)
+
+
+def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
+    """The sandbox policy of a confined worker that runs every plugin in ``dirs``.
+
+    The default layers; room for the plugins' address spaces together (each
+    as its manifest's ``memory_mb`` or the default) plus the world, at least
+    8 GiB; more fds; memfds that may grow (RLIMIT_FSIZE bounds each one). No
+    CPU limit: the pool's stall timeout is the deadline.
+    """
+    from gpi.plugins.manifest import load_manifest
+
+    base = policy_type()
+    address_space = 0
+    for d in dirs:
+        m = load_manifest(d, check_entry=False)
+        own = policy_type.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
+        address_space += own.address_space_bytes or 0
+    return policy_type(cpu_seconds=None, open_files=4096, file_size_bytes=4 << 30,
+                       address_space_bytes=max(8 << 30, address_space + (2 << 30)))
 
 
 def _stdio_off_regular_files() -> None:

@@ -102,3 +102,21 @@ def test_verify_jobs_and_isolation_arguments(demo: Path, capsys: pytest.CaptureF
 def test_verify_all_systems_runs_draw_systems_too(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "verify", str(demo), "--all-systems", "--jobs", "2", "--no-progress"]) == 0
     assert "150 ticks verified, every checksum and chain matched" in capsys.readouterr().out
+
+
+def test_a_confined_worker_has_room_for_every_plugins_memory(tmp_path: Path) -> None:
+    from gpi.plugins.sandbox import SandboxPolicy
+    from gpi.runtime.replay_sim import _confined_policy
+
+    dirs = []
+    for name, mb in (("big", 6000), ("bigger", 9000)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "plugin.toml").write_text(
+            f'[plugin]\nname = "{name}"\nversion = "1.0.0"\nabi = 1\nentry = "main"\n\n[sandbox]\nmemory_mb = {mb}\n'
+        )
+        dirs.append(d)
+    policy = _confined_policy(dirs, SandboxPolicy)
+    assert policy.address_space_bytes == (6000 + 9000) * (1 << 20) + (2 << 30)
+    assert policy.cpu_seconds is None and policy.required == SandboxPolicy().required
+    assert _confined_policy(dirs[:0], SandboxPolicy).address_space_bytes == 8 << 30
