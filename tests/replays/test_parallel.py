@@ -124,7 +124,7 @@ def test_jobs_must_be_positive(exact: Path) -> None:
 
 def test_a_stalled_worker_is_killed_and_named(exact: Path) -> None:
     factory = functools.partial(make_hanging, hang_at=120)
-    with Replay.open(exact) as rp, VerifyPool(exact, factory, 2, tick_timeout=0.001, grace=0.5) as pool:
+    with Replay.open(exact) as rp, VerifyPool(exact, factory, 2, tick_timeout=0.001, grace=2.0) as pool:
         with pytest.raises(VerifyWorkerError, match=r"no answer for ticks 101\.\.150 .* killed"):
             verify_parallel(rp, pool, ToySim)
         alive = []
