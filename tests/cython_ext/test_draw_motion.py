@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_draw import VIEW
+from test_draw import _scene as draw_scene
 
 from gpi.cython_ext import drawlist as d
 from gpi.cython_ext.drawlist import (
@@ -17,16 +19,11 @@ from gpi.cython_ext.drawlist import (
     DrawListFullError,
 )
 
-VIEW = (-50.0, -40.0, 60.0, 45.0)
-
 
 def _scene(seed: int, n: int, layers: int = 4):
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(-120, 120, (n, 2)).astype(np.float32)
-    size = rng.uniform(0.5, 30, (n, 2)).astype(np.float32)
-    color = rng.integers(0, 256, (n, 4), dtype=np.uint8)
-    layer = rng.integers(-layers, layers, n).astype(np.int32)
-    motion = rng.uniform(-3, 3, (n, 2)).astype(np.float32)
+    """test_draw's scene (positions, sizes, colours, layers) with a motion column instead of rotations."""
+    pos, size, color, layer, _ = draw_scene(seed, n, layers)
+    motion = np.random.default_rng(seed + 1).uniform(-3, 3, (n, 2)).astype(np.float32)
     return pos, size, color, layer, motion
 
 
