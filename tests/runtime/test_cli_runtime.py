@@ -40,6 +40,27 @@ def test_profile_writes_trace_plot_tables_and_leak_report(tmp_path, capsys):
     assert "host" in (out / "leaks.txt").read_text()
 
 
+def test_profile_leak_check_catches_a_host_growing_4_5_mib_per_1k_ticks(tmp_path, capsys, monkeypatch):
+    """The growth issue 14 saw (+4.5 MiB per 1000 ticks), over 1,200 ticks: suspect, exit 3."""
+    from gpi.runtime.app import App
+
+    kept: list[bytes] = []
+    tick = App._on_tick
+
+    def leaky(self, t, dt):  # the host keeps 4.5 KiB a tick, touched (in RSS), never let go
+        tick(self, t, dt)
+        kept.append(b"x" * 4608)
+
+    monkeypatch.setattr(App, "_on_tick", leaky)
+    argv = ["profile", str(EX / "movement"), str(EX / "spawner"), "--ticks", "1200", "--out", str(tmp_path),
+            "--isolation", "none", "--population", "100", "--leak-check", "--no-progress"]
+    assert main(argv) == 3
+    captured = capsys.readouterr()
+    assert "suspect RSS growth in host" in captured.err
+    assert "retained records" in captured.out
+    assert len(kept) == 1200
+
+
 @pytest.mark.parametrize("argv, message", [
     (["profile", "nowhere", "--ticks", "5"], "does not exist"),
     (["profile", str(ROOT / "docs"), "--ticks", "5"], "no plugin.toml"),

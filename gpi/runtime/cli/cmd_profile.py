@@ -13,7 +13,8 @@ through the rest, suspect above ``--max-growth`` MiB per 1000 ticks, see
 telemetry and its host retain at the end of the warm-up and at the end. A
 suspect leak makes the exit status 3 so CI can gate on it. The trace is
 streamed to disk as the run goes (every call of the run, held nowhere in
-memory). ``--render`` draws every tick
+memory). With ``--leak-check`` the statistics windows are as long as the
+warm-up (at most 600 ticks), so they are full before the measured part. ``--render`` draws every tick
 offscreen (scene and overlay, SDL + EGL) so frame times include rendering.
 
 The helpers here (:func:`check_plugin_dirs`, :func:`progress_bar`) are shared
@@ -154,12 +155,14 @@ def run(args: argparse.Namespace) -> int:
     every = args.memory_every
     if every is None:
         every = max(1, args.ticks // 100) if args.leak_check else 60
+    warm = int(args.ticks * LEAK_WARMUP)
+    # a leak check measures after the warm-up, so every bounded window must be full by then
+    window = max(60, min(warm, 600)) if args.leak_check else max(600, min(args.ticks, 10_000))
     cfg = AppConfig(plugins=dirs, seed=args.seed, isolation=args.isolation, render=args.render,
                     headless=True, overlay=args.render,
                     population=args.population, memory_every=every,
-                    telemetry_window=max(600, min(args.ticks, 10_000)), telemetry_history=1024,
+                    telemetry_window=window, telemetry_history=window, host_records=window,
                     trace_path=Path(args.out) / "trace.json")
-    warm = int(args.ticks * LEAK_WARMUP)
     try:
         with App(cfg) as app:
             app.start()
