@@ -131,6 +131,10 @@ class ForkServer:
     def pid(self) -> int:
         return self._proc.pid if self._proc else -1
 
+    def alive(self) -> bool:
+        """Whether the fork-server process is still running (False once closed or dead)."""
+        return self._proc is not None and self._proc.poll() is None
+
     def spawn(self, target: str, args: dict[str, Any], fds: Sequence[int] = ()) -> ZygoteChild:
         """Fork a child that runs ``target(args, fds)``; returns its handle."""
         send_with_fds(self._conn(), {"kind": "spawn", "target": target, "args": args}, list(fds))
