@@ -73,6 +73,8 @@ FIRST_CALL_GRACE = 5.0
 DEFAULT_POLICY = RestartPolicy(base_ticks=1, max_ticks=64, max_faults=5, window_ticks=600)
 #: Lines of a child's output kept for its crash report.
 LOG_TAIL = 40
+#: Crash report paths kept in :attr:`HostSupervision.reports` (the files stay on disk).
+REPORTS_KEPT = 256
 # Fields of a plugin's last successful call record that its crash report shows.
 _LAST_COMMAND_FIELDS = ("tick", "system", "status", "ops", "cmd_bytes")
 
@@ -99,8 +101,8 @@ class HostSupervision:
         self.crash_dir = self.data_dir / "crashes"
         self.policy = policy or DEFAULT_POLICY
         self.supervisor = Supervisor(self.policy, immediate_first=True)  # first fault: back next tick
-        #: Paths of the crash reports written, oldest first.
-        self.reports: list[Path] = []
+        #: Paths of the latest crash reports written, oldest first.
+        self.reports: deque[Path] = deque(maxlen=REPORTS_KEPT)
         self._fresh: set[str] = set()  # plugins whose child has not finished a call yet
         self._last_ok: dict[str, dict[str, Any]] = {}
         self._tails: dict[str, deque[str]] = {}
@@ -266,6 +268,11 @@ class HostSupervision:
             self._zygote_failed = True
             self.host.events.log("host", "warning", f"fork-server unavailable, children start with Popen: {exc}")
         return self._zygote
+
+    def retained(self) -> dict[str, int]:
+        """Counts of what supervision keeps between ticks (see ``PluginHost.retained``)."""
+        return {"crash_reports": len(self.reports), "last_calls": len(self._last_ok),
+                "output_tails": sum(len(t) for t in self._tails.values())}
 
     # -- status for the overlay --------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import errno
 import re
 import signal
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,6 +62,8 @@ HOST_LAYERS = ("deadline", "validation", "protocol", "process")
 LAYERS = frozenset({"rlimits", "no_new_privs", "pdeathsig", "netns", "landlock", "seccomp", "memfd_seal",
                     *HOST_LAYERS})
 _TEXT = 500  # characters kept of any text a child sent
+#: Violation records kept in :attr:`ViolationMonitor.records` (the counts cover every one).
+RECORDS_KEPT = 10_000
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
 
@@ -180,10 +182,13 @@ class ViolationMonitor:
         mon.layers("socket_connect")     # -> {"seccomp": 30}
     """
 
-    def __init__(self, host: Any, on_violation: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, host: Any, on_violation: Callable[[dict[str, Any]], None] | None = None,
+                 limit: int = RECORDS_KEPT) -> None:
         """Watch ``host`` (a :class:`~gpi.plugins.host.PluginHost`: its ``events`` and ``plugins``) from now on."""
         self.host = host
-        self.records: list[dict[str, Any]] = []
+        #: The latest violation records, oldest first (a window; the counts below cover them all).
+        self.records: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._per_layer: Counter[tuple[str, str]] = Counter()  # (plugin, layer) -> records ever
         self._pending: list[dict[str, Any]] = []  # faults published since the last update()
         self._hooks: list[Callable[[dict[str, Any]], None]] = []
         if on_violation is not None:
@@ -217,26 +222,38 @@ class ViolationMonitor:
         self._pending.clear()
         self.records.extend(new)
         for rec in new:
+            self._per_layer[(str(rec["plugin"]), str(rec["layer"]))] += 1
+        for rec in new:
             for fn in self._hooks:
                 fn(rec)
         return new
 
     def for_plugin(self, plugin: str) -> list[dict[str, Any]]:
-        """Every record naming ``plugin``."""
+        """The kept records naming ``plugin``."""
         return [r for r in self.records if r["plugin"] == plugin]
 
     def count(self, plugin: str | None = None) -> int:
-        """Number of records (of ``plugin``, or all)."""
-        return len(self.records) if plugin is None else len(self.for_plugin(plugin))
+        """Number of violations ever recorded (of ``plugin``, or all)."""
+        return sum(n for (p, _), n in self._per_layer.items() if plugin is None or p == plugin)
 
     def layers(self, plugin: str | None = None) -> dict[str, int]:
-        """Records per layer (of ``plugin``, or all)."""
-        recs = self.records if plugin is None else self.for_plugin(plugin)
-        return dict(Counter(r["layer"] for r in recs))
+        """Violations per layer (of ``plugin``, or all)."""
+        out: Counter[str] = Counter()
+        for (p, layer), n in self._per_layer.items():
+            if plugin is None or p == plugin:
+                out[layer] += n
+        return dict(out)
 
     def counts(self) -> dict[str, int]:
-        """Records per plugin."""
-        return dict(Counter(str(r["plugin"]) for r in self.records))
+        """Violations per plugin."""
+        out: Counter[str] = Counter()
+        for (p, _), n in self._per_layer.items():
+            out[p] += n
+        return dict(out)
+
+    def retained(self) -> dict[str, int]:
+        """Counts of what the monitor keeps between ticks (see ``PluginHost.retained``)."""
+        return {"violations": len(self.records), "violation_counters": len(self._per_layer)}
 
     def __repr__(self) -> str:
         return f"ViolationMonitor({len(self.records)} violations: {self.counts()})"

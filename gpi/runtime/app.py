@@ -604,8 +604,8 @@ class App:
             self.telemetry.sample_memory(tick, self.child_pids())
 
     def _record(self, tick: int, state: InputState) -> None:
-        faults = self.host.faults[self._faults_seen:]
-        self._faults_seen = len(self.host.faults)
+        faults = self.host.events.faults_since(self._faults_seen)
+        self._faults_seen = self.host.events.fault_count
         mapped = [{"kind": replay_fault_kind(str(f.get("kind"))), "plugin": f.get("plugin", ""),
                    "system": f.get("system", ""), "error": str(f.get("error", ""))[:500]} for f in faults]
         rec = self.recorder
@@ -639,7 +639,7 @@ class App:
             self._log(f"cannot start recording to {os.fspath(path)!r}: {type(exc).__name__}: {exc}", logging.ERROR)
             return False
         self.record_path = os.fspath(path)
-        self._faults_seen = len(self.host.faults)
+        self._faults_seen = self.host.events.fault_count
         self._log(f"recording to {self.record_path} from tick {self.loop.tick}")
         return True
 

@@ -153,7 +153,7 @@ class HostRecorder:
         self._plugins = dict(host.plugins)  # name -> LoadedPlugin object we saw last
         self._hashes = {p["name"]: p["content_hash"] for p in self.header.plugins}
         self._restarts = {n: lp.restarts for n, lp in host.plugins.items()}
-        self._faults_seen = len(host.faults)
+        self._faults_seen = host.events.fault_count
         self._order: list[tuple[str, str, str]] = []
         self._order_of: Any = None
         self._calls_ok = True  # every call record since the last tick said "ok"
@@ -209,7 +209,7 @@ class HostRecorder:
             not self._calls_ok
             or len(recs) != len(self._order)
             or host.schedule is not self._order_of
-            or len(host.faults) != self._faults_seen
+            or host.events.fault_count != self._faults_seen
         ):
             return False
         plugins = host.plugins
@@ -241,8 +241,8 @@ class HostRecorder:
         calls = {
             f"{rec['plugin']}.{rec['system']}": (rec["status"], rec.get("error") or "") for rec in recs
         }
-        host_faults = self.host.faults[self._faults_seen :]
-        self._faults_seen = len(self.host.faults)
+        host_faults = self.host.events.faults_since(self._faults_seen)
+        self._faults_seen = self.host.events.fault_count
         out: list[dict[str, Any]] = []
         if len(calls) != len(self._schedule_order()) or any(s != "ok" for s, _ in calls.values()):
             kinds = {(f.get("plugin"), f.get("system")): str(f.get("kind")) for f in host_faults}

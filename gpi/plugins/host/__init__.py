@@ -11,6 +11,8 @@ One module per concept:
 
 - :mod:`~gpi.plugins.host.pluginhost`: :class:`PluginHost`, the front door
   (loading, reload and swap, saves and snapshots, the tick);
+- :mod:`~gpi.plugins.host.loading`: the loaded-plugin record, signature,
+  sandbox and component checks before a plugin runs;
 - :mod:`~gpi.plugins.host.worker`: the worker protocol, process and
   in-process workers, the output pump, child spawning;
 - :mod:`~gpi.plugins.host.executor`: serial and parallel wave execution;

@@ -49,7 +49,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +58,21 @@ from gpi.ecs.schedule import Schedule
 from gpi.plugins import wire
 from gpi.plugins.errors import PluginError
 from gpi.plugins.faults import FaultKind, PluginState
-from gpi.plugins.host.events import HostEvents
+from gpi.plugins.host.events import DEFAULT_FAULT_LIMIT, DEFAULT_LOG_LIMIT, FaultLog, HostEvents
 from gpi.plugins.host.executor import CallInfo, Executor, make_executor
-from gpi.plugins.host.records import CallRecords, TickReport
+from gpi.plugins.host.loading import (
+    LoadedPlugin,
+    check_signatures,
+    register_components,
+    sandbox_available,
+    sandbox_policy_for,
+)
+from gpi.plugins.host.records import DEFAULT_RECORD_LIMIT, CallRecords, TickReport
 from gpi.plugins.host.results import ResultHandler
 from gpi.plugins.host.worker import InProcessWorker, ProcessWorker, Worker
 from gpi.plugins.manifest import Manifest, load_manifest
-from gpi.plugins.sandbox.policy import SandboxPolicy
 from gpi.plugins.saves import HostSaves
-from gpi.plugins.sdk import SystemSpec, required_capabilities
+from gpi.plugins.sdk import SystemSpec
 from gpi.plugins.supervision import HostSupervision
 from gpi.plugins.violations import ViolationMonitor
 
@@ -75,38 +80,6 @@ __all__ = ["DEFAULT_TIMEOUT", "ISOLATION_MODES", "LoadedPlugin", "PluginHost", "
 
 ISOLATION_MODES = ("process", "none")
 DEFAULT_TIMEOUT = 0.25  # seconds a call may take before its child is killed (see gpi.plugins.supervision)
-
-
-def sandbox_available() -> bool:
-    """Whether :mod:`gpi.plugins.sandbox` imports (then the sandbox is on by default)."""
-    try:
-        import gpi.plugins.sandbox  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-@dataclass
-class LoadedPlugin:
-    """A plugin the host runs: manifest, granted capabilities, declarations, worker state."""
-
-    name: str
-    manifest: Manifest
-    granted: frozenset[str]
-    refused: frozenset[str]
-    components: list[Component] = field(default_factory=list)
-    systems: dict[str, SystemSpec] = field(default_factory=dict)
-    sandbox: dict[str, Any] | None = None
-    status: PluginState = PluginState.STARTING
-    restarts: int = 0
-    pid: int | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """A msgpack/JSON-friendly summary (for overlays, `gpi doctor`, reports)."""
-        return {"name": self.name, "version": self.manifest.version, "status": str(self.status),
-                "restarts": self.restarts, "pid": self.pid, "granted": sorted(self.granted),
-                "refused": sorted(self.refused), "systems": list(self.systems),
-                "components": [c.name for c in self.components], "sandbox": self.sandbox}
 
 
 # -- the host --------------------------------------------------------------------------------
@@ -132,7 +105,9 @@ class PluginHost:
         timeout: float = DEFAULT_TIMEOUT,
         on_call_record: Callable[[dict[str, Any]], None] | None = None,
         on_log: Callable[[str, str, str], None] | None = None,
-        record_limit: int = 100_000,
+        record_limit: int = DEFAULT_RECORD_LIMIT,
+        fault_limit: int = DEFAULT_FAULT_LIMIT,
+        log_limit: int = DEFAULT_LOG_LIMIT,
         drawlist_size: int = 0,
         signature_policy: Any = None,
         keyring: Any = None,
@@ -155,7 +130,10 @@ class PluginHost:
         (``saves.sqlite``), default :func:`gpi.plugins.supervision.default_data_dir`;
         ``restart_policy``: a :class:`gpi.plugins.faults.RestartPolicy` (backoff
         and circuit breaker, in ticks); ``use_zygote``: fork children from a
-        pre-imported fork-server (falls back to a fresh interpreter).
+        pre-imported fork-server (falls back to a fresh interpreter);
+        ``record_limit``/``fault_limit``/``log_limit``: how many of the latest
+        call records, faults and log lines the host keeps (windows: what it
+        holds stays the same however long it runs; see :meth:`retained`).
         """
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
@@ -173,7 +151,7 @@ class PluginHost:
         self.schedule = Schedule.build([])
         self.tick_count = 0
         #: Faults and log lines, published to subscribers (supervision, saves, violations, telemetry).
-        self.events = HostEvents(lambda: self.tick_count)
+        self.events = HostEvents(lambda: self.tick_count, log_limit=log_limit, fault_limit=fault_limit)
         self._records = CallRecords(record_limit)
         if on_call_record is not None:
             self._records.subscribe(on_call_record)
@@ -188,7 +166,7 @@ class PluginHost:
         self._calls: dict[str, CallInfo] = {}  # per system key, rebuilt with the schedule
         self._results = ResultHandler(self, self._calls)
         #: Sandbox/host refusals per plugin, from the faults (records, counts(), layers(), on_violation).
-        self.violations = ViolationMonitor(self)
+        self.violations = ViolationMonitor(self, limit=fault_limit)  # at most one record per fault
         self.use_zygote = bool(use_zygote)
         #: Crash reports, restarts with backoff, circuit breaker, deadlines, fork-server.
         self.supervision = HostSupervision(self, data_dir, restart_policy)
@@ -226,8 +204,8 @@ class PluginHost:
         return self._records.records
 
     @property
-    def faults(self) -> list[dict[str, Any]]:
-        """Every fault so far, oldest first (see :mod:`gpi.plugins.host.events`)."""
+    def faults(self) -> FaultLog:
+        """The latest faults, oldest first (``faults.total`` counts them all; see :mod:`gpi.plugins.host.events`)."""
         return self.events.faults
 
     @property
@@ -255,12 +233,12 @@ class PluginHost:
         loaded_manifests = [p.manifest for p in self.plugins.values()]
         order = resolve(requested, [*extra, *loaded_manifests])
         new = [m for m in order if m.name not in self.plugins]
-        self._check_signatures(new)
+        check_signatures(self.signature_policy, self.keyring, new)
         started: list[LoadedPlugin] = []
         try:
             for m in new:
                 started.append(self._start_plugin(m))
-            self._register(started)
+            register_components(self.world, self.plugins.values(), started, self.events.log)
         except BaseException:
             for lp in started:
                 self._stop_plugin(lp.name)
@@ -268,15 +246,6 @@ class PluginHost:
         edges = dependency_order_edges([p.manifest for p in self.plugins.values()])
         self._rebuild_schedule(edges)
         return [lp.name for lp in started]
-
-    def _check_signatures(self, manifests: Sequence[Manifest]) -> None:
-        if self.signature_policy is None:
-            return
-        from gpi.plugins.signing import Keyring, check, default_keyring_dir
-
-        keyring = self.keyring if self.keyring is not None else Keyring.load(default_keyring_dir())
-        for m in manifests:
-            check(m.path, keyring, self.signature_policy)
 
     def reload(self, name: str) -> bool:
         """Hot-swap plugin ``name``: start a new worker from its folder beside the old one, then swap.
@@ -292,7 +261,7 @@ class PluginHost:
             raise KeyError(f"plugin {name!r} is not loaded; loaded: {sorted(self.plugins)}")
         try:
             m = load_manifest(old.manifest.path, abi=gpi.ABI_VERSION)
-            self._check_signatures([m])
+            check_signatures(self.signature_policy, self.keyring, [m])
             requested = frozenset(m.capabilities)
             granted = requested if self.grant is None else requested & self.grant
             lp = LoadedPlugin(m.name, m, granted, requested - granted, restarts=old.restarts)
@@ -324,13 +293,6 @@ class PluginHost:
         self.events.log(name, "info", f"reloaded (version {m.version})")
         return True
 
-    def _policy_dict(self, m: Manifest) -> dict[str, Any] | None:
-        if not self.sandbox:
-            return None
-        base = SandboxPolicy.from_dict(self.sandbox_policy) if self.sandbox_policy else SandboxPolicy()
-        pol = SandboxPolicy.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
-        return pol.to_dict()
-
     def _start_plugin(self, m: Manifest) -> LoadedPlugin:
         requested = frozenset(m.capabilities)
         granted = requested if self.grant is None else requested & self.grant
@@ -357,41 +319,8 @@ class PluginHost:
         if self.isolation == "none":
             return InProcessWorker(lp, self.seed, self.dt, self.drawlist_size)
         zygote = self.supervision.zygote() if self.use_zygote else None
-        return ProcessWorker(lp, self.seed, self.dt, self._policy_dict(lp.manifest), self._lines,
-                             self.drawlist_size, zygote)
-
-    def _register(self, new: list[LoadedPlugin]) -> None:
-        owners: dict[str, tuple[str, Component]] = {}
-        for lp in self.plugins.values():
-            for c in lp.components:
-                prev = owners.get(c.name)
-                if prev is not None and prev[1] != c:
-                    raise PluginError(
-                        f"plugin {lp.name!r} declares component {c.name!r} as {c} but plugin "
-                        f"{prev[0]!r} declared it as {prev[1]}; plugins must agree on shared schemas"
-                    )
-                owners.setdefault(c.name, (lp.name, c))
-        existing = self.world.components
-        for name, (owner, c) in owners.items():
-            have = existing.get(name)
-            if have is not None and have != c:
-                raise PluginError(f"plugin {owner!r} declares component {name!r} as {c} but the world has {have}")
-        self.world.register(*[c for _, c in owners.values() if c.name not in existing])
-        known = set(self.world.components)
-        for lp in new:
-            for spec in lp.systems.values():
-                unknown = [n for n in (*spec.reads, *spec.writes) if n not in known]
-                if unknown:
-                    raise PluginError(
-                        f"plugin {lp.name!r} system {spec.name!r} declares components {unknown} "
-                        f"that no loaded plugin defines; declare them with plugin.component(...) "
-                        f"or add the plugin that does as a dependency"
-                    )
-                missing = required_capabilities(spec) - lp.granted
-                if missing:
-                    self.events.log(lp.name, "warning",
-                                   f"system {spec.name!r} needs capabilities {sorted(missing)} that were "
-                                   "not granted; its calls that use them will fail")
+        policy = sandbox_policy_for(lp.manifest, self.sandbox, self.sandbox_policy)
+        return ProcessWorker(lp, self.seed, self.dt, policy, self._lines, self.drawlist_size, zygote)
 
     def _rebuild_schedule(self, edges: Iterable[tuple[str, str]]) -> None:
         self._calls.clear()
@@ -519,6 +448,21 @@ class PluginHost:
         self._workers[plugin] = new
         self.supervision.started(plugin)
         return True
+
+    def retained(self) -> dict[str, int]:
+        """How many items of each kind the host keeps between ticks (each bounded by a window).
+
+        For leak checks: after warm-up these counts stop growing, however many
+        ticks run and however much plugins fault or print.
+        """
+        counts = {"records": len(self._records.records), "faults": len(self.events.faults),
+                  "logs": len(self.events.logs), "output_lines": len(self._lines),
+                  "swaps_pending": len(self._swapped), "workers": len(self._workers), "calls": len(self._calls)}
+        counts.update(self.supervision.retained())
+        counts.update(self.violations.retained())
+        if self._swapper is not None:
+            counts["swap_history"] = len(self._swapper.history)
+        return counts
 
     def plugin_status(self) -> list[dict[str, Any]]:
         """Per plugin: name, state (running/restarting/crashed/disabled), restarts, pid, rss, sandbox layers."""

@@ -32,6 +32,7 @@ from typing import Any
 from gpi.plugins.faults import FaultKind, PluginState
 
 __all__ = [
+    "DEFAULT_RECORD_LIMIT",
     "RECORD_FIELDS",
     "CallRecords",
     "FaultKind",
@@ -46,6 +47,9 @@ RECORD_FIELDS = (
     "tick", "plugin", "system", "stage", "wave", "status", "host_ns", "child_ns", "cpu_ns",
     "ipc_ns", "apply_ns", "cmd_bytes", "ops", "error",
 )
+
+#: Call records a host keeps (about 300 ticks of the demo's seven calls); subscribers see every one.
+DEFAULT_RECORD_LIMIT = 2048
 
 RecordHook = Callable[[dict[str, Any]], None]
 

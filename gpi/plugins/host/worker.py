@@ -49,7 +49,7 @@ from gpi.plugins.sandbox.policy import child_environment
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
 if TYPE_CHECKING:
-    from gpi.plugins.host.pluginhost import LoadedPlugin
+    from gpi.plugins.host.loading import LoadedPlugin
     from gpi.plugins.zygote import ForkServer, ZygoteChild
 
 __all__ = [
