@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import os
 import socket
 import sys
@@ -365,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sock", type=int, required=True, help="fd of the control socket (SOCK_SEQPACKET)")
     args = parser.parse_args(argv)
     import faulthandler  # a hard crash prints every thread's stack to stderr (a pipe to the host)
+
+    for stream in (sys.stdout, sys.stderr):  # the host reads lines as they come, whatever the environment
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
     if hasattr(faulthandler, "register"):  # SIGUSR1: the host asks for our stacks before killing a stall
