@@ -79,3 +79,23 @@ def test_features_follow_the_granted_capabilities(native: dict[str, Path]) -> No
     assert with_draw.host.get_feature(None, abi.FEATURE_DRAW.encode())
     assert not without.host.get_feature(None, abi.FEATURE_DRAW.encode())
     assert not with_draw.host.get_feature(None, b"gpi.no.such.feature")
+
+
+def test_signing_covers_the_built_library(native: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from gpi.plugins import signing
+
+    folder = tmp_path / "nat_basic"
+    shutil.copytree(native["nat_basic"], folder)
+    key, pub = signing.generate_keypair(tmp_path / "keys", "dev")
+    signing.sign(folder, key)
+    ring = signing.Keyring.load(tmp_path / "keys")
+    assert "libnat_basic.so" in signing.file_hashes(folder)
+    assert signing.verify(folder, ring).ok
+    lib = folder / "libnat_basic.so"
+    data = bytearray(lib.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the library
+    lib.write_bytes(bytes(data))
+    res = signing.verify(folder, ring)
+    assert not res.ok and res.modified == ("libnat_basic.so",)
