@@ -6,7 +6,13 @@ treat it exactly like a Python plugin. docs/abi.md is the reference.
 """
 
 from gpi.plugins.native.abi import ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL
-from gpi.plugins.native.loader import NativeCallError, NativeLoadError, NativePlugin, library_path, load_native
+from gpi.plugins.native.loader import (
+           NativeCallError,
+           NativeLoadError,
+           NativePlugin,
+           library_path,
+           load_native,
+)
 
 __all__ = ["ABI_MAJOR", "ABI_MINOR", "ENTRY_SYMBOL", "NativeCallError", "NativeLoadError", "NativePlugin",
            "library_path", "load_native"]

@@ -129,7 +129,7 @@ class NativePlugin:
             raise NativeLoadError(
                 f"native plugin {self.name!r}: {self.path.name} does not export {abi.ENTRY_SYMBOL!r}; "
                 "define it with GPI_PLUGIN_DEFINE(init) from gpi_plugin.h") from None
-        entry = abi.EntryFn(ctypes.cast(sym, ctypes.c_void_p).value)
+        entry = abi.EntryFn(ctypes.cast(sym, ctypes.c_void_p).value or 0)
         info_p = entry()
         if not info_p:
             raise NativeLoadError(f"native plugin {self.name!r}: {abi.ENTRY_SYMBOL}() returned NULL")
@@ -184,7 +184,8 @@ class NativePlugin:
         if "draw" in self.granted:
             d = abi.DrawApi()
             d.struct_size = ctypes.sizeof(abi.DrawApi)
-            for fname, typ in abi.DrawApi._fields_[1:]:
+            for field in abi.DrawApi._fields_[1:]:
+                fname, typ = field[0], field[1]
                 cb = typ(self._guard(getattr(self, "_d_" + fname), "draw." + fname))
                 self._keep.append(cb)
                 setattr(d, fname, cb)
