@@ -9,6 +9,8 @@ the same struct (see docs/abi.md).
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import struct
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -40,6 +42,7 @@ __all__ = [
     "SCALARS",
     "SystemDesc",
     "SystemFn",
+    "rng_seed",
 ]
 
 #: The ABI this host implements (the header's GPI_ABI_MAJOR / GPI_ABI_MINOR).
@@ -152,3 +155,18 @@ class PluginInfo(Structure):
 
 
 EntryFn = CFUNCTYPE(POINTER(PluginInfo))
+
+
+_MASK = (1 << 64) - 1
+
+
+def rng_seed(seed: int, tick: int, plugin_hash: int, system_hash: int) -> int:
+    """``gpi_host.rng_seed``: the 64-bit seed of a system call, the same in every process and loader.
+
+    BLAKE2b (8-byte digest, read little-endian) of the little-endian uint64s
+    ``(world seed, tick, stable_hash(plugin), stable_hash(system))``, where
+    ``stable_hash`` is :func:`gpi.plugins.rng.stable_hash`. docs/abi.md states
+    the same formula, so a wasm loader derives the same seeds.
+    """
+    key = struct.pack("<QQQQ", seed & _MASK, tick & _MASK, plugin_hash & _MASK, system_hash & _MASK)
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")

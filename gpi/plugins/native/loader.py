@@ -32,7 +32,7 @@ import numpy as np
 from gpi.ecs.component import Component
 from gpi.plugins.errors import CapabilityError, PluginError, PluginLoadError
 from gpi.plugins.native import abi
-from gpi.plugins.rng import system_seed
+from gpi.plugins.rng import stable_hash
 from gpi.plugins.sdk import Plugin
 
 __all__ = ["NativeCallError", "NativeLoadError", "NativePlugin", "library_path", "load_native"]
@@ -72,6 +72,11 @@ def _names(arr: Any, what: str) -> list[str]:
     return out
 
 
+def _addr(a: np.ndarray) -> int:
+    """The address of an array's first byte (cheaper than ``a.ctypes.data``)."""
+    return int(a.__array_interface__["data"][0])
+
+
 def _view(ptr: int | None, count: int, ctype: Any, dtype: Any) -> np.ndarray:
     """``count`` values at address ``ptr`` as a numpy array (no copy)."""
     if count <= 0:
@@ -84,11 +89,12 @@ def _view(ptr: int | None, count: int, ctype: Any, dtype: Any) -> np.ndarray:
 class _Call:
     """State of one system call: the context, its queries and output buffers, its first error."""
 
-    __slots__ = ("buffers", "ctx", "error", "queries", "system")
+    __slots__ = ("buffers", "ctx", "error", "hashes", "queries", "system")
 
-    def __init__(self, ctx: Any, system: str) -> None:
+    def __init__(self, ctx: Any, system: str, hashes: tuple[int, int]) -> None:
         self.ctx = ctx
         self.system = system
+        self.hashes = hashes  # stable_hash of (plugin, system): for rng_seed
         self.queries: list[tuple[list[str], list[Any]]] = []  # handle-1 -> (names, chunks)
         self.buffers: list[tuple[str, np.ndarray]] = []  # handle-1 -> (component, array)
         self.error: str | None = None
@@ -292,9 +298,11 @@ class NativePlugin:
 
     def _system_fn(self, name: str, fn: Any, user: Any) -> Any:
         token = ctypes.addressof(self._ctx_token)
+        hashes = (stable_hash(self.name), stable_hash(name))
 
         def run(ctx: Any) -> None:
-            self._call = _Call(ctx, name)
+            h = hashes if ctx.plugin == self.name else (stable_hash(ctx.plugin), hashes[1])
+            self._call = _Call(ctx, name, h)
             self._last_error = ""
             try:
                 rc = fn(token, user)
@@ -317,8 +325,8 @@ class NativePlugin:
         return float(self._cur(ctx).ctx.dt)
 
     def _h_rng_seed(self, ctx: int | None) -> int:
-        c = self._cur(ctx).ctx
-        return int(system_seed(c.seed, c.tick, c.plugin, c.system).generate_state(1, np.uint64)[0])
+        call = self._cur(ctx)
+        return abi.rng_seed(call.ctx.seed, call.ctx.tick, *call.hashes)
 
     def _h_query(self, ctx: int | None, comps: Any, n: int, without: Any, nwithout: int, nchunks: Any) -> int:
         call = self._cur(ctx)
@@ -346,10 +354,10 @@ class NativePlugin:
         names, chunk = self._chunk(ctx, q, i)
         if slot >= len(names):
             raise NativeCallError(f"query {q} has {len(names)} components, not slot {slot}")
-        return int(chunk[names[slot]].ctypes.data)
+        return _addr(chunk[names[slot]])
 
     def _h_chunk_entities(self, ctx: int | None, q: int, i: int) -> int:
-        return int(self._chunk(ctx, q, i)[1].entities.ctypes.data)
+        return _addr(self._chunk(ctx, q, i)[1].entities)
 
     def _component(self, call: _Call, name: str) -> Component:
         c = self._declared.get(name)
@@ -367,7 +375,7 @@ class NativePlugin:
         call.buffers.append((name, arr))
         if buf:
             buf[0] = len(call.buffers)
-        return int(arr.ctypes.data)
+        return _addr(arr)
 
     def _buffer(self, call: _Call, h: int, name: str, rows: int) -> np.ndarray:
         if not 0 < h <= len(call.buffers):

@@ -39,11 +39,22 @@ static int cell_of(const float *p) {
     return gx * GRID + gy;
 }
 
-static void steer_chunk(uint64_t n, const float *pos, const float *vel, float *out, float dt, gpi_rng *rng) {
+/* Each boid's cell, kept from the first pass for the second (grown as needed). */
+static uint16_t *cells;
+static uint64_t cells_cap;
+
+static int steer_chunk(uint64_t n, const float *pos, const float *vel, float *out, float dt, gpi_rng *rng) {
+    if (n > cells_cap) {
+        uint16_t *grown = realloc(cells, (size_t)n * sizeof *cells);
+        if (!grown) return 1;
+        cells = grown;
+        cells_cap = n;
+    }
     memset(cell_sum, 0, sizeof cell_sum);
     memset(cell_count, 0, sizeof cell_count);
     for (uint64_t i = 0; i < n; i++) {
         int c = cell_of(pos + 2 * i);
+        cells[i] = (uint16_t)c;
         cell_count[c]++;
         cell_sum[c][0] += pos[2 * i];
         cell_sum[c][1] += pos[2 * i + 1];
@@ -58,7 +69,7 @@ static void steer_chunk(uint64_t n, const float *pos, const float *vel, float *o
     }
     for (uint64_t i = 0; i < n; i++) {
         const float *p = pos + 2 * i, *v = vel + 2 * i;
-        const float *m = cell_sum[cell_of(p)];
+        const float *m = cell_sum[cells[i]];
         float tx = m[0] - p[0], ty = m[1] - p[1];
         float hx = m[2] - v[0], hy = m[3] - v[1];
         float nx = gpi_rng_f32(rng) - 0.5f, ny = gpi_rng_f32(rng) - 0.5f;
@@ -81,6 +92,7 @@ static void steer_chunk(uint64_t n, const float *pos, const float *vel, float *o
         out[2 * i] = vx;
         out[2 * i + 1] = vy;
     }
+    return 0;
 }
 
 /* update: new Velocity for every boid without Player (runs before movement.integrate). */
@@ -100,7 +112,7 @@ static int steer(gpi_ctx *ctx, void *user) {
         gpi_buffer buf;
         float *out = host->output(ctx, VELOCITY, n, &buf);
         if (n && (!pos || !vel || !out)) return 1;
-        steer_chunk(n, pos, vel, out, dt, &rng);
+        if (steer_chunk(n, pos, vel, out, dt, &rng) != 0) return 1;
         if (host->set_column(ctx, query, c, 1, buf) != GPI_OK) return 1;
     }
     return 0;
