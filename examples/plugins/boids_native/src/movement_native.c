@@ -28,8 +28,8 @@ static int integrate(gpi_ctx *ctx, void *user) {
         if (n && (!pos || !vel || !out)) return 1;
         for (uint64_t i = 0; i < n; i++) {
             float p = pos[i] + vel[i] * dt;
-            p = p >= ARENA ? p - ARENA : p;
-            out[i] = p < 0.0f ? p + ARENA : p;
+            p -= ARENA * (float)(p >= ARENA); /* branch-free: the loop vectorises */
+            out[i] = p + ARENA * (float)(p < 0.0f);
         }
         if (host->set_column(ctx, query, c, 0, buf) != GPI_OK) return 1;
     }
