@@ -22,7 +22,7 @@ if(NOT DEFINED GPI_PYTHON)
   if(DEFINED ENV{GPI_PYTHON})
     set(GPI_PYTHON "$ENV{GPI_PYTHON}")
   else()
-    find_program(GPI_PYTHON NAMES python3 python)
+    find_program(GPI_PYTHON NAMES python3 python NAMES_PER_DIR)
   endif()
 endif()
 

@@ -99,3 +99,20 @@ def test_signing_covers_the_built_library(native: dict[str, Path], tmp_path: Pat
     lib.write_bytes(bytes(data))
     res = signing.verify(folder, ring)
     assert not res.ok and res.modified == ("libnat_basic.so",)
+
+
+def test_manifest_kind_and_library_are_checked(tmp_path: Path) -> None:
+    from gpi.plugins.errors import ManifestError
+
+    head = '[plugin]\nname = "k"\nversion = "1.0.0"\nabi = 1\n'
+    cases = {
+        'kind = "rust"\nentry = "main"\n': "[plugin].kind: expected one of python, native",
+        'kind = "native"\n': "[plugin].library: missing",
+        'kind = "native"\nlibrary = "../evil.so"\n': "a file name in the plugin folder",
+        'kind = "native"\nlibrary = "libk.so"\nentry = "main"\n': "not used by kind = \"native\"",
+    }
+    for body, expected in cases.items():
+        (tmp_path / "plugin.toml").write_text(head + body)
+        with pytest.raises(ManifestError) as info:
+            load_manifest(tmp_path, check_entry=False)
+        assert expected in str(info.value), (body, str(info.value))
