@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gpi.ecs import World
+from gpi.plugins.faults import PluginState
 from gpi.plugins.host import PluginHost
 from gpi.runtime.clock import Clock, monotonic_clock
 from gpi.runtime.config import AppConfig
@@ -277,8 +278,7 @@ class App:
         rss = self.telemetry.memory[-1].rss if self.telemetry.memory else {}
         out = []
         for name, lp in self.host.plugins.items():
-            state = lp.status if lp.status in ("running", "crashed", "restarting", "disabled") else (
-                "disabled" if lp.status == "stopped" else "running")
+            state = str(lp.status)
             layers = {}
             sb = lp.sandbox or {}
             for lname, ls in (sb.get("layers") or {}).items():
@@ -377,7 +377,7 @@ class App:
         """The host's list, then each drawing child's list in schedule order."""
         out: list[Any] = [self.host_drawlist] if self.host_drawlist is not None else []
         for name, lp in self.host.plugins.items():
-            if "draw" in lp.granted and lp.status == "running":
+            if "draw" in lp.granted and lp.status == PluginState.RUNNING:
                 seg = self.host.drawlist(name)
                 if seg is not None:
                     out.append(seg)

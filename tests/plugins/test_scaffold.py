@@ -83,4 +83,4 @@ def test_generated_plugin_runs_in_the_host(tmp_path: Path) -> None:
         for _ in range(3):
             host.tick()
         assert world.entity_count == 32  # spawned once, then moved
-        assert host.faults == []
+        assert not host.faults

@@ -14,7 +14,7 @@
   :meth:`~gpi.replays.writer.Recorder.keyframe_due` says so.
 
 Faults are derived from the host's per-call records of the tick (one record
-per scheduled system, see :data:`gpi.plugins.host.RECORD_FIELDS`): every
+per scheduled system, see :data:`gpi.plugins.host.records.RECORD_FIELDS`): every
 system of the schedule whose commands were *not* applied that tick (status
 other than ``ok``, or no call at all, e.g. a disabled plugin) becomes a fault
 event ``{"kind", "plugin", "system", "skip": True, "host_kind", "error"}``,
@@ -40,34 +40,25 @@ The App hook: :func:`make_recorder` is ``App.recorder_factory``'s default;
 the App calls :meth:`HostRecorder.after_tick` after every tick. Faults come
 from the call records, which also see systems that never ran.
 
-A closed recorder stops listening: the host keeps only a small forwarding
-hook that holds the recorder weakly, so nothing of a finished recording
-stays alive with the host.
+A closed recorder stops listening (``PluginHost.off_call_record``), so
+nothing of a finished recording stays alive with the host.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpi.plugins.faults import replay_fault_kind
 from gpi.plugins.hoststate import capture_host_state
 from gpi.replays import InputState, Recorder, ReplayHeader
 from gpi.replays.inputs import same_input_dict
 
 __all__ = ["HostRecorder", "header_from_host", "make_recorder", "plugin_entries"]
 
-#: host fault kinds (``PluginHost.faults``) -> replay fault kinds
-_KIND = {
-    "crashed": "crashed",
-    "timeout": "stalled",
-    "stalled": "stalled",
-    "stall": "stalled",
-    "disabled": "disabled",
-}
 _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
 _NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
 _EMPTY_INPUT = InputState()
@@ -161,7 +152,7 @@ class HostRecorder:
         self._plugins = dict(host.plugins)  # name -> LoadedPlugin object we saw last
         self._hashes = {p["name"]: p["content_hash"] for p in self.header.plugins}
         self._restarts = {n: lp.restarts for n, lp in host.plugins.items()}
-        self._faults_seen = len(host.faults)
+        self._faults_seen = host.events.fault_count
         self._order: list[tuple[str, str, str]] = []
         self._order_of: Any = None
         self._calls_ok = True  # every call record since the last tick said "ok"
@@ -175,7 +166,7 @@ class HostRecorder:
         self._last_state = _EMPTY_INPUT  # ... and its InputState
         self.faults_recorded = 0
         self.swaps_recorded = 0
-        host.on_call_record(_forward_calls(weakref.ref(self)))
+        host.on_call_record(self._on_call)
         self._closed = False
 
     # -- per call / per tick -----------------------------------------------------
@@ -217,7 +208,7 @@ class HostRecorder:
             not self._calls_ok
             or len(recs) != len(self._order)
             or host.schedule is not self._order_of
-            or len(host.faults) != self._faults_seen
+            or host.events.fault_count != self._faults_seen
         ):
             return False
         plugins = host.plugins
@@ -249,8 +240,8 @@ class HostRecorder:
         calls = {
             f"{rec['plugin']}.{rec['system']}": (rec["status"], rec.get("error") or "") for rec in recs
         }
-        host_faults = self.host.faults[self._faults_seen :]
-        self._faults_seen = len(self.host.faults)
+        host_faults = self.host.events.faults_since(self._faults_seen)
+        self._faults_seen = self.host.events.fault_count
         out: list[dict[str, Any]] = []
         if len(calls) != len(self._schedule_order()) or any(s != "ok" for s, _ in calls.values()):
             kinds = {(f.get("plugin"), f.get("system")): str(f.get("kind")) for f in host_faults}
@@ -261,7 +252,7 @@ class HostRecorder:
                 host_kind = kinds.get((plugin, system), status)
                 out.append(
                     {
-                        "kind": _KIND.get(host_kind, "skipped"),
+                        "kind": replay_fault_kind(host_kind),
                         "plugin": plugin,
                         "system": system,
                         "skip": True,
@@ -396,6 +387,7 @@ class HostRecorder:
             return
         self._closed = True
         self._recs = []
+        self.host.off_call_record(self._on_call)
         self.recorder.close()
 
     def __enter__(self) -> HostRecorder:
@@ -406,17 +398,6 @@ class HostRecorder:
 
     def __repr__(self) -> str:
         return f"<HostRecorder {self.path!r} {self.recorder!r}>"
-
-
-def _forward_calls(ref: weakref.ReferenceType[HostRecorder]) -> Callable[[Mapping[str, Any]], None]:
-    """The host's hook for one recorder: passes records on while the recorder is alive and open."""
-
-    def forward(rec: Mapping[str, Any]) -> None:
-        recorder = ref()
-        if recorder is not None:
-            recorder._on_call(rec)
-
-    return forward
 
 
 def make_recorder(app: Any, path: str | os.PathLike[str], **kwargs: Any) -> HostRecorder:
