@@ -340,7 +340,7 @@ class HostSupervision:
         try:
             from gpi.plugins.zygote import DEFAULT_PRELOAD, ForkServer
 
-            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.cython_ext.drawlist", "gpi.plugins._zygote_warm")
+            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.draw", "gpi.plugins._zygote_warm")
             self._zygote = ForkServer(preload=preload, env=env)
         except Exception as exc:
             self._zygote_failed = True
