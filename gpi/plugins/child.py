@@ -365,7 +365,7 @@ class _Child:
 def make_drawlist(segment: Any) -> Any:
     """A draw-list builder over the channel's draw-list segment (None if unavailable)."""
     try:
-        from gpi.cython_ext.drawlist import DrawList
+        from gpi.draw import DrawList
     except ImportError:
         return None
     try:

@@ -297,7 +297,7 @@ class HostSupervision:
             from gpi.plugins.sandbox.policy import child_environment
             from gpi.plugins.zygote import DEFAULT_PRELOAD, ForkServer
 
-            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.cython_ext.drawlist", "gpi.plugins._zygote_warm")
+            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.draw", "gpi.plugins._zygote_warm")
             self._zygote = ForkServer(preload=preload, env=child_environment())
         except Exception as exc:
             self._zygote_failed = True

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gpi.cython_ext.drawlist import DrawList
+from gpi.draw import DrawList
 from gpi.runtime.render.camera import Camera
 
 __all__ = [
