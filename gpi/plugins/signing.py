@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from gpi.fsio import atomic_write
 from gpi.plugins.errors import KeyringError, SignatureError
 
 __all__ = [
@@ -369,10 +370,7 @@ def sign(plugin_dir: str | Path, private_key: str | Path | Ed25519PrivateKey) ->
         "signature": base64.b64encode(signature).decode("ascii"),
     }
     out = root / SIGNATURE_NAME
-    tmp = root / f".{SIGNATURE_NAME}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def _read_sig(path: Path) -> tuple[str, dict[str, str], bytes]:

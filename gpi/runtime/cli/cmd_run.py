@@ -75,7 +75,7 @@ def _positive_float(text: str) -> float:
 
 
 def _screenshot(text: str) -> tuple[int, Path]:
-    from gpi.runtime.app import parse_screenshot
+    from gpi.runtime.config import parse_screenshot
 
     try:
         return parse_screenshot(text)
@@ -134,7 +134,8 @@ def _size(text: str) -> tuple[int, int] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gpi.runtime.app import SceneError, load_scene
+    from gpi.runtime.config import load_scene
+    from gpi.runtime.errors import SceneError
 
     title = "gpi run"
     if args.scene is not None and args.plugins:
@@ -202,7 +203,7 @@ def run_app(
         width=size[0], height=size[1], title=title, tick_rate=1.0 / args.dt,
         population=args.population if args.population is not None else (scene.population if scene else None),
         sandbox=False if args.no_sandbox else None, parallel=not args.serial,
-        telemetry_window=max(600, min(ticks or 600, 20_000)),
+        telemetry_window=max(600, min(ticks or 600, 3600)),  # statistics over the last minute at most
     )
     if scene is not None:
         cfg.camera_center, cfg.camera_zoom = scene.camera_center, scene.camera_zoom
