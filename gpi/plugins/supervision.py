@@ -224,9 +224,11 @@ class HostSupervision:
     def before_tick(self) -> list[str]:
         """Restart the plugins whose backoff ends at this tick; returns their names."""
         host = self.host
-        if not self.supervisor.restarts_pending():  # nothing waits for a restart (the common case)
-            return []
         done = []
+        if self._zygote is not None and self._zygote.exited():  # one poll of its pidfd per tick
+            done = self._replace_fork_server()
+        if not self.supervisor.restarts_pending():  # nothing waits for a restart (the common case)
+            return done
         for plugin in self.supervisor.due_restarts(host.tick_count):
             lp = host.plugins.get(plugin)
             if lp is None or lp.status == PluginState.DISABLED:
@@ -245,6 +247,39 @@ class HostSupervision:
 
     # -- the fork-server ---------------------------------------------------------------------
 
+    def _replace_fork_server(self) -> list[str]:
+        """The fork-server died: retire the children it forked and start them again; returns those restarted.
+
+        Its children have been sent their death signal but may still run (and
+        answer) for a while, or never get it (see :mod:`gpi.plugins.zygote`):
+        each is killed through its pidfd and waited for, then started again
+        through a new fork-server at this tick's boundary. Not the plugin's
+        fault: no crash report and no fault against its circuit breaker.
+        """
+        host = self.host
+        z, self._zygote = self._zygote, None
+        assert z is not None
+        code = z.wait(0)
+        orphans = sorted(name for name in host.plugins if getattr(host.worker(name), "zygote", None) is z)
+        host.events.log("host", "warning", f"fork-server {z.pid} died ({describe_exit(code)}); "
+                                          f"restarting the children it forked: {orphans}")
+        z.close()
+        done = []
+        for plugin in orphans:
+            worker = host.detach_worker(plugin)
+            assert worker is not None
+            kill = getattr(worker, "kill", None)  # a process worker: SIGKILL through its pidfd, wait for the exit
+            if kill is not None:
+                kill()
+            worker.close()
+            lp = host.plugins[plugin]
+            lp.restarts = self.supervisor.restarts[plugin] = self.supervisor.restarts.get(plugin, 0) + 1
+            if host.respawn(plugin):
+                done.append(plugin)
+            else:
+                self.child_died(plugin)  # a failed start is a fault, as after a crash
+        return done
+
     def zygote(self) -> ForkServer | None:
         """The host's fork-server, started on first use (None if it cannot start).
 
@@ -252,7 +287,7 @@ class HostSupervision:
         environment every plugin child gets (its children inherit it).
         """
         z = self._zygote
-        if z is not None and not z.alive():  # it died: start another
+        if z is not None and z.exited():  # it died since the tick started: start another
             self.host.events.log("host", "warning", "fork-server died; starting a new one")
             z.close()
             self._zygote = None
@@ -262,7 +297,7 @@ class HostSupervision:
             from gpi.plugins.sandbox.policy import child_environment
             from gpi.plugins.zygote import DEFAULT_PRELOAD, ForkServer
 
-            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.cython_ext.drawlist", "gpi.plugins._zygote_warm")
+            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.draw", "gpi.plugins._zygote_warm")
             self._zygote = ForkServer(preload=preload, env=child_environment())
         except Exception as exc:
             self._zygote_failed = True

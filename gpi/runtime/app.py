@@ -459,7 +459,7 @@ class App:
         return names
 
     def _open_window(self) -> None:
-        from gpi.cython_ext.drawlist import DrawList
+        from gpi.draw import DrawList
         from gpi.runtime.window import Window, configure_platform
 
         configure_platform(self.config.headless)

@@ -240,7 +240,7 @@ class InProcessWorker(Worker):
 
     def start(self, world: World) -> dict[str, Any]:
         m = self.plugin.manifest
-        p = import_plugin(m.path, m.entry, m.name)
+        p = import_plugin(m.path, m.entry, m.name, self.plugin.granted)
         draw = None
         if "draw" in self.plugin.granted:  # the same kind of buffer a child gets, in this process
             self._drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
