@@ -337,9 +337,9 @@ class ProcessWorker(Worker):
         hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
                           sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
+        host_sock.settimeout(START_TIMEOUT)
         send_with_fds(host_sock, hello, self.channel.child_fds())
         self.channel.release_child_fds()  # our copies of the child's ends: its death then shows at once
-        host_sock.settimeout(START_TIMEOUT)
         try:
             msg, fds = recv_with_fds(host_sock)
         except (OSError, PluginError, Exception) as exc:
@@ -375,13 +375,15 @@ class ProcessWorker(Worker):
             self.proc.kill()
             return self.proc.wait()
 
-    def sync(self, world: World, req: dict[str, Any] | None = None) -> None:
+    def sync(self, world: World, req: dict[str, Any] | None = None, timeout: float = START_TIMEOUT) -> None:
         """Bring the child to the world's layout epoch if it changed since the child last saw it.
 
         When only row counts changed (no new segment, table or component) and a
         request is given, a small :func:`~gpi.ecs.view.layout_delta` rides in the
         request itself (``req["lay"]``); otherwise the full layout and the new
         segments' fds go over the control socket, read by the child before the request.
+        A child that leaves the socket full for ``timeout`` seconds raises
+        ``TimeoutError`` here (a stall: the host never blocks on a child).
         """
         if world.epoch == self.epoch:
             return
@@ -396,8 +398,13 @@ class ProcessWorker(Worker):
             self.layouts_sent += 1
             new = missing_segment_ids(layout, self.known)
             segs = world.segments()
-            send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
-                          [segs[sid].fd for sid in new])
+            self.sock.settimeout(max(timeout, 0.001))  # poll + sendmsg: never blocks past the deadline
+            try:
+                send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
+                              [segs[sid].fd for sid in new])
+            except TimeoutError:
+                raise TimeoutError(f"{self._peer} did not read its control socket within {timeout:.3f} s "
+                                   f"(layout of epoch {world.epoch} not sent)") from None
             self.known = {int(sid) for sid, _ in layout["segments"]}
         self.layout = layout
         self.epoch = world.epoch
@@ -409,8 +416,10 @@ class ProcessWorker(Worker):
 
     def submit(self, req: dict[str, Any], world: World, timeout: float) -> None:
         assert self.channel is not None
-        self.sync(world, req)
-        self.channel.send(req)
+        deadline = time.monotonic() + timeout
+        if world.epoch != self.epoch:
+            self.sync(world, req, timeout)
+        self.channel.send(req, max(deadline - time.monotonic(), 0.001))  # a full ring waits no longer
 
     def collect(self, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
@@ -420,8 +429,10 @@ class ProcessWorker(Worker):
     def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
         if world.epoch != self.epoch:
-            self.sync(world, req)
-        msg = self.channel.request(req, timeout)
+            deadline = time.monotonic() + timeout
+            self.sync(world, req, timeout)
+            timeout = max(deadline - time.monotonic(), 0.001)
+        msg = self.channel.request(req, timeout)  # the send and the answer within the call's deadline
         return wire.check_kind(msg, "result", self._peer)
 
     def _decode_array(self, obj: Any) -> np.ndarray:
