@@ -20,6 +20,7 @@ __all__ = [
     "KeyringError",
     "ManifestError",
     "ManifestNotFoundError",
+    "MessageError",
     "PluginCrashedError",
     "PluginError",
     "PluginLoadError",
@@ -115,3 +116,18 @@ class PluginTimeoutError(PluginError, TimeoutError):
 
 class ProtocolError(PluginError, ValueError):
     """A message between host and child is malformed, of a wrong version or unknown kind."""
+
+
+class MessageError(ProtocolError):
+    """A child's message failed its schema (:mod:`gpi.plugins.messages`).
+
+    ``plugin`` sent it, ``kind`` is the message kind, ``field`` the offending
+    field (``"logs[3] text"``) and ``reason`` what was wrong with it.
+    """
+
+    def __init__(self, message: str, *, plugin: str = "", kind: str = "", field: str = "", reason: str = ""):
+        super().__init__(message)
+        self.plugin = plugin
+        self.kind = kind
+        self.field = field
+        self.reason = reason
