@@ -28,6 +28,7 @@ __all__ = [
     "PluginTimeoutError",
     "ProtocolError",
     "SignatureError",
+    "UnsafePathError",
 ]
 
 
@@ -131,3 +132,18 @@ class MessageError(ProtocolError):
         self.kind = kind
         self.field = field
         self.reason = reason
+
+
+class UnsafePathError(PluginError, PermissionError):
+    """A plugin folder holds a link that leaves it, a FIFO, a socket or a device (:mod:`gpi.plugins.safewalk`).
+
+    ``path`` is the offending entry and ``reason`` what it is.
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, reason: str = ""):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0]) if self.args else ""
