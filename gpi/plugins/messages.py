@@ -111,6 +111,15 @@ def _tname(v: Any) -> str:
     return type(v).__name__
 
 
+def _show(v: Any) -> str:
+    """A short, safe picture of an untrusted value (never its repr: that recurses and may be huge)."""
+    if type(v) in (type(None), bool, int, float):
+        return repr(v)[:40]
+    if type(v) is str:
+        return repr(v[:40])
+    return f"a {_tname(v)}"
+
+
 def truncate(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with a note of how many were dropped."""
     if len(text) <= limit:
@@ -197,7 +206,7 @@ def _head(ctx: _Ctx, msg: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     if type(msg) is not dict:
         raise ctx.fail("(message)", f"must be a map, got {_tname(msg)}")
     if msg.get("kind") != ctx.kind:
-        raise ctx.fail("kind", f"must be {ctx.kind!r}, got {msg.get('kind')!r:.80}")
+        raise ctx.fail("kind", f"must be {ctx.kind!r}, got {_show(msg.get('kind'))}")
     for f in fields:
         if f not in msg:
             raise ctx.fail(f, "is missing")
@@ -281,7 +290,7 @@ def _sandbox_report(ctx: _Ctx, rep: Any) -> None:
             raise ctx.fail(f"{where}.required", f"must be a bool, got {_tname(s.get('required'))}")
         s["detail"] = _text(ctx, f"{where}.detail", s.get("detail", ""), MAX_LOG_TEXT)
         if s.get("name", name) != name:
-            raise ctx.fail(f"{where}.name", f"names layer {s.get('name')!r:.40} under key {name!r}")
+            raise ctx.fail(f"{where}.name", f"names layer {_show(s.get('name'))} under key {name!r}")
     vs = _list(ctx, "sandbox.violations", rep.get("violations", []), 256)
     for i, v in enumerate(vs):
         vs[i] = _flat_map(ctx, f"sandbox.violations[{i}]", v)
@@ -392,7 +401,7 @@ def _saves(ctx: _Ctx, saves: Any) -> None:
             pass
         else:
             raise ctx.fail(where, f"must be ['put', key, value] or ['del', key], got a {len(op)}-item "
-                                  f"list starting {str(verb)[:20]!r}")
+                                  f"list starting {_show(verb)}")
         _str(ctx, f"{where} key", op[1], 256, empty=False)
         if verb == "put":
             try:
