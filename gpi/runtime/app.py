@@ -95,6 +95,7 @@ from gpi.runtime.overlay.model import (
     apply_loop_actions,
 )
 from gpi.runtime.telemetry import CallRecord, ProfileReport, Telemetry, write_profile
+from gpi.safetext import neutralise
 
 __all__ = [
     "ARENA",
@@ -623,8 +624,9 @@ class App:
         except TypeError:  # a simpler recorder: record_tick(tick, input_state, checksum)
             rec.record_tick(tick, state, self.world.checksum())
         except Exception as exc:
-            self._log(f"recording stopped at tick {tick}: {type(exc).__name__}: {exc}", logging.ERROR)
-            self.stop_recording()
+            why = f"tick {tick} could not be recorded: {type(exc).__name__}: {neutralise(exc, limit=500)}"
+            self._log(f"recording stopped early at tick {tick}: {why}", logging.ERROR)
+            self.stop_recording(stopped=why)
 
     def start_recording(self, path: str | os.PathLike[str]) -> bool:
         """Start recording to ``path`` through :attr:`recorder_factory`; False (logged) if unavailable."""
@@ -648,12 +650,18 @@ class App:
         self._log(f"recording to {self.record_path} from tick {self.loop.tick}")
         return True
 
-    def stop_recording(self) -> None:
-        """Close the recorder, if any."""
+    def stop_recording(self, stopped: str | None = None) -> None:
+        """Close the recorder, if any; ``stopped`` says why recording ends before the run (kept in the file)."""
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close()
+                if stopped:
+                    try:
+                        rec.close(stopped=stopped)
+                    except TypeError:  # a recorder without a reason to keep
+                        rec.close()
+                else:
+                    rec.close()
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 

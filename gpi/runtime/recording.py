@@ -392,15 +392,15 @@ class HostRecorder:
         """True after :meth:`close`."""
         return self._closed
 
-    def close(self) -> None:
-        """Flush, finish the file and stop listening to the host; safe twice."""
+    def close(self, stopped: str | None = None) -> None:
+        """Flush, finish the file and stop listening to the host; safe twice (``stopped``: see Recorder.close)."""
         if self._closed:
             return
         self._closed = True
         hooks = getattr(self.host, "_record_hooks", None)
         if isinstance(hooks, list) and self._on_call in hooks:
             hooks.remove(self._on_call)  # no public "off" on PluginHost
-        self.recorder.close()
+        self.recorder.close(stopped)
 
     def __enter__(self) -> HostRecorder:
         return self
