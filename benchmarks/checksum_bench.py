@@ -128,7 +128,7 @@ def measure_size(world: World, label: str, reps: int) -> dict[str, Any]:
     total = sum(lengths)
 
     def bump() -> int:
-        world._epoch += 1  # what a structural change does to the layout (nothing else changes)
+        world.storage.epoch += 1  # what a structural change does to the layout (nothing else changes)
         return world.checksum()
 
     def xxh3() -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "BACKEND",
     "as_bytes_view",
     "checksum_buffers",
+    "checksum_buffers_kernel",
     "checksum_buffers_reference",
     "checksum_bytes",
     "checksum_bytes_reference",
@@ -182,3 +183,14 @@ def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0, tail
     if _ext is None:
         return checksum_buffers_reference(buffers, lengths, seed, tail)
     return int(_ext.checksum_buffers(buffers, lengths, seed & _MASK, tail))
+
+
+def checksum_buffers_kernel() -> Callable[..., int]:
+    """The backend's own ``checksum_buffers(buffers, lengths, seed, tail)``, without this wrapper.
+
+    For hot callers (the world checksum) that pass a well-formed, masked seed:
+    the compiled kernel when it is in use, else :func:`checksum_buffers_reference`.
+    """
+    if _ext is None:
+        return checksum_buffers_reference
+    return _ext.checksum_buffers  # type: ignore[no-any-return]

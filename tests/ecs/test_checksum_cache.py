@@ -84,7 +84,7 @@ def test_column_gone_within_an_epoch_is_planned_again(world: World) -> None:
     table.columns["Health"][:40] += 1
     table.chunk_cache.clear()
     gc.collect()
-    plan = world._checksum_state.plan  # type: ignore[attr-defined]
+    plan = world.storage.checksum_cache.plan
     assert any(isinstance(b, weakref.ref) and b() is None for b in plan.buffers)  # the old column is gone
     assert world.checksum() == world_checksum(world, cache=False)
 
