@@ -63,4 +63,5 @@ def check_value(value: Any, what: str = "value", *, max_depth: int = MAX_DEPTH, 
             else:
                 stack.extend((x, depth + 1) for x in v)
             continue
-        raise SchemaError(f"{what} holds a {t.__name__}; use plain data: numbers, str, bytes, lists, maps")
+        raise SchemaError(f"{what} is not msgpack-able: it holds a {t.__name__}; use plain data: numbers, str, "
+                          "bytes, lists, maps")
