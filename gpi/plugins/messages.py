@@ -25,8 +25,9 @@ ready      abi int; pid int in 1..2**22; components: at most 4096 maps
            detail str, required bool}} (<= 32), violations [flat map] (<= 256)}
 error      stage one of abi/import/declare/protocol/sandbox; type str(256);
            message and traceback str (longer ones are cut, not refused)
-result     tick int >= 0; sys str(128); cmds None or a map/list nested at most
-           MAX_DEPTH + 8 deep (the command decoder checks the rest); logs: at
+result     tick int >= 0; sys str(128); cmds None or a map/list (the command
+           decoder and validation check the rest, values with
+           :func:`gpi.ecs.values.check_value`: a ``rejected`` fault); logs: at
            most LOG_LIMIT [level str(16), text str] pairs (texts cut at
            MAX_LOG_TEXT); dropped, cpu_ns, child_ns ints in 0..2**63; error None
            or {type str(256), message, traceback, violation None or flat map};
@@ -50,14 +51,13 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from gpi.ecs.errors import SchemaError
-from gpi.ecs.values import MAX_DEPTH, check_value
+from gpi.ecs.values import check_value
 from gpi.plugins.context import LOG_LIMIT as _CONTEXT_LOG_LIMIT
 from gpi.plugins.errors import MessageError
 
 __all__ = [
     "ERROR_STAGES",
     "LOG_LIMIT",
-    "MAX_CMDS_DEPTH",
     "MAX_LOG_TEXT",
     "MAX_TEXT",
     "MessageError",
@@ -76,8 +76,6 @@ LOG_LIMIT = _CONTEXT_LOG_LIMIT
 MAX_LOG_TEXT = 4096
 #: Characters kept of an exception message or traceback.
 MAX_TEXT = 64 * 1024
-#: Nesting of a command list on the wire: its maps and lists plus one plain-data value.
-MAX_CMDS_DEPTH = MAX_DEPTH + 8
 MAX_NAME = 128
 MAX_SAVES = 4096
 MAX_COMPONENTS = 4096
@@ -343,9 +341,10 @@ def decode_error(msg: Any, *, plugin: str) -> dict[str, Any]:
 def decode_result(msg: Any, *, plugin: str, granted: Collection[str]) -> dict[str, Any]:
     """A per-call result, checked against the schema and the plugin's grants; raises :class:`MessageError`.
 
-    The command list itself (``cmds``) is only checked for type and depth
-    here: :meth:`gpi.ecs.CommandBuffer.from_wire` and the world's validation
-    own its meaning (a bad list there is a ``rejected`` fault).
+    The command list itself (``cmds``) is only checked for type here (no walk
+    on the hot path): :meth:`gpi.ecs.CommandBuffer.from_wire` and the world's
+    validation own its meaning and its values' bounds (a bad list there is a
+    ``rejected`` fault, the child keeps running).
     """
     ctx = _Ctx(plugin, "result")
     _head(ctx, msg, ("tick", "sys", "cmds", "logs", "cpu_ns"))
@@ -355,8 +354,6 @@ def decode_result(msg: Any, *, plugin: str, granted: Collection[str]) -> dict[st
     if cmds is not None:
         if type(cmds) not in (dict, list):
             raise ctx.fail("cmds", f"must be a command list (map) or nil, got {_tname(cmds)}")
-        if depth_of(cmds, MAX_CMDS_DEPTH) > MAX_CMDS_DEPTH:
-            raise ctx.fail("cmds", f"is nested deeper than {MAX_CMDS_DEPTH} levels")
     logs = msg["logs"]
     if logs is None:
         msg["logs"] = []
