@@ -77,6 +77,7 @@ from gpi.runtime.render.camera import Camera
 from gpi.runtime.replay.recording import make_recorder
 from gpi.runtime.scene import arena_camera, draw_scene, scene_drawlist
 from gpi.runtime.telemetry import ProfileReport, Telemetry, TelemetryBridge, write_profile
+from gpi.safetext import neutralise
 
 __all__ = ["App", "AppConfig", "AppError", "TickRecorder"]
 
@@ -322,6 +323,7 @@ class App:
         except Exception as exc:  # a full disk must not stop the game: say so, stop recording
             self._log(f"recording stopped at tick {self.loop.tick}: {type(exc).__name__}: {exc}", logging.ERROR)
             self.stop_recording()
+from gpi.safetext import neutralise
 
     def start_recording(self, path: str | os.PathLike[str]) -> bool:
         """Start recording to ``path`` through :attr:`recorder_factory`; False (logged) if it cannot."""
@@ -336,12 +338,18 @@ class App:
         self._log(f"recording to {self.record_path} from tick {self.loop.tick}")
         return True
 
-    def stop_recording(self) -> None:
-        """Close the recorder, if any."""
+    def stop_recording(self, stopped: str | None = None) -> None:
+        """Close the recorder, if any; ``stopped`` says why recording ends before the run (kept in the file)."""
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close()
+                if stopped:
+                    try:
+                        rec.close(stopped=stopped)
+                    except TypeError:  # a recorder without a reason to keep
+                        rec.close()
+                else:
+                    rec.close()
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 
