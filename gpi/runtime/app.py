@@ -91,8 +91,8 @@ class TickRecorder(Protocol):
     def after_tick(self, input_state: InputState) -> None:
         """Record the tick the host just ran, with the input it ran on."""
 
-    def close(self) -> None:
-        """Finish the recording."""
+    def close(self, stopped: str | None = None) -> None:
+        """Finish the recording; ``stopped`` says why it ends before the run (kept in the file)."""
 
 
 class App:
@@ -320,10 +320,10 @@ class App:
         assert self.recorder is not None
         try:
             self.recorder.after_tick(state)
-        except Exception as exc:  # a full disk must not stop the game: say so, stop recording
-            self._log(f"recording stopped at tick {self.loop.tick}: {type(exc).__name__}: {exc}", logging.ERROR)
-            self.stop_recording()
-from gpi.safetext import neutralise
+        except Exception as exc:  # a full disk must not stop the game: say so, stop recording, keep why
+            why = f"tick {self.loop.tick} could not be recorded: {type(exc).__name__}: {neutralise(exc, limit=500)}"
+            self._log(f"recording stopped early: {why}", logging.ERROR)
+            self.stop_recording(stopped=why)
 
     def start_recording(self, path: str | os.PathLike[str]) -> bool:
         """Start recording to ``path`` through :attr:`recorder_factory`; False (logged) if it cannot."""
@@ -343,13 +343,7 @@ from gpi.safetext import neutralise
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                if stopped:
-                    try:
-                        rec.close(stopped=stopped)
-                    except TypeError:  # a recorder without a reason to keep
-                        rec.close()
-                else:
-                    rec.close()
+                rec.close(stopped)
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 

@@ -60,7 +60,7 @@ def run(dirs: list[Path], ticks: int = TICKS, *, timeout: float = 3.0, recorder:
         host.load(*dirs)
         rec = None
         if recorder is not None:
-            from gpi.runtime.recording import HostRecorder
+            from gpi.runtime.replay.recording import HostRecorder
 
             rec = HostRecorder(host, recorder, keyframe_interval=3)
         checksums, reports = [], []

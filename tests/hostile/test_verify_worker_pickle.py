@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.sandbox, pytest.mark.slow]
 def _record(path: Path, dirs: list[Path], ticks: int) -> None:
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     with World(seed=5) as world, PluginHost(world, isolation="process") as host:
         host.load(*dirs)

@@ -10,7 +10,7 @@ from gpi.ecs import World
 from gpi.plugins.host import PluginHost
 from gpi.replays import Replay
 from gpi.runtime.cli import main
-from gpi.runtime.recording import HostRecorder
+from gpi.runtime.replay.recording import HostRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 BENIGN = ROOT / "tests" / "hostile" / "plugins" / "benign"
