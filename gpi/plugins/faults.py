@@ -108,6 +108,7 @@ class FaultKind(StrEnum):
     RESTART_FAILED = "restart_failed"  # a new child did not start
     DISABLED = "disabled"  # the circuit breaker disabled the plugin
     RELOAD_FAILED = "reload_failed"  # a hot swap failed; the old code keeps running
+    FLOOD = "flood"  # the child printed past the output bounds (gpi.plugins.output): restarted
 
     @property
     def replay_kind(self) -> str:

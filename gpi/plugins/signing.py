@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from gpi.fsio import atomic_write
 from gpi.plugins.errors import KeyringError, SignatureError
+from gpi.plugins.safewalk import open_file, walk_files
 
 __all__ = [
     "SIGNATURE_NAME",
@@ -312,21 +313,12 @@ def file_hashes(plugin_dir: str | Path) -> dict[str, str]:
     if not root.is_dir():
         raise SignatureError(f"{root}: not a plugin folder", path=root)
     out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if not _excluded((*rel_dir.parts, d)))
-        for fname in filenames:
-            rel = (*rel_dir.parts, fname)
-            if _excluded(rel):
-                continue
-            full = Path(dirpath, fname)
-            if not full.is_file():
-                continue  # sockets, fifos, dangling links
-            h = hashlib.sha256()
-            with open(full, "rb") as f:
-                while chunk := f.read(_HASH_CHUNK):
-                    h.update(chunk)
-            out["/".join(rel)] = h.hexdigest()
+    for rel, full in walk_files(root, _excluded):  # never follows a link out; refuses FIFOs and devices
+        h = hashlib.sha256()
+        with os.fdopen(open_file(root, full), "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                h.update(chunk)
+        out["/".join(rel)] = h.hexdigest()
     return dict(sorted(out.items()))
 
 

@@ -77,6 +77,7 @@ from gpi.runtime.render.camera import Camera
 from gpi.runtime.replay.recording import make_recorder
 from gpi.runtime.scene import arena_camera, draw_scene, scene_drawlist
 from gpi.runtime.telemetry import ProfileReport, Telemetry, TelemetryBridge, write_profile
+from gpi.safetext import neutralise
 
 __all__ = ["App", "AppConfig", "AppError", "TickRecorder"]
 
@@ -90,8 +91,8 @@ class TickRecorder(Protocol):
     def after_tick(self, input_state: InputState) -> None:
         """Record the tick the host just ran, with the input it ran on."""
 
-    def close(self) -> None:
-        """Finish the recording."""
+    def close(self, stopped: str | None = None) -> None:
+        """Finish the recording; ``stopped`` says why it ends before the run (kept in the file)."""
 
 
 class App:
@@ -319,9 +320,10 @@ class App:
         assert self.recorder is not None
         try:
             self.recorder.after_tick(state)
-        except Exception as exc:  # a full disk must not stop the game: say so, stop recording
-            self._log(f"recording stopped at tick {self.loop.tick}: {type(exc).__name__}: {exc}", logging.ERROR)
-            self.stop_recording()
+        except Exception as exc:  # a full disk must not stop the game: say so, stop recording, keep why
+            why = f"tick {self.loop.tick} could not be recorded: {type(exc).__name__}: {neutralise(exc, limit=500)}"
+            self._log(f"recording stopped early: {why}", logging.ERROR)
+            self.stop_recording(stopped=why)
 
     def start_recording(self, path: str | os.PathLike[str]) -> bool:
         """Start recording to ``path`` through :attr:`recorder_factory`; False (logged) if it cannot."""
@@ -336,12 +338,12 @@ class App:
         self._log(f"recording to {self.record_path} from tick {self.loop.tick}")
         return True
 
-    def stop_recording(self) -> None:
-        """Close the recorder, if any."""
+    def stop_recording(self, stopped: str | None = None) -> None:
+        """Close the recorder, if any; ``stopped`` says why recording ends before the run (kept in the file)."""
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close()
+                rec.close(stopped)
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 

@@ -62,6 +62,7 @@ from gpi.replays import (
 )
 from gpi.replays.parallel import segments
 from gpi.runtime.cli.replay_info import info_dict, print_info
+from gpi.safetext import neutralise
 
 __all__ = ["DEFAULT_SIMULATOR", "load_simulator", "register", "worker_simulator"]
 
@@ -389,10 +390,14 @@ def _verify(args: argparse.Namespace) -> int:
                 label = "verifying" if jobs == 1 else f"verifying ({jobs} workers)"
                 task = bar.add_task(label, total=rp.tick_count)
                 res = run(lambda done, total: bar.update(task, completed=done))
+        if res.ok and res.incomplete:  # every tick it holds matched, but it holds too few
+            con.print(f"[yellow]INCOMPLETE[/yellow] {neutralise(res.message, markup=True)}", highlight=False,
+                      soft_wrap=True)
+            return 1
         if res.ok:
-            con.print(f"[green]OK[/green] {res.message}")
+            con.print(f"[green]OK[/green] {neutralise(res.message, markup=True)}")
             return 0
-        con.print(f"[red]DIVERGED[/red] {res.message}")
+        con.print(f"[red]DIVERGED[/red] {neutralise(res.message, markup=True)}")
         if res.details:
             from rich.table import Table
 

@@ -381,14 +381,14 @@ class HostRecorder:
         """True after :meth:`close`."""
         return self._closed
 
-    def close(self) -> None:
-        """Flush, finish the file and stop listening to the host; safe twice."""
+    def close(self, stopped: str | None = None) -> None:
+        """Flush, finish the file and stop listening to the host; safe twice (``stopped``: see Recorder.close)."""
         if self._closed:
             return
         self._closed = True
         self._recs = []
         self.host.off_call_record(self._on_call)
-        self.recorder.close()
+        self.recorder.close(stopped)
 
     def __enter__(self) -> HostRecorder:
         return self
