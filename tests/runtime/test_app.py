@@ -150,7 +150,7 @@ class ListRecorder:
     def after_tick(self, input_state):
         self.rows.append((self.app.host.tick_count - 1, input_state.to_dict(), self.app.world.checksum()))
 
-    def close(self):
+    def close(self, stopped=None):
         self.closed = True
 
 
