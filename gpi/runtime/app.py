@@ -180,7 +180,7 @@ class App:
             if self.config.overlay:
                 from gpi.runtime.overlay import Overlay
 
-                self.overlay = Overlay(self.window, width=self._overlay_width())
+                self.overlay = Overlay(self.window, width=self.overlay_width())
         except Exception:
             self._close_window()
             raise
@@ -251,7 +251,8 @@ class App:
         me = os.getpid()
         return {n: int(lp.pid) for n, lp in self.host.plugins.items() if lp.pid and lp.pid != me}
 
-    def _overlay_width(self) -> float:
+    def overlay_width(self) -> float:
+        """Width of the overlay's window in screen units (half the window, 320 to 680)."""
         return float(min(680, max(320, self.config.width // 2)))
 
     def camera(self) -> Camera:
@@ -260,7 +261,7 @@ class App:
         left = 0.0
         if self.overlay is not None and self.overlay.visible and self.window is not None:
             scale = w / max(self.window.size[0], 1)  # overlay width is in screen units
-            left = min((self._overlay_width() + 20) * scale, w * 0.6)
+            left = min((self.overlay_width() + 20) * scale, w * 0.6)
         return arena_camera((w, h), center=self.config.camera_center, zoom=self.config.camera_zoom, left=left)
 
     def retained(self) -> dict[str, int]:
@@ -407,7 +408,7 @@ class App:
                                                      alpha=alpha)
         if self.overlay is None:
             return []
-        return self.overlay_cache.draw(self.overlay, self.window, self.overlay_model, self._overlay_width())
+        return self.overlay_cache.draw(self.overlay, self.window, self.overlay_model, self.overlay_width())
 
     def save_screenshot(self, path: str | os.PathLike[str]) -> Path:
         """Save the current back buffer (scene + overlay) as a PNG."""
