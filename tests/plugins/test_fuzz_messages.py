@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gpi.cython_ext.drawlist import DrawList, DrawListError, read_batches, read_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpi.draw import DrawList, DrawListError, read_batches, read_header
 from gpi.ecs.errors import SchemaError
 from gpi.ecs.values import check_value
 from gpi.plugins.errors import MessageError
