@@ -72,6 +72,11 @@ FIRST_CALL_GRACE = 5.0
 DEFAULT_POLICY = RestartPolicy(base_ticks=1, max_ticks=64, max_faults=5, window_ticks=600)
 #: Lines of a child's output kept for its crash report.
 LOG_TAIL = 40
+#: Seconds a stalled child's stack dump may take to arrive (it usually takes milliseconds).
+STACK_DUMP_WAIT = 5.0
+# How a faulthandler dump ends: the main thread (listed last) started in runpy (``python -m``),
+# or its stack was deeper than faulthandler prints.
+_DUMP_LAST_FRAMES = (" in _run_module_as_main", "  ...")
 # Fields of a plugin's last successful call record that its crash report shows.
 _LAST_COMMAND_FIELDS = ("tick", "system", "status", "ops", "cmd_bytes")
 
@@ -404,18 +409,41 @@ class HostSupervision:
             z.close()
 
 
-def _dump_stacks(worker: Any, wait: float = 0.05) -> None:
-    """Send SIGUSR1 to a stalled child (its faulthandler prints every thread's stack) and give it ``wait`` s."""
+def _dump_stacks(worker: Any, wait: float = STACK_DUMP_WAIT) -> None:
+    """Send SIGUSR1 to a stalled child (its faulthandler prints every thread's stack) and wait for the dump.
+
+    The dump has arrived when the outermost frame of the child's main thread
+    (printed last) is among its output lines: waiting a fixed time instead
+    loses the dump whenever the machine is busy. ``wait`` only bounds a child
+    that prints no dump.
+    """
     import signal
 
     proc = getattr(worker, "proc", None)
     if proc is None or proc.poll() is not None:
         return
+    lines = getattr(worker, "lines", None)
+    name = worker.plugin.name
+    before = _dump_ends(lines, name)
     try:
         os.kill(proc.pid, signal.SIGUSR1)
     except OSError:
         return
-    time.sleep(wait)
+    end = time.monotonic() + wait
+    seen = -1
+    while time.monotonic() < end and proc.poll() is None:
+        if lines is not None and len(lines) != seen:
+            seen = len(lines)
+            if _dump_ends(lines, name) > before:
+                return
+        time.sleep(0.002)
+
+
+def _dump_ends(lines: Any, name: str) -> int:
+    """How many of ``name``'s output lines end a faulthandler dump (the main thread's outermost frame)."""
+    if lines is None:
+        return 0
+    return sum(1 for who, text in list(lines) if who == name and text.rstrip().endswith(_DUMP_LAST_FRAMES))
 
 
 def _signal_name(code: int | None) -> str | None:
