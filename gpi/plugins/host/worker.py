@@ -80,6 +80,10 @@ __all__ = [
 START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
 ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
 DRAWLIST_SIZE = 16 << 20  # 200k quads; sparse until written
+STACK_DUMP_WAIT = 5.0  # seconds a stalled child's stack dump may take to arrive (it usually takes milliseconds)
+# How a faulthandler dump ends: the main thread (listed last) started in runpy (``python -m``),
+# or its stack was deeper than faulthandler prints.
+_DUMP_LAST_FRAMES = (" in _run_module_as_main", "  ...")
 
 
 # -- starting children ------------------------------------------------------------------------
@@ -193,7 +197,7 @@ class Worker:
         """The segment the plugin draws into (None without the ``draw`` capability)."""
         return None
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
         """Ask a stalled child to print every thread's stack (faulthandler); no-op in process."""
 
     def kill(self) -> int | None:
@@ -202,6 +206,11 @@ class Worker:
 
     def close(self) -> None:
         """Stop and release everything; safe twice."""
+
+
+def _ends_stack_dump(line: str) -> bool:
+    """Whether ``line`` ends a faulthandler dump: the main thread (listed last) started in runpy, or was cut."""
+    return line.rstrip().endswith(_DUMP_LAST_FRAMES)
 
 
 class InProcessWorker(Worker):
@@ -460,16 +469,24 @@ class ProcessWorker(Worker):
         assert self.channel is not None
         return CommandBuffer.from_wire(wire_cmds, self._decode_array, source=source)
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
-        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then ``wait`` s for it."""
-        proc = self.proc
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
+        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then wait for the dump.
+
+        The dump has arrived when the outermost frame of the child's main
+        thread (printed last) is among its output lines: waiting a fixed time
+        instead loses the dump whenever the machine is busy. ``wait`` only
+        bounds a child that prints no dump.
+        """
+        proc, out = self.proc, self.output
         if proc is None or proc.poll() is not None:
             return
+        since = out.mark() if out is not None else 0
         try:
             os.kill(proc.pid, signal.SIGUSR1)
         except OSError:
             return
-        time.sleep(wait)
+        if out is not None:
+            out.wait_for(_ends_stack_dump, since, wait)
 
     def kill(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
