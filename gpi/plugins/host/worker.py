@@ -169,6 +169,8 @@ class Worker:
     """One plugin's executor: a child process or the in-process runner (see the module doc)."""
 
     plugin: LoadedPlugin
+    #: The fork-server its child was forked from (None: started with Popen, or in process).
+    zygote: ForkServer | None = None
 
     def start(self, world: World) -> dict[str, Any]:
         """Start the plugin; returns its ``ready`` message (components, systems, sandbox, pid)."""
