@@ -34,6 +34,7 @@ from gpi.plugins.errors import CapabilityError, PluginError, PluginLoadError
 from gpi.plugins.native import abi
 from gpi.plugins.rng import stable_hash
 from gpi.plugins.sdk import Plugin
+from gpi.shm.errors import ArenaError
 
 __all__ = ["NativeCallError", "NativeLoadError", "NativePlugin", "library_path", "load_native"]
 
@@ -46,6 +47,21 @@ class NativeLoadError(PluginLoadError):
 
 class NativeCallError(PluginError, RuntimeError):
     """A native system failed: it returned non-zero or a host call it made was refused."""
+
+
+class _PhaseError(NativeCallError):
+    """A host function called in the wrong phase (a declaration outside init, a stale context)."""
+
+
+def _code(exc: BaseException) -> int:
+    """The ``GPI_E_*`` code a failed host call returns for ``exc``."""
+    if isinstance(exc, CapabilityError):
+        return abi.GPI_E_DENIED
+    if isinstance(exc, _PhaseError):
+        return abi.GPI_E_STATE
+    if isinstance(exc, (ArenaError, BufferError, MemoryError)):
+        return abi.GPI_E_NOSPACE
+    return abi.GPI_E_INVALID
 
 
 def library_path(folder: str | Path, library: str) -> Path:
@@ -215,7 +231,7 @@ class NativePlugin:
                 self._fail(f"{fname}: {type(exc).__name__}: {exc}")
                 if fname == "log":
                     return None
-                return abi.GPI_E_INVALID if fname not in _POINTER_RETURNS else 0
+                return _code(exc) if fname not in _POINTER_RETURNS else 0
 
         return call
 
@@ -228,7 +244,7 @@ class NativePlugin:
     def _cur(self, ctx: int | None) -> _Call:
         call = self._call
         if call is None or ctx != ctypes.addressof(self._ctx_token):
-            raise NativeCallError("called with a context that is not the current system call's")
+            raise _PhaseError("called with a context that is not the current system call's")
         return call
 
     def _cname(self, handle: int) -> str:
@@ -248,7 +264,7 @@ class NativePlugin:
     # declarations
     def _need_decl(self, decl: int | None) -> None:
         if not self._decl_open or decl != ctypes.addressof(self._decl_token):
-            raise NativeCallError("declarations are only allowed inside init")
+            raise _PhaseError("declarations are only allowed inside init")
 
     def _handle(self, name: str) -> int:
         if name in self.handles:
