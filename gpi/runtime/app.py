@@ -344,7 +344,10 @@ class App:
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close(stopped)
+                if stopped:  # a recorder keeps why it stopped early (Recorder.close(stopped=...))
+                    rec.close(stopped)
+                else:
+                    rec.close()  # any recorder: close() is all the recorder protocol needs
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 
