@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import os
 import socket
 import sys
@@ -364,7 +365,7 @@ class _Child:
 def make_drawlist(segment: Any) -> Any:
     """A draw-list builder over the channel's draw-list segment (None if unavailable)."""
     try:
-        from gpi.cython_ext.drawlist import DrawList
+        from gpi.draw import DrawList
     except ImportError:
         return None
     try:
@@ -379,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sock", type=int, required=True, help="fd of the control socket (SOCK_SEQPACKET)")
     args = parser.parse_args(argv)
     import faulthandler  # a hard crash prints every thread's stack to stderr (a pipe to the host)
+
+    for stream in (sys.stdout, sys.stderr):  # the host reads lines as they come, whatever the environment
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
     if hasattr(faulthandler, "register"):  # SIGUSR1: the host asks for our stacks before killing a stall

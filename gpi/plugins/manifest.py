@@ -201,7 +201,9 @@ def load_manifest(
             path=path,
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        from gpi.plugins.safewalk import read_file  # no link out of the folder, no FIFO, no device
+
+        text = read_file(folder, MANIFEST_NAME, limit=1 << 20).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}", path=path) from exc
     return parse_manifest(text, folder, abi=abi, check_entry=check_entry)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpi.cython_ext.drawlist import read_batches, read_header
+from gpi.draw import read_batches, read_header
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
 

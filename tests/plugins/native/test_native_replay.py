@@ -9,8 +9,8 @@ import pytest
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
 from gpi.replays import InputState, Replay, verify
-from gpi.runtime.recording import HostRecorder
-from gpi.runtime.replay_sim import HostSimulator
+from gpi.runtime.replay.recording import HostRecorder
+from gpi.runtime.replay.simulation import HostSimulator
 
 pytestmark = pytest.mark.subprocess
 
