@@ -142,7 +142,7 @@ def apply_sandbox(
         finally:
             if death:  # a credential change clears the death signal: arm it again, then check the parent
                 prctl.set_parent_death_signal(death)
-                if (pidns.keeper_gone(keeper[0]) if keeper else os.getppid() != ppid):
+                if (pidns.parent_gone(keeper[0]) if keeper else os.getppid() != ppid):
                     os._exit(1)
 
     steps: dict[str, Callable[[], tuple[bool, str]]] = {

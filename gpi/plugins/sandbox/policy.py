@@ -62,7 +62,9 @@ CHILD_ENV: Mapping[str, str] = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
 HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})

@@ -177,6 +177,7 @@ PID_SYSCALLS: tuple[str, ...] = (
 
 F_SETFL = 4
 F_SETPIPE_SZ = 1031
+F_ADD_SEALS = 1033  # allowed only to a process that owns a world (memfd_create lifted)
 O_ASYNC = 0o20000
 #: fcntl commands a child may use (``F_SETFL`` without ``O_ASYNC``, ``F_SETPIPE_SZ`` up to the bound).
 FCNTL_ALLOWED: tuple[int, ...] = (
@@ -388,7 +389,7 @@ def install_filter(
             f.add(allow, "getrlimit")
             for option in _SAFE_PRCTL:
                 f.add(allow, "prctl", _cmp(0, SCMP_CMP_EQ, option))
-            for cmd in FCNTL_ALLOWED:
+            for cmd in FCNTL_ALLOWED + ((F_ADD_SEALS,) if "memfd_create" in extra_allowed else ()):
                 f.add(allow, "fcntl", _cmp(1, SCMP_CMP_EQ, cmd))
             f.add(allow, "fcntl", _cmp(1, SCMP_CMP_EQ, F_SETFL), _masked(2, O_ASYNC, 0))
             f.add(allow, "fcntl", _cmp(1, SCMP_CMP_EQ, F_SETPIPE_SZ), _cmp(2, SCMP_CMP_LE, pipe_max))
@@ -417,7 +418,8 @@ def install_filter(
             for option in (1, 4, 35, 0x59616D61):  # PDEATHSIG, DUMPABLE, SET_MM, SET_PTRACER
                 f.add(eperm, "prctl", _cmp(0, SCMP_CMP_EQ, option))
             for cmd in FCNTL_DENIED:
-                f.add(eperm, "fcntl", _masked(1, _LOW32, cmd))
+                if not (cmd == F_ADD_SEALS and "memfd_create" in extra_allowed):
+                    f.add(eperm, "fcntl", _masked(1, _LOW32, cmd))
             f.add(eperm, "fcntl", _masked(1, _LOW32, F_SETFL), _masked(2, O_ASYNC, O_ASYNC))
             f.add(eperm, "fcntl", _masked(1, _LOW32, F_SETPIPE_SZ), _cmp(2, SCMP_CMP_GT, pipe_max))
             for req in IOCTL_DENIED:

@@ -65,8 +65,8 @@ def test_proc_self_status_shows_no_privilege(run_sandboxed: Run) -> None:
     if fs == 0:  # the interpreter or the plugin folder is not readable by the plugin's uid
         assert "file system uid 0 kept" in st["detail"], st
     assert [int(g) for g in st["Gid"]] == [uid] * 4 and st["Groups"] == [], st
-    # A private pid namespace: pid 1 inside, another pid outside, no parent in sight.
-    assert len(st["NSpid"]) == 2 and st["NSpid"][1] == "1" and st["getpid"] == 1 and st["getppid"] == 0, st
+    # A private pid namespace: pid 2 inside (the namespace's init, pid 1, is its parent), another pid outside.
+    assert len(st["NSpid"]) == 2 and st["NSpid"][1] == "2" and st["getpid"] == 2 and st["getppid"] == 1, st
 
 
 def test_each_plugin_gets_its_own_uid() -> None:
