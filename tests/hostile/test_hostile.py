@@ -97,7 +97,7 @@ ATTACKS = [
     Attack("pid_enum", "refused", ("seccomp",), needs=("seccomp",),
            stopped_by="seccomp (pid checks); pid namespace (ESRCH) behind it"),
     Attack("env_secret", "inert", (), stopped_by="environment allow-list (child_environment): nothing to steal"),
-    Attack("kernel_memory", "refused", ("seccomp",), needs=("seccomp", "privilege"),
+    Attack("kernel_memory", "refused", ("seccomp",), needs=("seccomp",),
            stopped_by="seccomp (F_SETPIPE_SZ <= 64 KiB, no SO_*BUF*); privilege (no CAP_SYS_RESOURCE/NET_ADMIN)"),
     Attack("sigio_host", "refused", ("seccomp",), needs=("seccomp",),
            stopped_by="seccomp (fcntl/ioctl argument checks); pid namespace and uid behind it"),
