@@ -373,11 +373,14 @@ class ProcessWorker(Worker):
         sandbox = self.sandbox is not None and bool(self.sandbox.get("enabled", True))
         decode_ready(msg, plugin=name, sandbox_requested=sandbox)
         assert self.proc is not None
-        if msg["pid"] != self.proc.pid:
+        # With the sandbox's pid namespace the plugin runs in a grandchild of the process the host
+        # started (gpi.plugins.sandbox.pidns): that one's pid is accepted, checked with the kernel.
+        parent = _parent_of(msg["pid"])
+        if msg["pid"] != self.proc.pid and self.proc.pid not in (parent, _parent_of(parent)):
             raise MessageError(f"plugin {name!r} sent a malformed 'ready' message: field 'pid' says {msg['pid']}, "
                                f"but the host started pid {self.proc.pid}", plugin=name, kind="ready", field="pid",
                                reason="not the child's pid")
-        check_sandbox_claims(self.proc.pid, msg.get("sandbox"), plugin=name)
+        check_sandbox_claims(msg["pid"], msg.get("sandbox"), plugin=name)
 
     def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
         """Up to ``max_lines`` lines the child printed since the last call, and what was dropped."""
@@ -519,3 +522,15 @@ class ProcessWorker(Worker):
             self.output = None
 
 
+def _parent_of(pid: int | None) -> int | None:
+    """The parent pid of ``pid`` from ``/proc`` (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
