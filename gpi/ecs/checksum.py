@@ -11,7 +11,12 @@ parts in one call), in this order (format ``gpi.ecs.checksum.v2``):
    component names): msgpack ``[names, rows]`` and ``entities[:rows]``;
 2. *values*: for the same tables in the same order, each column's live rows
    (columns sorted by name; never the unused capacity);
-3. *resources*: canonical msgpack (maps sorted by packed key).
+3. *resources*: canonical msgpack (maps sorted by packed key), followed, when
+   anything watches changes, by the packed change state
+   (:meth:`gpi.ecs.changes.ChangeState.state_bytes`; a host world only).
+
+Tracked components' row ticks (added, then changed, per tracked name in order)
+follow each table's columns in part 2.
 
 Events are per-tick and not part of it. The free list is not either (it is
 implied by the operation history that the replay checks anyway), so a
@@ -92,6 +97,9 @@ def _parts(world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _Tab
         for name, itemsize in shape[1]:  # sorted by name
             columns.append(cols[name])
             col_lengths.append(rows * itemsize)
+        for name in t.tracked:  # change ticks (gpi.ecs.changes)
+            columns += [t.added_ticks[name], t.changed_ticks[name]]
+            col_lengths += [4 * rows, 4 * rows]
     return buffers, lengths, columns, col_lengths
 
 
@@ -103,7 +111,7 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
     """
     packer = msgpack.Packer(use_bin_type=True)
     buffers, lengths, columns, col_lengths = _parts(world, _schema_bytes(world), {}, packer)
-    res = _encode_resources(world._resources._items, packer)
+    res = _encode_resources(world._resources._items, packer) + _change_bytes(world)
     return [*buffers, *columns, res], [*lengths, *col_lengths, len(res)]
 
 
@@ -155,6 +163,11 @@ class _State:
             self.shapes = {}
         plan = self.plan = _Plan(world, self.schema, self.shapes, self.packer)
         return plan
+
+
+def _change_bytes(world: WorldReader) -> bytes:
+    changes = getattr(world, "_changes", None)
+    return changes.state_bytes() if changes is not None else b""  # type: ignore[no-any-return]
 
 
 def _schema_bytes(world: WorldReader) -> bytes:
@@ -230,6 +243,9 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
             if items.get(k, _MISSING) is not v:
                 res = _resource_bytes(items, state)
                 break
+    changes = getattr(world, "_changes", None)
+    if changes is not None and changes.active:
+        res = res + changes.state_bytes()
     kernel = state.kernel
     try:
         return kernel(plan.buffers, plan.lengths, plan.struct_hash, res)

@@ -608,6 +608,7 @@ def apply_buffer(world: World, plan: list[dict[str, Any]]) -> None:
         elif kind == "set_chunk":
             table = world._tables[op["table"]]
             table.columns[op["name"]][: table.rows] = op["values"]
+            world.mark_changed(op["table"], op["name"])
         elif kind == "add":
             world.add_component(op["ids"], op["name"], op["values"])
         elif kind == "remove":

@@ -12,7 +12,8 @@ Byte layout (little-endian)::
                     entities {count, capacity, generation, table, row, free}
                     (raw little-endian array bytes), tables [{id, components,
                     rows, entities, columns {name: bytes}}] (live rows only),
-                    resources, events
+                    resources, events, changes (gpi.ecs.changes state;
+                    tables then carry ticks {name: [added, changed]})
     32+length 8     body hash, uint64 xxh64 of the body bytes (with FLAG_BODY_HASH)
 
 Two checks guard a snapshot: the body hash (xxh64, ~30 µs for a 10k-entity
@@ -42,6 +43,7 @@ import msgpack
 import numpy as np
 from xxhash import xxh64_intdigest
 
+from gpi.ecs.changes import ChangeState
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
 from gpi.ecs.errors import SnapshotError
@@ -94,12 +96,16 @@ def encode_snapshot(world: World) -> bytes:
                 "rows": t.rows,
                 "entities": _raw(t.entities[: t.rows]),
                 "columns": {name: _raw(t.columns[name][: t.rows]) for name in t.names},
+                **({"ticks": {n: [_raw(t.added_ticks[n][: t.rows], "<u4"), _raw(t.changed_ticks[n][: t.rows], "<u4")]
+                              for n in t.tracked}} if t.tracked else {}),
             }
             for t in world._tables
         ],
         "resources": world._resources.to_dict(),
         "events": world._events.to_dict(),
     }
+    if world._changes.active:
+        body["changes"] = world._changes.to_state()
     packed = msgpack.packb(body, use_bin_type=True)
     # No lz4 content checksum: the header's world checksum is verified on load, which covers more.
     compressed = lz4.frame.compress(packed, content_checksum=False)
@@ -160,6 +166,7 @@ def _load(world: World, body: dict[str, Any]) -> None:
     world.seed = int(body["seed"])
     world._epoch = int(body["epoch"])
     world.register(*(Component.from_dict(d) for d in body["components"]))
+    world._changes = ChangeState.from_state(body.get("changes"))
     e = body["entities"]
     n = int(e["count"])
     _sized(e["generation"], 4 * n, "entities.generation")  # before anything is allocated for n
@@ -186,7 +193,7 @@ def _load(world: World, body: dict[str, Any]) -> None:
         cap = MIN_ROWS
         while cap < rows:
             cap *= 2
-        t = Table.create(i, comps, world._pool.create, cap)
+        t = Table.create(i, comps, world._pool.create, cap, tracked=tuple(world._changes.tracked))
         ents = _array(te["entities"], np.uint64, rows, f"tables[{i}].entities")
         vals = {
             c.name: _array(te["columns"][c.name], c.dtype, rows * c.ncols, f"tables[{i}].{c.name}").reshape(
@@ -194,6 +201,12 @@ def _load(world: World, body: dict[str, Any]) -> None:
             for c in comps
         }
         t.append(ents, vals)
+        ticks = te.get("ticks", {})
+        if set(ticks) != set(t.tracked):
+            raise SnapshotError(f"snapshot tables[{i}] change ticks do not match the tracked components")
+        for tn, (added, changed) in ticks.items():
+            t.added_ticks[tn][:rows] = _array(added, "<u4", rows, f"tables[{i}].ticks.{tn}")
+            t.changed_ticks[tn][:rows] = _array(changed, "<u4", rows, f"tables[{i}].ticks.{tn}")
         t.version = world._epoch
         world._tables.append(t)
         world._by_key[names] = t
@@ -254,6 +267,7 @@ def decode_snapshot(data: bytes, world: World, *, keep_epoch: bool) -> None:
     world._by_key = target._by_key
     world._resources = target._resources
     world._events = target._events
+    world._changes = target._changes
     world._pool = target._pool
     world._epoch = epoch
     for t in world._tables:

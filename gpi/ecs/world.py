@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gpi.ecs.changes import ChangeState
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex, id_index, make_ids
 from gpi.ecs.errors import MissingComponentError, SchemaError
@@ -55,6 +56,7 @@ class World(WorldReader):
         self.max_command_bytes = int(max_command_bytes)
         self._pool = SegmentPool(name)
         self._by_key: dict[frozenset[str], Table] = {}
+        self._changes = ChangeState()  # change ticks, last runs, removal logs (gpi.ecs.changes)
         try:
             self._entities = EntityIndex.create(self._pool.create)
         except BaseException:
@@ -80,7 +82,7 @@ class World(WorldReader):
         t = self._by_key.get(names)
         if t is None:
             comps = tuple(self._components[n] for n in sorted(names))
-            t = Table.create(len(self._tables), comps, self._pool.create)
+            t = Table.create(len(self._tables), comps, self._pool.create, tracked=tuple(self._changes.tracked))
             self._tables.append(t)
             self._by_key[names] = t
         return t
@@ -115,12 +117,16 @@ class World(WorldReader):
             moved = id_index(table.entities[dst]).astype(np.int64)
             self._entities.row[moved] = dst
 
-    def _move(self, src: Table, dst: Table, rows: np.ndarray, extra: dict[str, np.ndarray]) -> None:
-        """Move ``rows`` of ``src`` to the end of ``dst``; ``extra`` supplies columns src lacks."""
+    def _move(self, src: Table, dst: Table, rows: np.ndarray, extra: dict[str, np.ndarray], tick: int = 0) -> None:
+        """Move ``rows`` of ``src`` to the end of ``dst``; ``extra`` supplies columns src lacks (stamped ``tick``)."""
         ents = src.entities[rows]
         vals = {n: (src.columns[n][rows] if n in src.columns else extra[n]) for n in dst.names}
         self._reserve(dst, len(rows))
-        start = dst.append(ents, vals)
+        start = dst.append(ents, vals, tick)
+        for n in dst.tracked:  # components the rows keep keep their ticks
+            if n in src.added_ticks:
+                dst.added_ticks[n][start:start + len(rows)] = src.added_ticks[n][rows]
+                dst.changed_ticks[n][start:start + len(rows)] = src.changed_ticks[n][rows]
         idx = id_index(ents).astype(np.int64)
         self._entities.table[idx] = dst.id
         self._entities.row[idx] = np.arange(start, start + len(rows), dtype=np.int32)
@@ -142,7 +148,7 @@ class World(WorldReader):
         if old is not None:
             self._pool.release(old)
         ids = make_ids(idx, self._entities.generation[idx])
-        start = table.append(ids, arrays)
+        start = table.append(ids, arrays, self._changes.stamp())
         self._entities.table[idx] = table.id
         self._entities.row[idx] = np.arange(start, start + count, dtype=np.int32)
         self._touch([table])
@@ -155,9 +161,15 @@ class World(WorldReader):
             return
         tids = self._entities.table[idx]
         touched = []
+        watched = self._changes.watchers
+        tick = self._changes.stamp() if watched else 0
         for tid in np.unique(tids):
             table = self._tables[int(tid)]
-            self._remove_from(table, self._entities.row[idx[tids == tid]].astype(np.int64))
+            sel = tids == tid
+            for name in table.names:
+                if name in watched:
+                    self._changes.record_removed(name, arr[sel], tick)
+            self._remove_from(table, self._entities.row[idx[sel]].astype(np.int64))
             touched.append(table)
         self._entities.release(idx)
         self._touch(touched)
@@ -171,17 +183,20 @@ class World(WorldReader):
             return
         tids = self._entities.table[idx]
         touched = []
+        tick = self._changes.stamp()
         for tid in np.unique(tids):
             sel = tids == tid
             src = self._tables[int(tid)]
             rows = self._entities.row[idx[sel]].astype(np.int64)
             if name in src.name_set:
                 src.columns[name][rows] = vals[sel]
+                if name in src.changed_ticks:
+                    src.changed_ticks[name][rows] = tick
                 continue
             dst_id = src.add_edges.get(name)
             dst = self._tables[dst_id] if dst_id is not None else self._table_for(src.name_set | {name})
             src.add_edges[name] = dst.id
-            self._move(src, dst, rows, {name: vals[sel]})
+            self._move(src, dst, rows, {name: vals[sel]}, tick)
             touched += [src, dst]
         if touched:
             self._touch(touched)
@@ -199,6 +214,8 @@ class World(WorldReader):
             if name not in src.name_set:
                 continue
             rows = self._entities.row[idx[tids == tid]].astype(np.int64)
+            if name in self._changes.watchers:
+                self._changes.record_removed(name, arr[tids == tid], self._changes.stamp())
             dst_id = src.remove_edges.get(name)
             dst = self._tables[dst_id] if dst_id is not None else self._table_for(src.name_set - {name})
             src.remove_edges[name] = dst.id
@@ -220,6 +237,8 @@ class World(WorldReader):
                 f"use add_component"
             )
         table.columns[name][row] = comp.coerce(value, 1, f"set {name!r}")[0]
+        if name in table.changed_ticks:
+            table.changed_ticks[name][row] = self._changes.stamp()
 
     def set_many(self, name: str, ids: Any, values: Any) -> None:
         """Write component ``name`` of many live entities (all must have it)."""
@@ -234,9 +253,60 @@ class World(WorldReader):
                 raise MissingComponentError(
                     f"set {name!r}: entities of table {list(table.names)} have no {name!r}"
                 )
+        tick = self._changes.stamp()
         for tid in np.unique(tids):
             sel = tids == tid
-            self._tables[int(tid)].columns[name][self._entities.row[idx[sel]]] = vals[sel]
+            table = self._tables[int(tid)]
+            rows = self._entities.row[idx[sel]]
+            table.columns[name][rows] = vals[sel]
+            if name in table.changed_ticks:
+                table.changed_ticks[name][rows] = tick
+
+    def mark_changed(self, table_id: int, name: str, rows: Any = None) -> None:
+        """Stamp rows of a table as written (all live rows by default): for whole-column writes."""
+        table = self._tables[int(table_id)]
+        ticks = table.changed_ticks.get(name)
+        if ticks is not None:
+            tick = self._changes.stamp()
+            if rows is None:
+                ticks[: table.rows] = tick
+            else:
+                ticks[np.asarray(rows, dtype=np.int64)] = tick
+
+    # -- change detection (gpi.ecs.changes) -------------------------------------------
+
+    @property
+    def changes(self) -> ChangeState:
+        """The change tick, tracked components, last-run ticks and removal logs."""
+        return self._changes
+
+    def track_changes(self, *names: str) -> None:
+        """Keep added/changed ticks for components ``names`` from now on (existing rows: stamped now)."""
+        for n in names:
+            self.component(n)
+        new = set(names) - self._changes.tracked
+        if not new:
+            return
+        self._changes.tracked |= new
+        tick = self._changes.stamp()
+        touched = []
+        for t in self._tables:
+            if new & t.name_set:
+                old = t.retrack(tuple(self._changes.tracked), self._pool.create, tick)
+                if old is not None:
+                    self._pool.release(old)
+                    touched.append(t)
+        if touched:
+            self._touch(touched)
+
+    def watch_removed(self, name: str, key: str) -> None:
+        """System ``key`` wants ``removed(name)``: log removals and despawns of ``name``."""
+        self.component(name)
+        self._changes.watch_removed(name, key)
+
+    def begin_system(self, key: str, removed: Any = ()) -> dict[str, Any]:
+        """Change-detection state for one call of system ``key`` (see :meth:`ChangeState.begin_system`)."""
+        return self._changes.begin_system(key, tuple(removed))
 
     # -- resources and events -------------------------------------------------------
 
@@ -293,7 +363,10 @@ class World(WorldReader):
         from gpi.ecs.commands import apply_buffer, validate_buffer
 
         plan = validate_buffer(self, cmds, access, source)
-        apply_buffer(self, plan)
+        with self._changes.batch():
+            apply_buffer(self, plan)
+        if self._changes.check_due():
+            self._changes.check_ticks(self._tables)
 
     # -- snapshots ------------------------------------------------------------------
 

@@ -134,6 +134,7 @@ class SystemRunner:
         input_state: Mapping[str, Any] | None = None,
         draw: Any = None,
         alloc: Any = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``.
 
@@ -146,7 +147,7 @@ class SystemRunner:
                 draw.clear()
                 self._draw_tick = tick
         try:
-            return self._run(world, system, tick, input_state, draw, alloc)
+            return self._run(world, system, tick, input_state, draw, alloc, changes)
         finally:
             if draw is not None and draw is self.draw:
                 try:
@@ -155,7 +156,7 @@ class SystemRunner:
                     pass
 
     def _run(self, world: Any, system: str, tick: int, input_state: Mapping[str, Any] | None,
-             draw: Any, alloc: Any) -> dict[str, Any]:
+             draw: Any, alloc: Any, changes: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``."""
         spec = self.plugin.systems.get(system)
         t0 = time.perf_counter_ns()
@@ -170,7 +171,7 @@ class SystemRunner:
         readable = hit[1]
         ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
                             granted=self.granted, input_state=input_state, draw=draw, alloc=alloc,
-                            saved=self.saved, readable=readable)
+                            saved=self.saved, readable=readable, changes=changes)
         error = None
         try:
             spec.fn(ctx)
@@ -328,7 +329,7 @@ class _Child:
             view.set_frame_state(msg.get("res"), msg.get("ev"))
             if outputs:
                 outputs.clear()
-            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc)
+            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc, msg.get("chg"))
             cmds: CommandBuffer | None = out["cmds"]
             wire_cmds = None
             if cmds is not None and len(cmds):

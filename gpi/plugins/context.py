@@ -4,10 +4,12 @@
 
 - ``ctx.tick``, ``ctx.dt`` (fixed step), ``ctx.rng`` (a generator seeded from
   world seed, tick, plugin and system; see :mod:`gpi.plugins.rng`);
-- ``ctx.query(*names, with_=(), without=())`` over the read-only world (the
+- ``ctx.query(*names, with_=(), without=(), changed=(), added=())`` over the read-only world (the
   host's :class:`~gpi.ecs.World` in isolation ``none``, a
   :class:`~gpi.ecs.WorldView` over shared memory in a child), yielding chunks
   of contiguous read-only column views;
+- ``ctx.removed(name)``: ids that lost a declared ``removed=`` component since
+  the system last ran (change detection, :mod:`gpi.ecs.changes`);
 - ``ctx.resource(name)``, ``ctx.events(name)`` for declared resources and events;
 - ``ctx.commands``: the :class:`~gpi.ecs.CommandBuffer` the host validates and
   applies after the wave (``ctx.spawn``/``ctx.despawn``/``ctx.send_event`` are
@@ -63,8 +65,10 @@ class SystemContext:
         alloc: Any = None,
         saved: Mapping[str, Any] | None = None,
         readable: frozenset[str] | None = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
         self.world = world
+        self._changes = changes  # {"last", "this", "removed"} from World.begin_system
         self._readable_set = readable  # spec.readable, when the caller already has it
         self._saved = saved if saved is not None else {}
         self._saves: list[list[Any]] = []  # ["put", key, value] / ["del", key], in call order
@@ -100,8 +104,17 @@ class SystemContext:
 
     # -- reading the world -------------------------------------------------------------
 
-    def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = ()) -> Iterator[Any]:
-        """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views."""
+    def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = (),
+              changed: Iterable[str] = (), added: Iterable[str] = ()) -> Iterator[Any]:
+        """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views.
+
+        ``changed``/``added`` (declared on the system) keep only the rows whose
+        components were written / added since this system last ran: the chunks
+        are then gathered copies (:class:`~gpi.ecs.changes.FilteredChunk`).
+        """
+        changed_t, added_t = tuple(changed), tuple(added)
+        if changed_t or added_t:
+            return self._changed_query(names, tuple(with_), tuple(without), changed_t, added_t)
         readable = self._readable()
         for n in names:
             if n not in readable:
@@ -119,6 +132,42 @@ class SystemContext:
                 return iter(())
             without_t = tuple(n for n in without if n in known)
         return iter(self.world.query(*names, with_=with_t, without=without_t))
+
+    def _changed_query(self, names: tuple[str, ...], with_t: tuple[str, ...], without: tuple[str, ...],
+                       changed: tuple[str, ...], added: tuple[str, ...]) -> Iterator[Any]:
+        from gpi.ecs.changes import filter_chunks
+
+        for kind, got, declared in (("changed", changed, self.spec.changed), ("added", added, self.spec.added)):
+            bad = [n for n in got if n not in declared]
+            if bad:
+                raise _DeclaredAccessError(f"{self.where} filtered on {kind}={bad} but declared "
+                                           f"{kind}={list(declared)}; add them to {kind}=[...]")
+        info = self._change_info()
+        extra = tuple(n for n in (*changed, *added) if n not in names and n not in with_t)
+        chunks = list(self.query(*names, with_=(*with_t, *extra), without=without))
+        return iter(filter_chunks(chunks, changed, added, int(info["last"]), int(info["this"])))
+
+    def _change_info(self) -> Mapping[str, Any]:
+        if self._changes is None:
+            raise CapabilityError(f"{self.where}: no change-detection state was given to this call "
+                                  "(declare changed=/added=/removed= on the system)")
+        return self._changes
+
+    def removed(self, name: str) -> np.ndarray:
+        """Ids (uint64) that lost component ``name`` or were despawned since this system last ran.
+
+        ``name`` must be declared in ``removed=[...]``. Ids of despawned entities are dead.
+        """
+        if name not in self.spec.removed:
+            raise _DeclaredAccessError(f"{self.where} read removed({name!r}) but declared "
+                                       f"removed={list(self.spec.removed)}; add it to removed=[...]")
+        raw = self._change_info().get("removed", {}).get(name, b"")
+        return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+
+    @property
+    def last_run(self) -> int | None:
+        """The change tick this system last ran at (None unless it declares change detection)."""
+        return None if self._changes is None else int(self._changes["last"])
 
     def _readable(self) -> frozenset[str]:
         """``spec.readable`` (given by the runner, which works it out once per system)."""

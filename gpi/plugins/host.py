@@ -221,7 +221,7 @@ def _world_layout(world: World) -> dict[str, Any]:
 class _CallInfo:
     """What every call of one system needs, worked out once per schedule build (not per tick)."""
 
-    __slots__ = ("key", "plugin", "system", "source", "access", "input", "save", "resources", "events")
+    __slots__ = ("key", "plugin", "system", "source", "access", "input", "save", "resources", "events", "changes")
 
     def __init__(self, key: str, d: SystemDecl, access: Access, granted: frozenset[str]) -> None:
         self.key = key
@@ -233,6 +233,7 @@ class _CallInfo:
         self.save = "save" in granted
         self.resources = tuple(sorted(d.resources))  # sorted: a defined order in every process
         self.events = tuple(sorted(d.events))
+        self.changes: tuple[str, ...] | None = None  # change detection: the removed=[...] names
 
 
 class _Worker:
@@ -288,7 +289,7 @@ class _InProcessWorker(_Worker):
         if "saved" in req:
             self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
-        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), changes=req.get("chg"))
         out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
         if cmds is None or not len(cmds):
@@ -758,7 +759,8 @@ class PluginHost:
         known = set(self.world.components)
         for lp in new:
             for spec in lp.systems.values():
-                unknown = [n for n in (*spec.reads, *spec.writes) if n not in known]
+                unknown = [n for n in (*spec.reads, *spec.writes, *spec.changed, *spec.added, *spec.removed)
+                           if n not in known]
                 if unknown:
                     raise PluginError(
                         f"plugin {lp.name!r} system {spec.name!r} declares components {unknown} "
@@ -793,6 +795,11 @@ class PluginHost:
                     structural=structural,
                 )
                 self._calls[key] = _CallInfo(key, d, self._access[key], lp.granted)
+                if spec.watches:  # change detection (gpi.ecs.changes): ticks kept only for what is watched
+                    self._calls[key].changes = tuple(sorted(spec.removed))
+                    self.world.track_changes(*spec.changed, *spec.added)
+                    for n in spec.removed:
+                        self.world.watch_removed(n, key)
         deps: dict[str, list[str]] = {}
         for dep, dependent in edges:
             deps.setdefault(dependent, []).append(dep)
@@ -859,6 +866,8 @@ class PluginHost:
             req["res"] = res
         if c.events:
             req["ev"] = {n: list(w.events(n)) for n in c.events}
+        if c.changes is not None:
+            req["chg"] = w.begin_system(c.key, c.changes)
         return req
 
     def _run_wave(self, stage: str, wi: int, wave: list[str], inp: Mapping[str, Any], report: TickReport) -> None:

@@ -96,6 +96,14 @@ class SystemSpec:
     after: tuple[str, ...] = ()
     spawns: bool = False
     despawns: bool = False
+    changed: tuple[str, ...] = ()  # change detection (gpi.ecs.changes): ctx.query(changed=...)
+    added: tuple[str, ...] = ()  # ctx.query(added=...)
+    removed: tuple[str, ...] = ()  # ctx.removed(name)
+
+    @property
+    def watches(self) -> bool:
+        """Whether the system uses change detection (its last-run tick is kept)."""
+        return bool(self.changed or self.added or self.removed)
 
     @property
     def readable(self) -> frozenset[str]:
@@ -120,6 +128,8 @@ class SystemSpec:
             "after": list(self.after),
             "spawns": self.spawns,
             "despawns": self.despawns,
+            **({"changed": list(self.changed), "added": list(self.added), "removed": list(self.removed)}
+               if self.watches else {}),
         }
 
     @classmethod
@@ -137,6 +147,9 @@ class SystemSpec:
             after=d.get("after"),
             spawns=bool(d.get("spawns", False)),
             despawns=bool(d.get("despawns", False)),
+            changed=d.get("changed"),
+            added=d.get("added"),
+            removed=d.get("removed"),
         )
 
 
@@ -156,7 +169,8 @@ def required_capabilities(spec: SystemSpec) -> set[str]:
 
 def _make_spec(fn: SystemFn | None, *, name: Any = None, stage: Any = "update", reads: Any = None,
                writes: Any = None, resources: Any = None, events: Any = None, before: Any = None,
-               after: Any = None, spawns: bool = False, despawns: bool = False) -> SystemSpec:
+               after: Any = None, spawns: bool = False, despawns: bool = False, changed: Any = None,
+               added: Any = None, removed: Any = None) -> SystemSpec:
     if name is None and fn is not None:
         name = getattr(fn, "__name__", None)
     if not isinstance(name, str) or not name.isidentifier():
@@ -178,6 +192,9 @@ def _make_spec(fn: SystemFn | None, *, name: Any = None, stage: Any = "update", 
         after=_names(after, "after", where),
         spawns=bool(spawns),
         despawns=bool(despawns),
+        changed=_names(changed, "changed", where),
+        added=_names(added, "added", where),
+        removed=_names(removed, "removed", where),
     )
 
 
@@ -199,12 +216,21 @@ def system(
     after: Iterable[str] | None = None,
     spawns: bool = False,
     despawns: bool = False,
+    changed: Iterable[str] | None = None,
+    added: Iterable[str] | None = None,
+    removed: Iterable[str] | None = None,
 ) -> Any:
-    """Declare a system; use as ``@system`` or ``@system(stage=..., reads=[...], ...)``."""
+    """Declare a system; use as ``@system`` or ``@system(stage=..., reads=[...], ...)``.
+
+    ``changed``/``added``: components whose change ticks it filters on
+    (``ctx.query(..., changed=[...])``); ``removed``: components whose removals
+    it reads (``ctx.removed(name)``).
+    """
 
     def mark(f: F) -> F:
         spec = _make_spec(f, name=name, stage=stage, reads=reads, writes=writes, resources=resources,
-                          events=events, before=before, after=after, spawns=spawns, despawns=despawns)
+                          events=events, before=before, after=after, spawns=spawns, despawns=despawns,
+                          changed=changed, added=added, removed=removed)
         setattr(f, _MARK, spec)
         return f
 
