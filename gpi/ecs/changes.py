@@ -101,6 +101,7 @@ class ChangeState:
         self.last_run: dict[str, int] = {}
         self.watchers: dict[str, set[str]] = {}  # component -> system keys that declared removed=[...]
         self.removed: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.started: set[str] = set()  # plugins whose startup systems ran (a reload takes it out)
         self.check_threshold = int(check_threshold)
         self.max_age = int(max_age)
         self._fixed: int | None = None
@@ -129,7 +130,7 @@ class ChangeState:
     @property
     def active(self) -> bool:
         """Whether anything watches changes (otherwise the state adds nothing to checksums)."""
-        return bool(self.tracked or self.watchers or self.last_run)
+        return bool(self.tracked or self.watchers or self.last_run or self.started)
 
     def check_due(self) -> bool:
         """Whether a wrap-around scan is due (the tick moved ``check_threshold`` since the last)."""
@@ -208,6 +209,7 @@ class ChangeState:
             "watchers": {k: sorted(self.watchers[k]) for k in sorted(self.watchers)},
             "removed": {k: [[t, ids.astype("<u8").tobytes()] for t, ids in self.removed.get(k, ())]
                         for k in sorted(self.removed)},
+            "started": sorted(self.started),
         }
 
     def state_bytes(self) -> bytes:
@@ -229,6 +231,7 @@ class ChangeState:
         s.watchers = {str(k): set(v) for k, v in d.get("watchers", {}).items()}
         s.removed = {str(k): [(int(t) & _MASK, np.frombuffer(b, dtype="<u8").astype(np.uint64)) for t, b in v]
                      for k, v in d.get("removed", {}).items()}
+        s.started = set(d.get("started", ()))
         return s
 
 

@@ -693,6 +693,7 @@ class PluginHost:
         if old_worker is not None:
             old_worker.close()
         self.supervision.reenable(name)  # new code: the circuit breaker starts over
+        self.world.changes.started.discard(name)  # its startup systems run again
         self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
         self._emit_log(name, "info", f"reloaded (version {m.version})")
         return True
@@ -818,6 +819,7 @@ class PluginHost:
         from gpi.plugins.resolve import dependency_order_edges
 
         self._stop_plugin(name)
+        self.world.changes.started.discard(name)
         self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
 
     # -- running ---------------------------------------------------------------------------
@@ -833,6 +835,8 @@ class PluginHost:
         inp = dict(input_state or {})
         run_wave = self._run_wave
         for stage, waves in self.schedule.stages.items():
+            if stage == "startup":  # once per plugin load; which ran is world state (seek and verify agree)
+                waves = self._startup_waves(waves)
             for wi, wave in enumerate(waves):
                 run_wave(stage, wi, wave, inp, report)
         self.world.clear_events()
@@ -842,6 +846,17 @@ class PluginHost:
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
         return report
+
+    def _startup_waves(self, waves: list[list[str]]) -> list[list[str]]:
+        """The startup waves of plugins that have not run them since they were (re)loaded."""
+        started = self.world.changes.started
+        out = []
+        for wave in waves:
+            w = [k for k in wave if self._calls[k].plugin not in started]
+            if w:
+                out.append(w)
+        started.update(self._calls[k].plugin for w in out for k in w)
+        return out
 
     def run(self, ticks: int, input_state: Mapping[str, Any] | None = None) -> list[TickReport]:
         """Run ``ticks`` ticks with the same input; returns their reports."""
