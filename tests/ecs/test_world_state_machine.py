@@ -1,4 +1,10 @@
-"""Property test: random structural changes against a plain-dict model of the world."""
+"""Property test: random structural changes against a plain-dict model of the world.
+
+Change detection is modelled too: ``Health`` is tracked (added/changed ticks)
+and watched for removals by one system ``sys``; the model keeps, per entity,
+whether Health was added / written since ``sys`` last ran, and the list of ids
+that lost it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gpi.ecs import CommandBuffer, Component, DeadEntityError, World
+from gpi.ecs.changes import filter_chunks
 from gpi.ecs.checksum import world_checksum
 
 COMPONENTS = (
@@ -50,6 +57,21 @@ class WorldMachine(RuleBasedStateMachine):
         self.model: dict[int, dict[str, Any]] = {}
         self.dead: list[int] = []
         self.log: list[tuple[str, tuple[Any, ...]]] = []
+        _watch(self.world)
+        self.changed: set[int] = set()  # Health written (or added) since sys last ran
+        self.added: set[int] = set()
+        self.removed: list[int] = []
+
+    def _lost_health(self, eid: int) -> None:
+        if "Health" in self.model[eid]:
+            self.removed.append(eid)
+            self.changed.discard(eid)
+            self.added.discard(eid)
+
+    def _wrote_health(self, eid: int, new: bool) -> None:
+        self.changed.add(eid)
+        if new:
+            self.added.add(eid)
 
     def _do(self, method: str, *args: Any) -> Any:
         self.log.append((method, args))
@@ -68,6 +90,8 @@ class WorldMachine(RuleBasedStateMachine):
         for eid in ids.tolist():
             assert eid not in self.model and eid not in self.dead
             self.model[eid] = {name: _as_model(name, _value(name, v)) for name in names}
+            if "Health" in names:
+                self._wrote_health(eid, True)
 
     @precondition(lambda self: self.model)
     @rule(picks=st.lists(small, min_size=1, max_size=40))
@@ -75,6 +99,7 @@ class WorldMachine(RuleBasedStateMachine):
         ids = self._pick(picks)
         self._do("despawn", np.array(ids, dtype=np.uint64))
         for eid in ids:
+            self._lost_health(eid)
             del self.model[eid]
             self.dead.append(eid)
 
@@ -84,6 +109,8 @@ class WorldMachine(RuleBasedStateMachine):
         ids = self._pick(picks)
         self._do("add_component", np.array(ids, dtype=np.uint64), name, _value(name, v))
         for eid in ids:
+            if name == "Health":
+                self._wrote_health(eid, "Health" not in self.model[eid])
             self.model[eid][name] = _as_model(name, _value(name, v))
 
     @precondition(lambda self: self.model)
@@ -92,6 +119,8 @@ class WorldMachine(RuleBasedStateMachine):
         ids = self._pick(picks)
         self._do("remove_component", np.array(ids, dtype=np.uint64), name)
         for eid in ids:
+            if name == "Health":
+                self._lost_health(eid)
             self.model[eid].pop(name, None)
 
     @precondition(lambda self: self.model)
@@ -101,6 +130,8 @@ class WorldMachine(RuleBasedStateMachine):
         if name in self.model[eid]:
             self._do("set", eid, name, _value(name, v))
             self.model[eid][name] = _as_model(name, _value(name, v))
+            if name == "Health":
+                self._wrote_health(eid, False)
 
     @precondition(lambda self: self.model)
     @rule(picks=st.lists(small, min_size=1, max_size=4), v=small, n=st.integers(0, 3))
@@ -114,6 +145,7 @@ class WorldMachine(RuleBasedStateMachine):
         self._do("apply", cb)
         for e in ids:
             self.model[e]["Health"] = v
+            self._wrote_health(e, False)
         chunk_ids: list[int] = []
         for c in self.world.query("Tint", without=("Position", "Health")):
             chunk_ids += c.entities.tolist()
@@ -135,11 +167,23 @@ class WorldMachine(RuleBasedStateMachine):
             raise AssertionError("despawn of a dead id was accepted")
         assert self.world.checksum() == before
 
-    @rule()
-    def snapshot_round_trip(self) -> None:
+    @rule(restore=st.booleans())
+    def snapshot_round_trip(self, restore: bool) -> None:
         snap = self.world.snapshot()
         with World.from_snapshot(snap) as other:
             assert other.checksum() == self.world.checksum()
+            assert _seen(other, other.begin_system("probe")) == _seen(self.world, self._do("begin_system", "probe"))
+        if restore:
+            self._do("restore", snap)
+
+    @rule()
+    def run_system(self) -> None:
+        info = self._do("begin_system", "sys", ["Health"])
+        changed, added = _seen(self.world, info)
+        assert changed == self.changed and added == self.added
+        removed = np.frombuffer(info["removed"]["Health"], "<u8").tolist()
+        assert sorted(removed) == sorted(self.removed)
+        self.changed, self.added, self.removed = set(), set(), []
 
     @invariant()
     def cached_checksum_is_exact(self) -> None:
@@ -176,11 +220,26 @@ class WorldMachine(RuleBasedStateMachine):
             # Same operations on a fresh world give the same checksum.
             with World(seed=3) as fresh:
                 fresh.register(*COMPONENTS)
+                _watch(fresh)
                 for method, args in self.log:
                     getattr(fresh, method)(*args)
                 assert fresh.checksum() == self.world.checksum()
         finally:
             self.world.close()
+
+
+def _watch(world: World) -> None:
+    world.track_changes("Health")
+    world.watch_removed("Health", "sys")
+
+
+def _seen(world: World, info: dict[str, Any]) -> tuple[set[int], set[int]]:
+    """(changed, added) Health entity ids as of ``info`` (from begin_system)."""
+    out = []
+    for changed, added in ((("Health",), ()), ((), ("Health",))):
+        fcs = filter_chunks(world.query("Health"), changed, added, info["last"], info["this"])
+        out.append({int(e) for fc in fcs for e in fc.entities})
+    return out[0], out[1]
 
 
 WorldMachine.TestCase.settings = settings(
