@@ -102,6 +102,9 @@ class ChangeState:
         self.watchers: dict[str, set[str]] = {}  # component -> system keys that declared removed=[...]
         self.removed: dict[str, list[tuple[int, np.ndarray]]] = {}
         self.started: set[str] = set()  # plugins whose startup systems ran (a reload takes it out)
+        # last tick's held keys/buttons, for input edges (gpi.plugins.input): in snapshots, not in
+        # checksums (it is derived from the recorded input stream)
+        self.prev_input: dict[str, Any] = {}
         self.check_threshold = int(check_threshold)
         self.max_age = int(max_age)
         self._fixed: int | None = None

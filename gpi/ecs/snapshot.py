@@ -106,6 +106,8 @@ def encode_snapshot(world: World) -> bytes:
     }
     if world._changes.active:
         body["changes"] = world._changes.to_state()
+    if world._changes.prev_input:
+        body["input_prev"] = world._changes.prev_input
     packed = msgpack.packb(body, use_bin_type=True)
     # No lz4 content checksum: the header's world checksum is verified on load, which covers more.
     compressed = lz4.frame.compress(packed, content_checksum=False)
@@ -167,6 +169,7 @@ def _load(world: World, body: dict[str, Any]) -> None:
     world._epoch = int(body["epoch"])
     world.register(*(Component.from_dict(d) for d in body["components"]))
     world._changes = ChangeState.from_state(body.get("changes"))
+    world._changes.prev_input = dict(body.get("input_prev") or {})
     e = body["entities"]
     n = int(e["count"])
     _sized(e["generation"], 4 * n, "entities.generation")  # before anything is allocated for n

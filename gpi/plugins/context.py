@@ -210,11 +210,15 @@ class SystemContext:
         return copy.deepcopy(list(self.world.events(name)))
 
     @property
-    def input(self) -> Mapping[str, Any]:
-        """The input state of this tick (keys, mouse, axes); needs capability ``input``."""
+    def input(self) -> Any:
+        """The input of this tick (:class:`~gpi.plugins.input.Input`: a mapping with
+        ``pressed``/``just_pressed``/``just_released``, mouse buttons and positions, text);
+        needs capability ``input``."""
         self._need("input", "read input")
         if not self._input_copied:  # systems of one tick share the host's mapping in-process
-            self._input = copy.deepcopy(self._input)
+            from gpi.plugins.input import Input
+
+            self._input = Input(copy.deepcopy(dict(self._input)))
             self._input_copied = True
         return self._input
 

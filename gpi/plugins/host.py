@@ -74,6 +74,7 @@ from gpi.ecs.view import layout_delta
 from gpi.plugins import wire
 from gpi.plugins.child import SystemRunner, import_plugin, make_drawlist
 from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
+from gpi.plugins.input import with_previous
 from gpi.plugins.manifest import Manifest, load_manifest
 from gpi.plugins.sdk import SystemSpec, required_capabilities
 from gpi.plugins.violations import ViolationMonitor
@@ -832,7 +833,7 @@ class PluginHost:
         if self._swapper is not None:  # tick boundary: swap changed plugins before anything runs
             report.swaps.extend(self._swapper.process())
         report.restarted.extend(self.supervision.before_tick())
-        inp = dict(input_state or {})
+        inp = with_previous(input_state or {}, self.world.changes.prev_input)  # input edges (gpi.plugins.input)
         run_wave = self._run_wave
         for stage, waves in self.schedule.stages.items():
             if stage == "startup":  # once per plugin load; which ran is world state (seek and verify agree)
