@@ -302,9 +302,11 @@ class HostSupervision:
             if report is not None:  # swaps done between ticks (reload() by hand, the overlay, the watcher)
                 report.swaps.extend(n for n in self._swapped if n not in report.swaps)
             self._swapped.clear()
-        if not self.supervisor._restart_at:  # nothing waits for a restart (the common case)
-            return []
         done = []
+        if self._zygote is not None and self._zygote.exited():  # one poll of its pidfd per tick
+            done = self._replace_fork_server()
+        if not self.supervisor._restart_at:  # nothing waits for a restart (the common case)
+            return done
         for plugin in self.supervisor.due_restarts(host.tick_count):
             lp = host.plugins.get(plugin)
             if lp is None or lp.status == "disabled":
@@ -328,10 +330,42 @@ class HostSupervision:
 
     # -- the fork-server ---------------------------------------------------------------------
 
+    def _replace_fork_server(self) -> list[str]:
+        """The fork-server died: retire the children it forked and start them again; returns those restarted.
+
+        Its children have been sent their death signal but may still run (and
+        answer) for a while, or never get it (see :mod:`gpi.plugins.zygote`):
+        each is killed through its pidfd and waited for, then started again
+        through a new fork-server at this tick's boundary. Not the plugin's
+        fault: no crash report and no fault against its circuit breaker.
+        """
+        host = self.host
+        z, self._zygote = self._zygote, None
+        assert z is not None
+        code = z.wait(0)
+        orphans = sorted(name for name, w in host._workers.items() if getattr(w, "zygote", None) is z)
+        host._emit_log("host", "warning", f"fork-server {z.pid} died ({describe_exit(code)}); "
+                                          f"restarting the children it forked: {orphans}")
+        z.close()
+        done = []
+        for plugin in orphans:
+            worker = host._workers.pop(plugin)
+            kill = getattr(worker, "kill", None)  # a process worker: SIGKILL through its pidfd, wait for the exit
+            if kill is not None:
+                kill()
+            worker.close()
+            lp = host.plugins[plugin]
+            lp.restarts = self.supervisor.restarts[plugin] = self.supervisor.restarts.get(plugin, 0) + 1
+            if host._respawn(plugin):
+                done.append(plugin)
+            else:
+                self.child_died(plugin)  # a failed start is a fault, as after a crash
+        return done
+
     def zygote(self, env: dict[str, str]) -> ForkServer | None:
         """The host's fork-server, started on first use (None if it cannot start)."""
         z = self._zygote
-        if z is not None and (z._proc is None or z._proc.poll() is not None):  # it died: start another
+        if z is not None and z.exited():  # it died since the tick started: start another
             self.host._emit_log("host", "warning", "fork-server died; starting a new one")
             z.close()
             self._zygote = None

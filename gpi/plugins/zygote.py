@@ -20,6 +20,23 @@ Children are children of the zygote, not of the host: the host watches them
 through a pidfd (readable when the process exits) and asks the zygote for the
 exit status. Each child gets ``PR_SET_PDEATHSIG(SIGKILL)`` against the zygote,
 and the zygote against the host, so nothing outlives the host.
+
+The death signal is asynchronous and has gaps, so nothing relies on it alone:
+
+- ``os.kill(zygote, SIGKILL)`` returns before the zygote is dead; its
+  children are sent their SIGKILL while it exits (before the host can reap
+  it) and die some time after that. Until then they run, and answer.
+- It fires when the *thread* that forked dies: the zygote forks from its
+  only thread, and the host must start the zygote from a long-lived thread.
+- A process whose parent dies between ``fork`` and ``prctl`` never gets it:
+  both the zygote and its children check ``getppid()`` after the ``prctl``
+  and exit if their parent is already gone.
+- A change of uid or gid clears it: a child that drops privileges must set it
+  again afterwards.
+
+The host therefore watches the zygote itself (:meth:`ForkServer.exited`, a
+pidfd) and retires the children of a dead zygote explicitly (SIGKILL through
+their pidfd, then wait for their exit) instead of waiting to trip over them.
 """
 
 from __future__ import annotations
@@ -65,10 +82,21 @@ class ZygoteChild:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        """The exit code once the child has exited, else None (subprocess convention)."""
+        """The exit code once the child has exited, else None (subprocess convention).
+
+        A child that outlived its zygote is still running until its pidfd says
+        otherwise; once it is gone nobody can tell its status, and it is taken
+        to be the death signal's ``-SIGKILL``.
+        """
         if self.returncode is None and self.exited():
-            self.returncode = self.server.status(self.pid)
+            self.returncode = self._status()
         return self.returncode
+
+    def _status(self) -> int | None:
+        try:
+            return self.server.status(self.pid)
+        except (ZygoteError, OSError):  # the zygote is gone (and reaped by someone else: its exit status is lost)
+            return -signal.SIGKILL
 
     def exited(self, timeout: float = 0.0) -> bool:
         """True when the process is gone (waits up to ``timeout`` seconds)."""
@@ -81,7 +109,7 @@ class ZygoteChild:
         """Wait for the exit; returns the code (None on timeout)."""
         if self.exited(timeout if timeout is not None else 1e9):
             for _ in range(100):
-                code = self.server.status(self.pid)
+                code = self._status()
                 if code is not None:
                     self.returncode = code
                     return code
@@ -106,6 +134,9 @@ class ForkServer:
 
     _sock: socket.socket | None = None
     _proc: subprocess.Popen[bytes] | None = None
+    _pidfd: int = -1
+    #: The zygote's exit code once it has been reaped (subprocess convention).
+    returncode: int | None = None
 
     def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD, timeout: float = 30.0,
                  env: dict[str, str] | None = None) -> None:
@@ -114,7 +145,8 @@ class ForkServer:
         self.timeout = timeout
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "gpi.plugins.zygote", str(child.fileno()), ",".join(preload)],
+                [sys.executable, "-m", "gpi.plugins.zygote", str(child.fileno()), ",".join(preload),
+                 str(os.getpid())],
                 pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -122,6 +154,7 @@ class ForkServer:
             raise ZygoteError(f"cannot start the fork-server: {exc}") from exc
         finally:
             child.close()
+        self._pidfd = os.pidfd_open(self._proc.pid)
         reply = self._recv()
         if reply.get("kind") != "ready":
             self.close()
@@ -130,6 +163,26 @@ class ForkServer:
     @property
     def pid(self) -> int:
         return self._proc.pid if self._proc else -1
+
+    def exited(self, timeout: float = 0.0) -> bool:
+        """True once the zygote process is gone (waits up to ``timeout`` s on its pidfd).
+
+        When it is, every child it forked has been sent its death signal.
+        """
+        if self._pidfd < 0:
+            return True
+        r, _, _ = select.select([self._pidfd], [], [], timeout)
+        return bool(r)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the zygote to exit and reap it; its exit code (None on timeout)."""
+        proc = self._proc
+        if proc is None:  # closed: its code if it was reaped
+            return self.returncode
+        if not self.exited(timeout if timeout is not None else 1e9):
+            return None
+        self.returncode = proc.wait()
+        return self.returncode
 
     def spawn(self, target: str, args: dict[str, Any], fds: Sequence[int] = ()) -> ZygoteChild:
         """Fork a child that runs ``target(args, fds)``; returns its handle."""
@@ -170,6 +223,9 @@ class ForkServer:
         """Stop the zygote (its children get SIGKILL through their death signal)."""
         sock, self._sock = self._sock, None
         proc, self._proc = self._proc, None
+        pidfd, self._pidfd = self._pidfd, -1
+        if pidfd >= 0:
+            os.close(pidfd)
         if sock is not None:
             try:
                 send_with_fds(sock, {"kind": "shutdown"})
@@ -182,6 +238,7 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            self.returncode = proc.returncode
 
     def __enter__(self) -> ForkServer:
         return self
@@ -200,7 +257,7 @@ def _returncode(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _run_child(sock: socket.socket, target: str, args: dict[str, Any], fds: list[int]) -> None:
+def _run_child(sock: socket.socket, target: str, args: dict[str, Any], fds: list[int], zygote_pid: int) -> None:
     """In the forked child: never returns."""
     code = 1
     try:
@@ -208,6 +265,8 @@ def _run_child(sock: socket.socket, target: str, args: dict[str, Any], fds: list
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _set_pdeathsig()
+        if os.getppid() != zygote_pid:  # the zygote died before the prctl: no death signal will come
+            return
         module_name, _, func_name = target.partition(":")
         func = getattr(importlib.import_module(module_name), func_name)
         result = func(args, fds)
@@ -230,7 +289,8 @@ def _run_child(sock: socket.socket, target: str, args: dict[str, Any], fds: list
 def serve(sock: socket.socket) -> None:
     """The zygote's request loop."""
     statuses: dict[int, int] = {}
-    send_with_fds(sock, {"kind": "ready", "pid": os.getpid()})
+    me = os.getpid()
+    send_with_fds(sock, {"kind": "ready", "pid": me})
     while True:
         while True:  # reap every exited child
             try:
@@ -251,7 +311,7 @@ def serve(sock: socket.socket) -> None:
         if kind == "spawn":
             pid = os.fork()
             if pid == 0:
-                _run_child(sock, str(msg["target"]), dict(msg.get("args") or {}), fds)
+                _run_child(sock, str(msg["target"]), dict(msg.get("args") or {}), fds, me)
             for fd in fds:
                 os.close(fd)
             send_with_fds(sock, {"kind": "spawned", "pid": pid})
@@ -282,6 +342,8 @@ def main(argv: Sequence[str]) -> None:
     fd = int(argv[0])
     preload = [m for m in (argv[1] if len(argv) > 1 else "").split(",") if m]
     _set_pdeathsig()
+    if len(argv) > 2 and os.getppid() != int(argv[2]):  # the host died before the prctl
+        os._exit(1)
     for name in preload:
         importlib.import_module(name)
     sock = socket.socket(fileno=fd)

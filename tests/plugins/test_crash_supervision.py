@@ -114,7 +114,42 @@ def test_dead_fork_server_is_replaced(tmp_path: Path) -> None:
         world.spawn(2, {"Tally": np.zeros(2, np.int64)})
         zygote = host.supervision._zygote
         assert zygote is not None
-        os.kill(zygote.pid, signal.SIGKILL)  # its children die with it (death signal)
+        os.kill(zygote.pid, signal.SIGKILL)  # returns before it is dead; its children die some time later
+        assert zygote.wait(30) == -signal.SIGKILL  # the event: gone, its children sent their death signal
         reports = host.run(4)
-        assert "fault_flaky.bump" in reports[-1].ran  # restarted through a new fork-server
-        assert host.supervision._zygote is not None and host.supervision._zygote.pid != zygote.pid
+        # Noticed at the first tick's boundary (not after tripping over a dying child), restarted there
+        # through a new fork-server, and not counted as the plugin's fault.
+        assert reports[0].restarted == ["fault_flaky"]
+        for rep in reports:
+            assert "fault_flaky.bump" in rep.ran and not rep.faults and not rep.skipped, rep
+        new = host.supervision._zygote
+        assert new is not None and new.pid != zygote.pid and not new.exited()
+        assert host.plugins["fault_flaky"].restarts == 1
+        assert not host.supervision.reports  # no crash report: the plugin did nothing wrong
+        tally = np.concatenate([c["Tally"] for c in world.query("Tally")])
+        assert tally.tolist() == [10, 10]  # 1 + 2 + 3 + 4: no tick lost
+
+
+def test_fork_server_dying_while_the_host_runs(tmp_path: Path) -> None:
+    """Whenever the fork-server dies between or during ticks, the first tick after its death is known runs the plugin."""
+    import os
+    import signal
+
+    with World(seed=1) as world, PluginHost(world, sandbox=False, data_dir=tmp_path,
+                                            restart_policy=LENIENT) as host:
+        host.load(FIX / "fault_flaky")
+        world.spawn(2, {"Tally": np.zeros(2, np.int64)})
+        zygote = host.supervision._zygote
+        assert zygote is not None
+        os.kill(zygote.pid, signal.SIGKILL)
+        early = host.run(3)  # races the zygote's death and its child's: any tick may see the child die
+        assert zygote.wait(30) == -signal.SIGKILL
+        late = host.run(2)
+        for rep in late:
+            assert "fault_flaky.bump" in rep.ran and not rep.faults, rep
+        faults = [f for rep in early for f in rep.faults]
+        assert len(faults) <= 1 and all(f["kind"] == "crashed" for f in faults)  # at most the one dying call
+        assert sum("fault_flaky.bump" in rep.skipped for rep in early) <= 1
+        new = host.supervision._zygote
+        assert new is not None and new.pid != zygote.pid
+        assert host.plugins["fault_flaky"].restarts == 1
