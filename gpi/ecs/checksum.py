@@ -13,7 +13,8 @@ parts in one call), in this order (format ``gpi.ecs.checksum.v2``):
    (columns sorted by name; never the unused capacity);
 3. *resources*: canonical msgpack (maps sorted by packed key), followed, when
    anything watches changes, by the packed change state
-   (:meth:`gpi.ecs.changes.ChangeState.state_bytes`; a host world only).
+   (:meth:`gpi.ecs.changes.ChangeState.state_bytes`; a host world only), then
+   the canonical msgpack of the relation declarations when there are any.
 
 Tracked components' row ticks (added, then changed, per tracked name in order)
 follow each table's columns in part 2.
@@ -166,8 +167,13 @@ class _State:
 
 
 def _change_bytes(world: WorldReader) -> bytes:
+    """Change-detection state and relation declarations (host worlds; empty when unused)."""
     changes = getattr(world, "_changes", None)
-    return changes.state_bytes() if changes is not None else b""  # type: ignore[no-any-return]
+    out = changes.state_bytes() if changes is not None and changes.active else b""
+    rels = getattr(world, "_relations", None)
+    if rels:
+        out += canonical_packb([rels[n].to_dict() for n in sorted(rels)])
+    return out  # type: ignore[no-any-return]
 
 
 def _schema_bytes(world: WorldReader) -> bytes:
@@ -244,8 +250,8 @@ def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
                 res = _resource_bytes(items, state)
                 break
     changes = getattr(world, "_changes", None)
-    if changes is not None and changes.active:
-        res = res + changes.state_bytes()
+    if (changes is not None and changes.active) or getattr(world, "_relations", None):
+        res = res + _change_bytes(world)
     kernel = state.kernel
     try:
         return kernel(plan.buffers, plan.lengths, plan.struct_hash, res)

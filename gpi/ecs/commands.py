@@ -10,7 +10,8 @@ problem found, and the world is untouched (same checksum).
 Apply order within one buffer is fixed, by phase, each phase in recording order:
 
 1. ``set`` and ``set_chunk`` (value writes against the current layout),
-2. ``add_component``, 3. ``remove_component``, 4. ``despawn``, 5. ``spawn``,
+2. ``add_component``, 3. ``remove_component``, 4. ``despawn`` and
+``despawn_recursive``, 5. ``spawn``,
 6. ``insert_resource`` / ``remove_resource``, 7. ``send_event``.
 
 Because writes come before any structural change and entities only die in
@@ -24,6 +25,7 @@ Wire form (``to_wire``/``from_wire``), a msgpack-able map::
      "epoch": int, "values": ARRAY}
     {"op": "spawn", "count": int, "values": {name: ARRAY}}
     {"op": "despawn", "ids": ARRAY}
+    {"op": "despawn_recursive", "ids": ARRAY, "relation": str}   (gpi.ecs.relations)
     {"op": "add", "name": str, "ids": ARRAY, "values": ARRAY}
     {"op": "remove", "name": str, "ids": ARRAY}
     {"op": "insert_resource", "name": str, "value": any}
@@ -65,10 +67,10 @@ __all__ = [
 WIRE_VERSION = 1
 MAX_OPS = 1 << 16  # operations per buffer; more is a runaway system
 _OPS = ("set", "set_chunk", "spawn", "despawn", "add", "remove", "insert_resource",
-        "remove_resource", "event")
-_PHASE = {"set": 0, "set_chunk": 0, "add": 1, "remove": 2, "despawn": 3, "spawn": 4,
+        "remove_resource", "event", "despawn_recursive")
+_PHASE = {"set": 0, "set_chunk": 0, "add": 1, "remove": 2, "despawn": 3, "despawn_recursive": 3, "spawn": 4,
           "insert_resource": 5, "remove_resource": 5, "event": 6}
-_STRUCTURAL = {"spawn", "despawn", "add", "remove"}
+_STRUCTURAL = {"spawn", "despawn", "add", "remove", "despawn_recursive"}
 
 EncodeArray = Callable[[np.ndarray], Any]
 DecodeArray = Callable[[Any], np.ndarray]
@@ -201,6 +203,18 @@ class CommandBuffer:
         """Destroy entities."""
         self._ops.append({"op": "despawn", "ids": _ids(ids, "despawn")})
 
+    def despawn_recursive(self, ids: Any, relation: str = "ChildOf") -> None:
+        """Destroy entities and everything below them by ``relation`` (as of when it applies)."""
+        self._ops.append({"op": "despawn_recursive", "ids": _ids(ids, "despawn_recursive"), "relation": relation})
+
+    def set_relation(self, ids: Any, relation: str, targets: Any) -> None:
+        """Relate entities to ``targets`` by exclusive ``relation`` (adds it or replaces the target)."""
+        self.add_component(ids, relation, targets)
+
+    def remove_relation(self, ids: Any, relation: str) -> None:
+        """Take relation ``relation`` away from entities."""
+        self.remove_component(ids, relation)
+
     def add_component(self, ids: Any, name: str, values: Any) -> None:
         """Give entities component ``name`` with these values."""
         self._ops.append({"op": "add", "name": name, "ids": _ids(ids, f"add_component {name!r}"),
@@ -303,6 +317,7 @@ _NEED: dict[str, dict[str, type]] = {
     "set_chunk": {"name": str, "table": int, "version": int, "rows": int, "values": object},
     "spawn": {"count": int, "values": dict},
     "despawn": {"ids": object},
+    "despawn_recursive": {"ids": object, "relation": str},
     "add": {"name": str, "ids": object, "values": object},
     "remove": {"name": str, "ids": object},
     "insert_resource": {"name": str, "value": object},
@@ -453,7 +468,11 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
                 plan.append((_PHASE[kind], i, spawned))
             continue
         comp: Component | None = None
-        if kind != "despawn":
+        if kind == "despawn_recursive" and op.get("relation") not in world.relations:
+            p.add(f"{where}: {op.get('relation')!r} is not a declared relation "
+                  f"(declared: {sorted(world.relations)})")
+            continue
+        if kind not in ("despawn", "despawn_recursive"):
             comp = _check_component(world, name, access, where, p)
             if comp is None:
                 continue
@@ -479,6 +498,9 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
         if len(uniq) != len(idx):
             dup = int(ids[np.isin(idx, uniq[counts > 1])][0])
             p.add(f"{where}: entity {dup:#x} appears more than once", component=name, entity=dup)
+            continue
+        if kind == "despawn_recursive":  # descendants are found when it applies; dead ones skipped
+            plan.append((_PHASE[kind], i, out))
             continue
         if kind == "despawn":
             again = despawned.intersection(uniq.tolist())
@@ -613,8 +635,10 @@ def apply_buffer(world: World, plan: list[dict[str, Any]]) -> None:
             world.add_component(op["ids"], op["name"], op["values"])
         elif kind == "remove":
             world.remove_component(op["ids"], op["name"])
-        elif kind == "despawn":
-            world.despawn(op["ids"])
+        elif kind == "despawn":  # a relation's on_delete="despawn" may have taken some already
+            world.despawn(op["ids"][world.alive_mask(op["ids"])] if world.relations else op["ids"])
+        elif kind == "despawn_recursive":
+            world.despawn_recursive(op["ids"], op["relation"])
         elif kind == "spawn":
             world.spawn(op["count"], op["values"])
         elif kind == "insert_resource":

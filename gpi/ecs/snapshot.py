@@ -47,6 +47,7 @@ from gpi.ecs.changes import ChangeState
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
 from gpi.ecs.errors import SnapshotError
+from gpi.ecs.relations import Relation
 from gpi.ecs.resources import Events, Resources
 from gpi.ecs.storage import SegmentPool
 from gpi.ecs.table import MIN_ROWS, Table
@@ -106,6 +107,8 @@ def encode_snapshot(world: World) -> bytes:
     }
     if world._changes.active:
         body["changes"] = world._changes.to_state()
+    if world._relations:
+        body["relations"] = [world._relations[n].to_dict() for n in sorted(world._relations)]
     if world._changes.prev_input:
         body["input_prev"] = world._changes.prev_input
     packed = msgpack.packb(body, use_bin_type=True)
@@ -170,6 +173,7 @@ def _load(world: World, body: dict[str, Any]) -> None:
     world.register(*(Component.from_dict(d) for d in body["components"]))
     world._changes = ChangeState.from_state(body.get("changes"))
     world._changes.prev_input = dict(body.get("input_prev") or {})
+    world._relations = {d["name"]: Relation.from_dict(d) for d in body.get("relations", ())}
     e = body["entities"]
     n = int(e["count"])
     _sized(e["generation"], 4 * n, "entities.generation")  # before anything is allocated for n
@@ -271,6 +275,7 @@ def decode_snapshot(data: bytes, world: World, *, keep_epoch: bool) -> None:
     world._resources = target._resources
     world._events = target._events
     world._changes = target._changes
+    world._relations = target._relations
     world._pool = target._pool
     world._epoch = epoch
     for t in world._tables:

@@ -23,6 +23,15 @@ from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex, id_index, make_ids
 from gpi.ecs.errors import MissingComponentError, SchemaError
 from gpi.ecs.reader import WorldReader
+from gpi.ecs.relations import (
+    CHILD_OF,
+    Relation,
+    check_plan,
+    descendants,
+    drop_dangling,
+    expand_despawn,
+    sweep,
+)
 from gpi.ecs.storage import SegmentPool
 from gpi.ecs.table import Table
 from gpi.shm import Segment
@@ -57,6 +66,7 @@ class World(WorldReader):
         self._pool = SegmentPool(name)
         self._by_key: dict[frozenset[str], Table] = {}
         self._changes = ChangeState()  # change ticks, last runs, removal logs (gpi.ecs.changes)
+        self._relations: dict[str, Relation] = {}  # relationship kinds (gpi.ecs.relations)
         try:
             self._entities = EntityIndex.create(self._pool.create)
         except BaseException:
@@ -159,6 +169,9 @@ class World(WorldReader):
         arr, idx = self._ids_alive_unique(ids, "despawn")
         if not len(arr):
             return
+        if self._relations:  # on_delete="despawn" sources go too (gpi.ecs.relations)
+            arr = expand_despawn(self, arr)
+            idx = self._entities.require_alive(arr, "despawn: ")
         tids = self._entities.table[idx]
         touched = []
         watched = self._changes.watchers
@@ -173,6 +186,37 @@ class World(WorldReader):
             touched.append(table)
         self._entities.release(idx)
         self._touch(touched)
+        if self._relations:  # no relation keeps pointing at them
+            drop_dangling(self, arr)
+
+    def despawn_recursive(self, ids: Any, relation: str = CHILD_OF) -> np.ndarray:
+        """Despawn live ``ids`` and every entity below them by ``relation`` (dead ids are skipped).
+
+        Returns every id despawned (policies of other relations may take more).
+        """
+        arr = _as_ids(ids)
+        arr = np.unique(arr[self._entities.alive_mask(arr)])
+        if relation in self._components:
+            more = descendants(self, arr, (relation,))
+            arr = np.concatenate([arr, more]) if len(more) else arr
+        if len(arr):
+            self.despawn(arr)
+        return arr
+
+    # -- relations (gpi.ecs.relations) ---------------------------------------------------
+
+    @property
+    def relations(self) -> dict[str, Relation]:
+        """Declared relationship kinds by name (do not mutate; use :meth:`declare_relation`)."""
+        return self._relations
+
+    def declare_relation(self, relation: Relation) -> None:
+        """Register a relationship kind and its component; the same declaration twice is a no-op."""
+        old = self._relations.get(relation.name)
+        if old is not None and old != relation:
+            raise SchemaError(f"relation {relation.name!r} is already declared as {old}, not {relation}")
+        self.register(relation.component())
+        self._relations[relation.name] = relation
 
     def add_component(self, ids: Any, name: str, values: Any) -> None:
         """Give live entities component ``name`` (set its value where they already have it)."""
@@ -356,15 +400,19 @@ class World(WorldReader):
         """Check a command buffer completely; raises :class:`CommandError` listing every problem."""
         from gpi.ecs.commands import validate_buffer
 
-        validate_buffer(self, cmds, access, source)
+        check_plan(self, validate_buffer(self, cmds, access, source), source)
 
     def apply(self, cmds: Any, access: Any = None, source: str = "") -> None:
         """Validate, then apply a command buffer; a bad buffer is rejected whole, the world untouched."""
         from gpi.ecs.commands import apply_buffer, validate_buffer
 
         plan = validate_buffer(self, cmds, access, source)
+        check_plan(self, plan, source)
         with self._changes.batch():
             apply_buffer(self, plan)
+            if self._relations and any(op["op"] == "spawn" and set(op["values"]) & set(self._relations)
+                                       for op in plan):
+                sweep(self)  # spawned with a target this list also despawned
         if self._changes.check_due():
             self._changes.check_ticks(self._tables)
 

@@ -49,7 +49,7 @@ from gpi.ecs import CommandBuffer, WorldView, attach_segments, encode_inline
 from gpi.plugins import wire
 from gpi.plugins.context import SystemContext
 from gpi.plugins.errors import PluginLoadError, ProtocolError
-from gpi.plugins.sdk import Plugin, collect
+from gpi.plugins.sdk import Plugin, collect, describe_components
 from gpi.shm import Channel, recv_with_fds, send_with_fds
 
 __all__ = ["ARENA_THRESHOLD", "SystemRunner", "error_info", "import_plugin", "main"]
@@ -108,7 +108,7 @@ def import_plugin(plugin_dir: str | Path, entry: str, name: str) -> Plugin:
 
 
 def _describe(p: Plugin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return [c.to_dict() for c in p.components.values()], [s.to_dict() for s in p.systems.values()]
+    return describe_components(p), [s.to_dict() for s in p.systems.values()]
 
 
 class SystemRunner:

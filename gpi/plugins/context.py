@@ -10,6 +10,9 @@
   of contiguous read-only column views;
 - ``ctx.removed(name)``: ids that lost a declared ``removed=`` component since
   the system last ran (change detection, :mod:`gpi.ecs.changes`);
+- relations (:mod:`gpi.ecs.relations`): ``ctx.children(e)``, ``ctx.parent(e)``,
+  ``ctx.related(e, R)``, ``ctx.targets(e, R)``, ``ctx.descendants(e)``;
+  ``ctx.set_relation``, ``ctx.remove_relation``, ``ctx.despawn_recursive``;
 - ``ctx.resource(name)``, ``ctx.events(name)`` for declared resources and events;
 - ``ctx.commands``: the :class:`~gpi.ecs.CommandBuffer` the host validates and
   applies after the wave (``ctx.spawn``/``ctx.despawn``/``ctx.send_event`` are
@@ -168,6 +171,91 @@ class SystemContext:
     def last_run(self) -> int | None:
         """The change tick this system last ran at (None unless it declares change detection)."""
         return None if self._changes is None else int(self._changes["last"])
+
+    # -- relations (gpi.ecs.relations) --------------------------------------------------
+
+    def _check_relation(self, name: str, write: bool = False) -> None:
+        ok = name in (self.spec.writes if write else self._readable())
+        if not ok:
+            what = "writes" if write else "reads"
+            raise _DeclaredAccessError(f"{self.where} used relation {name!r} but did not declare it in {what}=[...]")
+
+    def related(self, eid: int, relation: str) -> np.ndarray:
+        """Ids of entities related to ``eid`` by ``relation`` (its sources), in table order."""
+        from gpi.ecs.relations import sources
+
+        self._check_relation(relation)
+        return sources(self.world, relation, [eid]) if relation in self.world.components else np.zeros(0, np.uint64)
+
+    def children(self, eid: int, relation: str = "ChildOf") -> np.ndarray:
+        """Entities whose ``relation`` (default ``ChildOf``) points at ``eid``."""
+        return self.related(eid, relation)
+
+    def targets(self, eid: int, relation: str) -> np.ndarray:
+        """The entities ``eid`` points at by ``relation``."""
+        from gpi.ecs.relations import targets_of
+
+        self._check_relation(relation)
+        return targets_of(self.world, eid, relation)
+
+    def parent(self, eid: int, relation: str = "ChildOf") -> int | None:
+        """``eid``'s target by exclusive ``relation`` (its parent), or None."""
+        t = self.targets(eid, relation)
+        return int(t[0]) if len(t) else None
+
+    def descendants(self, eid: Any, relation: str = "ChildOf") -> np.ndarray:
+        """Every entity below ``eid`` (one id or many) by ``relation``, breadth first."""
+        from gpi.ecs.relations import descendants
+
+        self._check_relation(relation)
+        return descendants(self.world, np.atleast_1d(np.asarray(eid, np.uint64)), (relation,))
+
+    def set_relation(self, ids: Any, relation: str, target: Any) -> None:
+        """Queue relating ``ids`` to ``target`` (exclusive: replaces the target; else adds one)."""
+        self._check_relation(relation, write=True)
+        ids_a = np.atleast_1d(np.asarray(ids, np.uint64))
+        comp = self.world.component(relation)
+        if not comp.shape:
+            self.commands.add_component(ids_a, relation, np.broadcast_to(np.asarray(target, np.uint64), ids_a.shape))
+            return
+        t = int(target)
+        rows = []
+        for e in ids_a.tolist():
+            cur = self.targets(e, relation).tolist()
+            if t not in cur:
+                cur.append(t)
+            if len(cur) > comp.shape[0]:
+                raise ValueError(f"{self.where}: entity {e:#x} already has {comp.shape[0]} {relation!r} targets")
+            rows.append(cur + [0] * (comp.shape[0] - len(cur)))
+        self.commands.add_component(ids_a, relation, np.asarray(rows, np.uint64).reshape(len(ids_a), -1))
+
+    def remove_relation(self, ids: Any, relation: str, target: Any = None) -> None:
+        """Queue removing ``relation`` from ``ids`` (only ``target`` for a non-exclusive one, if given)."""
+        self._check_relation(relation, write=True)
+        ids_a = np.atleast_1d(np.asarray(ids, np.uint64))
+        comp = self.world.component(relation)
+        if not comp.shape or target is None:
+            self.commands.remove_component(ids_a, relation)
+            return
+        keep_ids, keep_rows, drop = [], [], []
+        for e in ids_a.tolist():
+            cur = [x for x in self.targets(e, relation).tolist() if x != int(target)]
+            if cur:
+                keep_ids.append(e)
+                keep_rows.append(cur + [0] * (comp.shape[0] - len(cur)))
+            else:
+                drop.append(e)
+        if keep_ids:
+            self.commands.set(relation, np.asarray(keep_ids, np.uint64), np.asarray(keep_rows, np.uint64))
+        if drop:
+            self.commands.remove_component(np.asarray(drop, np.uint64), relation)
+
+    def despawn_recursive(self, ids: Any, relation: str = "ChildOf") -> None:
+        """Queue despawning ``ids`` and everything below them by ``relation`` (when the list applies)."""
+        if not self.spec.despawns:
+            raise _DeclaredAccessError(f"{self.where} despawned entities but did not declare despawns=True")
+        self._need("despawn", "despawn entities")
+        self.commands.despawn_recursive(ids, relation)
 
     def _readable(self) -> frozenset[str]:
         """``spec.readable`` (given by the runner, which works it out once per system)."""

@@ -69,6 +69,7 @@ from gpi.ecs import (
     missing_segment_ids,
 )
 from gpi.ecs.commands import WIRE_VERSION
+from gpi.ecs.relations import Relation
 from gpi.ecs.schedule import Schedule, SystemDecl
 from gpi.ecs.view import layout_delta
 from gpi.plugins import wire
@@ -76,7 +77,7 @@ from gpi.plugins.child import SystemRunner, import_plugin, make_drawlist
 from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError, ProtocolError
 from gpi.plugins.input import with_previous
 from gpi.plugins.manifest import Manifest, load_manifest
-from gpi.plugins.sdk import SystemSpec, required_capabilities
+from gpi.plugins.sdk import SystemSpec, describe_components, required_capabilities
 from gpi.plugins.violations import ViolationMonitor
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
@@ -128,6 +129,7 @@ class LoadedPlugin:
     status: str = "starting"
     restarts: int = 0
     pid: int | None = None
+    relations: list[Relation] = field(default_factory=list)  # declared relationship kinds
 
     def summary(self) -> dict[str, Any]:
         """A msgpack/JSON-friendly summary (for overlays, `gpi doctor`, reports)."""
@@ -282,7 +284,7 @@ class _InProcessWorker(_Worker):
             self.drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
             draw = make_drawlist(self.drawlist)
         self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt, draw)
-        return {"components": [c.to_dict() for c in p.components.values()],
+        return {"components": describe_components(p),
                 "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
 
     def submit(self, req: dict[str, Any], world: World) -> None:
@@ -675,6 +677,7 @@ class PluginHost:
             try:
                 info = worker.start(self.world)
                 lp.components = [Component.from_dict(d) for d in info["components"]]
+                lp.relations = [Relation.from_dict(d["relation"]) for d in info["components"] if "relation" in d]
                 lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
                 lp.sandbox, lp.pid, lp.status = info.get("sandbox"), info.get("pid"), "running"
                 for c in lp.components:
@@ -723,6 +726,7 @@ class PluginHost:
             worker.close()
             raise
         lp.components = [Component.from_dict(d) for d in info["components"]]
+        lp.relations = [Relation.from_dict(d["relation"]) for d in info["components"] if "relation" in d]
         lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
         lp.sandbox = info.get("sandbox")
         lp.pid = info.get("pid")
@@ -781,6 +785,8 @@ class PluginHost:
         self._access.clear()
         self._calls.clear()
         for lp in self.plugins.values():
+            for rel in lp.relations:  # relationship kinds: the world keeps them consistent
+                self.world.declare_relation(rel)
             for spec in lp.systems.values():
                 key = f"{lp.name}.{spec.name}"
                 d = SystemDecl(key, stage=spec.stage, reads=frozenset(spec.reads), writes=frozenset(spec.writes),

@@ -52,6 +52,7 @@ __all__ = [
     "SystemSpec",
     "collect",
     "component",
+    "describe_components",
     "required_capabilities",
     "system",
 ]
@@ -244,11 +245,34 @@ class Plugin:
         self.name = name
         self.components: dict[str, Component] = {}
         self.systems: dict[str, SystemSpec] = {}
+        self.relations: dict[str, dict[str, Any]] = {}  # relationship kinds (gpi.ecs.relations)
 
     def component(self, name: str, dtype: Any, shape: Any = ()) -> Component:
         """Declare a component; declaring the same schema twice is harmless."""
         c = Component(name, dtype, shape)
         self.add_component(c)
+        return c
+
+    def relation(self, name: str, *, exclusive: bool = True, on_delete: str = "remove",
+                 max_targets: int = 1) -> Component:
+        """Declare a relationship kind (see :mod:`gpi.ecs.relations`); returns its component.
+
+        ``exclusive``: one target per entity (``ChildOf``), else up to
+        ``max_targets``; ``on_delete``: ``"remove"`` the relation or ``"despawn"``
+        the entity when its target is despawned.
+        """
+        from gpi.ecs.relations import Relation
+
+        try:
+            rel = Relation(name, exclusive, on_delete, max_targets)
+        except ValueError as exc:
+            raise DeclarationError(str(exc)) from None
+        old = self.relations.get(name)
+        if old is not None and old != rel.to_dict():
+            raise DeclarationError(f"relation {name!r} declared twice with different settings")
+        c = rel.component()
+        self.add_component(c)
+        self.relations[name] = rel.to_dict()
         return c
 
     def add_component(self, c: Component) -> None:
@@ -276,6 +300,17 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"<Plugin {self.name!r} components={list(self.components)} systems={list(self.systems)}>"
+
+
+def describe_components(p: Plugin) -> list[dict[str, Any]]:
+    """The plugin's component dicts for the handshake; relations carry ``"relation"`` too."""
+    out = []
+    for c in p.components.values():
+        d = c.to_dict()
+        if c.name in p.relations:
+            d["relation"] = dict(p.relations[c.name])
+        out.append(d)
+    return out
 
 
 def collect(module: types.ModuleType, name: str = "") -> Plugin:

@@ -13,6 +13,9 @@ from gpi.plugins.host import PluginHost
 from gpi.plugins.input import Input, text_axes, with_previous
 from gpi.runtime.input import InputMapper
 
+# These tests check results, not latency: a loaded machine must not get a healthy child killed.
+TIMEOUT = 10.0
+
 PLUGIN = textwrap.dedent('''
     from gpi import Plugin
 
@@ -50,7 +53,7 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 def run(plugin_dir: Path, isolation: str, ticks: int = 11, restore_at: int | None = None) -> list:
     world = World(seed=1)
-    host = PluginHost(world, isolation=isolation, sandbox=False)
+    host = PluginHost(world, isolation=isolation, sandbox=False, timeout=TIMEOUT)
     try:
         host.load(plugin_dir)
         for t in range(ticks):
@@ -59,7 +62,7 @@ def run(plugin_dir: Path, isolation: str, ticks: int = 11, restore_at: int | Non
                 host.close()
                 world.close()
                 world = World(seed=1)
-                host = PluginHost(world, isolation=isolation, sandbox=False)
+                host = PluginHost(world, isolation=isolation, sandbox=False, timeout=TIMEOUT)
                 host.load(plugin_dir)
                 world.restore(snap)
                 host.tick_count = t
