@@ -292,7 +292,7 @@ def check_plan(world: World, plan: list[dict[str, Any]], source: str = "") -> No
     if not rels:
         return
     problems = []
-    ent = world._entities
+    ent = world.storage.entities
     for i, op in enumerate(plan):
         kind = op.get("op")
         if kind in ("set", "add") and op.get("name") in rels:
@@ -303,7 +303,7 @@ def check_plan(world: World, plan: list[dict[str, Any]], source: str = "") -> No
                     problems += _dead_targets(ent, n, np.asarray(op["values"][n]), None, i)
             continue
         elif kind == "set_chunk" and op.get("name") in rels:
-            t = world._tables[op["table"]]
+            t = world.storage.tables[op["table"]]
             vals, ids = np.asarray(op["values"]), t.entities[: t.rows]
         else:
             continue

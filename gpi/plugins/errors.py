@@ -3,7 +3,10 @@
 Every class derives from :class:`gpi.errors.GpiError` (through
 :class:`PluginError`) and from the builtin that matches the failure, so callers
 may catch either. Messages say what was wrong, where (file, field, plugin,
-key) and what to do about it.
+key) and what to do about it. :class:`ProtocolError` (a malformed message
+between host and child) is the transport layer's
+:class:`gpi.shm.errors.ProtocolError`, re-exported: one class for the
+channel's frames and the plugin protocol's messages.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gpi.errors import GpiError
+from gpi.shm.errors import ProtocolError  # one class for frames and messages: the transport's
 
 __all__ = [
     "CapabilityError",
@@ -24,7 +28,6 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginSystemError",
-    "PluginTimeoutError",
     "ProtocolError",
     "SignatureError",
 ]
@@ -109,9 +112,3 @@ class PluginCrashedError(PluginError, ChildProcessError):
     """A plugin's child process died (signal, exit, or killed by the sandbox)."""
 
 
-class PluginTimeoutError(PluginError, TimeoutError):
-    """A plugin's child did not answer within its deadline."""
-
-
-class ProtocolError(PluginError, ValueError):
-    """A message between host and child is malformed, of a wrong version or unknown kind."""

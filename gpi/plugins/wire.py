@@ -53,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from gpi.plugins.errors import ProtocolError
+from gpi.shm.errors import ProtocolError
+from gpi.shm.protocol import PROTOCOL_VERSION  # the channel's: one version for frames and messages
 
 __all__ = [
     "FIELDS",
@@ -64,8 +65,6 @@ __all__ = [
     "pack_value",
     "unpack_value",
 ]
-
-PROTOCOL_VERSION = 1
 
 #: Required fields of every kind.
 FIELDS: dict[str, tuple[str, ...]] = {

@@ -83,6 +83,7 @@ import numpy as np
 
 from gpi.ecs import World
 from gpi.errors import GpiError
+from gpi.plugins.faults import PluginState, replay_fault_kind
 from gpi.plugins.host import PluginHost
 from gpi.runtime.clock import Clock, monotonic_clock
 from gpi.runtime.input import InputMapper, InputState
@@ -124,11 +125,6 @@ DEMO_PLUGINS = ("spawner", "movement", "boids", "player")
 # default region (sparse memfd pages: unused bytes cost nothing).
 DEFAULT_DRAWLIST_SIZE = 128 << 20
 _HOST_DRAW_VERTICES = 1 << 18
-
-
-# plugin-host fault kinds -> replay fault kinds (gpi.replays.records.FAULT_KINDS)
-_FAULT_KINDS = {"timeout": "stalled", "crashed": "crashed", "restart_failed": "disabled",
-                "disabled": "disabled", "restarted": "restarted"}
 
 
 class AppError(GpiError, RuntimeError):
@@ -463,7 +459,7 @@ class App:
         return names
 
     def _open_window(self) -> None:
-        from gpi.cython_ext.drawlist import DrawList
+        from gpi.draw import DrawList
         from gpi.runtime.window import Window, configure_platform
 
         configure_platform(self.config.headless)
@@ -569,8 +565,7 @@ class App:
         rss = self.telemetry.memory[-1].rss if self.telemetry.memory else {}
         out = []
         for name, lp in self.host.plugins.items():
-            state = lp.status if lp.status in ("running", "crashed", "restarting", "disabled") else (
-                "disabled" if lp.status == "stopped" else "running")
+            state = str(lp.status)
             layers = {}
             sb = lp.sandbox or {}
             for lname, ls in (sb.get("layers") or {}).items():
@@ -610,9 +605,9 @@ class App:
             self.telemetry.sample_memory(tick, self.child_pids())
 
     def _record(self, tick: int, state: InputState) -> None:
-        faults = self.host.faults[self._faults_seen:]
-        self._faults_seen = len(self.host.faults)
-        mapped = [{"kind": _FAULT_KINDS.get(str(f.get("kind")), "skipped"), "plugin": f.get("plugin", ""),
+        faults = self.host.events.faults_since(self._faults_seen)
+        self._faults_seen = self.host.events.fault_count
+        mapped = [{"kind": replay_fault_kind(str(f.get("kind"))), "plugin": f.get("plugin", ""),
                    "system": f.get("system", ""), "error": str(f.get("error", ""))[:500]} for f in faults]
         rec = self.recorder
         try:
@@ -645,7 +640,7 @@ class App:
             self._log(f"cannot start recording to {os.fspath(path)!r}: {type(exc).__name__}: {exc}", logging.ERROR)
             return False
         self.record_path = os.fspath(path)
-        self._faults_seen = len(self.host.faults)
+        self._faults_seen = self.host.events.fault_count
         self._log(f"recording to {self.record_path} from tick {self.loop.tick}")
         return True
 
@@ -695,7 +690,7 @@ class App:
         """The host's list, then each drawing child's list in schedule order."""
         out: list[Any] = [self.host_drawlist] if self.host_drawlist is not None else []
         for name, lp in self.host.plugins.items():
-            if "draw" in lp.granted and lp.status == "running":
+            if "draw" in lp.granted and lp.status == PluginState.RUNNING:
                 seg = self.host.drawlist(name)
                 if seg is not None:
                     out.append(seg)

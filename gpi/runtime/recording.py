@@ -14,7 +14,7 @@
   :meth:`~gpi.replays.writer.Recorder.keyframe_due` says so.
 
 Faults are derived from the host's per-call records of the tick (one record
-per scheduled system, see :data:`gpi.plugins.host.RECORD_FIELDS`): every
+per scheduled system, see :data:`gpi.plugins.host.records.RECORD_FIELDS`): every
 system of the schedule whose commands were *not* applied that tick (status
 other than ``ok``, or no call at all, e.g. a disabled plugin) becomes a fault
 event ``{"kind", "plugin", "system", "skip": True, "host_kind", "error"}``,
@@ -52,20 +52,13 @@ from typing import Any
 
 from gpi.ecs.checksum import world_checksum
 from gpi.ecs.reader import WorldReader
+from gpi.plugins.faults import replay_fault_kind
 from gpi.plugins.hoststate import capture_host_state
 from gpi.replays import InputState, Recorder, ReplayHeader
 from gpi.replays.inputs import same_input_dict
 
 __all__ = ["HostRecorder", "header_from_host", "make_recorder", "plugin_entries"]
 
-#: host fault kinds (``PluginHost.faults``) -> replay fault kinds
-_KIND = {
-    "crashed": "crashed",
-    "timeout": "stalled",
-    "stalled": "stalled",
-    "stall": "stalled",
-    "disabled": "disabled",
-}
 _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
 _NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
 _EMPTY_INPUT = InputState()
@@ -160,7 +153,7 @@ class HostRecorder:
         self._plugins = dict(host.plugins)  # name -> LoadedPlugin object we saw last
         self._hashes = {p["name"]: p["content_hash"] for p in self.header.plugins}
         self._restarts = {n: lp.restarts for n, lp in host.plugins.items()}
-        self._faults_seen = len(host.faults)
+        self._faults_seen = host.events.fault_count
         self._order: list[tuple[str, str, str]] = []
         self._order_of: Any = None
         self._calls_ok = True  # every call record since the last tick said "ok"
@@ -216,7 +209,7 @@ class HostRecorder:
             not self._calls_ok
             or len(recs) != len(self._order)
             or host.schedule is not self._order_of
-            or len(host.faults) != self._faults_seen
+            or host.events.fault_count != self._faults_seen
         ):
             return False
         plugins = host.plugins
@@ -248,8 +241,8 @@ class HostRecorder:
         calls = {
             f"{rec['plugin']}.{rec['system']}": (rec["status"], rec.get("error") or "") for rec in recs
         }
-        host_faults = self.host.faults[self._faults_seen :]
-        self._faults_seen = len(self.host.faults)
+        host_faults = self.host.events.faults_since(self._faults_seen)
+        self._faults_seen = self.host.events.fault_count
         out: list[dict[str, Any]] = []
         if len(calls) != len(self._schedule_order()) or any(s != "ok" for s, _ in calls.values()):
             kinds = {(f.get("plugin"), f.get("system")): str(f.get("kind")) for f in host_faults}
@@ -260,7 +253,7 @@ class HostRecorder:
                 host_kind = kinds.get((plugin, system), status)
                 out.append(
                     {
-                        "kind": _KIND.get(host_kind, "skipped"),
+                        "kind": replay_fault_kind(host_kind),
                         "plugin": plugin,
                         "system": system,
                         "skip": True,
@@ -397,9 +390,7 @@ class HostRecorder:
         if self._closed:
             return
         self._closed = True
-        hooks = getattr(self.host, "_record_hooks", None)
-        if isinstance(hooks, list) and self._on_call in hooks:
-            hooks.remove(self._on_call)  # no public "off" on PluginHost
+        self.host.off_call_record(self._on_call)
         self.recorder.close()
 
     def __enter__(self) -> HostRecorder:

@@ -530,7 +530,7 @@ def draw_world(world: Any, drawlist: Any) -> None:
 
 
 def _make_drawlist(world: Any) -> Any:
-    from gpi.cython_ext.drawlist import DrawList
+    from gpi.draw import DrawList
 
     n = world.entity_count
     return DrawList.allocate(max(4096, 6 * (n + 64)))

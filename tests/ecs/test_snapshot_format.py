@@ -48,7 +48,7 @@ def test_no_content_checksum_and_same_body_as_before() -> None:
         old = _old_style(snap)
         assert _flags(old) & _CONTENT_CHECKSUM_FLAG
         # the body is what the old writer packed (astype(...).tobytes() per array)
-        ent = w._entities
+        ent = w.storage.entities
         n = ent.count
         _, body = _parse(snap)
         assert body["entities"]["generation"] == ent.generation[:n].astype("<u4").tobytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpi.cython_ext.drawlist import DrawList
+from gpi.draw import DrawList
 from gpi.runtime.render import Camera
 from gpi.runtime.window import Window
 from gpi.shm.segment import Segment
@@ -142,7 +142,7 @@ def _app_config(**kw):
 
 
 def test_boids_draw_their_last_tick_displacement_as_motion():
-    from gpi.cython_ext import drawlist as d
+    from gpi import draw as d
     from gpi.runtime.app import App
 
     with App(_app_config()) as app:
@@ -185,7 +185,7 @@ def test_windowed_loop_renders_between_ticks():
 
 
 def test_host_drawn_entities_carry_their_velocity_as_motion():
-    from gpi.cython_ext import drawlist as d
+    from gpi import draw as d
     from gpi.runtime.app import App, AppConfig, demo_plugin_dirs
 
     cfg = AppConfig(plugins=demo_plugin_dirs(names=("spawner", "movement")), isolation="none",

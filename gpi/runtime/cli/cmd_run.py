@@ -296,7 +296,7 @@ def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
     summary.add_row("ticks/s", f"{ticks / max(elapsed, 1e-9):,.1f}")
     frame = app.telemetry.frame_stats()
     summary.add_row("frame ms (mean / p95 / max)", f"{frame.mean:.2f} / {frame.p95:.2f} / {frame.max:.2f}")
-    summary.add_row("faults", str(len(app.host.faults)))
+    summary.add_row("faults", str(app.host.events.fault_count))
     summary.add_row("checksum", f"{app.world.checksum():#018x}")
     for lp in app.host.plugins.values():
         layers = (lp.sandbox or {}).get("layers") or {}

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from test_draw import VIEW
 from test_draw import _scene as draw_scene
 
-from gpi.cython_ext import drawlist as d
-from gpi.cython_ext.drawlist import (
+from gpi import draw as d
+from gpi.draw import (
     MOTION_SIZE,
     VERTEX_SIZE,
     DrawList,
@@ -171,25 +171,6 @@ def test_components_helpers_pass_motion():
     b.finish()
     assert a.batches == b.batches
     assert np.array_equal(a.buffer[64:], b.buffer[64:])
-
-
-def test_numpy_fallback_writes_the_same_motion(monkeypatch):
-    pos, size, color, layer, motion = _scene(11, 200)
-
-    def fill() -> DrawList:
-        dl = DrawList.allocate(30_000)
-        dl.rect(1, 1, 2, 2, (9, 9, 9))
-        dl.draw_quads(pos, size, color, layer, motion=motion)
-        dl.draw_circles(pos, size[:, 0], color, layer, motion=motion)
-        dl.draw_lines(pos, size, 1.5, color, layer)
-        dl.finish()
-        return dl
-
-    a = fill()
-    monkeypatch.setattr(d, "_kernels", None)
-    b = fill()
-    assert a.batches == b.batches and a.motion_offset == b.motion_offset
-    assert np.array_equal(a.buffer, b.buffer)
 
 
 def _set_u32(buf: np.ndarray, offset: int, value: int) -> np.ndarray:

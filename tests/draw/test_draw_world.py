@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpi.cython_ext import drawlist as d
-from gpi.cython_ext.drawlist import DrawList
+from gpi import draw as d
+from gpi.draw import DrawList
 from gpi.ecs import Component
 from gpi.ecs.render_components import RENDER_COMPONENTS, Circle, Line, Quad, circle, line, quad
 from gpi.ecs.world import World

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpi.cython_ext import drawlist as d
-from gpi.cython_ext.drawlist import (
+from gpi import draw as d
+from gpi.draw import (
     BACKEND,
     VERTEX_DTYPE,
     DrawList,
@@ -303,20 +303,3 @@ def test_layout_helpers():
     assert d.unit_circle(8).shape == (9, 2)
     with pytest.raises(DrawListError):
         d.unit_circle(2)
-
-
-def test_numpy_fallback_writes_the_same_bytes(monkeypatch):
-    pos, size, color, layer, _ = _scene(11, 200)
-    a = DrawList.allocate(20_000)
-    a.draw_quads(pos, size, color, layer)
-    a.draw_circles(pos, size[:, 0], color, layer)
-    a.draw_lines(pos, size, 1.5, color, layer)
-    a.finish()
-    monkeypatch.setattr(d, "_kernels", None)
-    b = DrawList.allocate(20_000)
-    b.draw_quads(pos, size, color, layer)
-    b.draw_circles(pos, size[:, 0], color, layer)
-    b.draw_lines(pos, size, 1.5, color, layer)
-    b.finish()
-    assert a.batches == b.batches
-    assert np.array_equal(a.buffer, b.buffer)
