@@ -131,6 +131,11 @@ class ChangeState:
             self._fixed = None
 
     @property
+    def in_batch(self) -> bool:
+        """Whether a command list is being applied (its writes share one tick)."""
+        return self._fixed is not None
+
+    @property
     def active(self) -> bool:
         """Whether anything watches changes (otherwise the state adds nothing to checksums)."""
         return bool(self.tracked or self.watchers or self.last_run or self.started)

@@ -318,6 +318,16 @@ def check_plan(world: World, plan: list[dict[str, Any]], source: str = "") -> No
         raise CommandError(f"{where}command list rejected ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
 
 
+def check_targets(world: World, name: str, ids: np.ndarray | None, values: np.ndarray) -> None:
+    """For direct host writes of relation ``name``: targets alive, exclusive ones not the entity itself."""
+    rel = world.relations.get(name)
+    if rel is None or world.changes.in_batch:  # a validated list: check_plan ran, sweep cleans up after
+        return
+    problems = _dead_targets(world.storage.entities, name, np.asarray(values), ids if rel.exclusive else None, 0)
+    if problems:
+        raise SchemaError("; ".join(p.removeprefix("op 0: ") for p in problems))
+
+
 def _dead_targets(ent: Any, name: str, vals: np.ndarray, ids: np.ndarray | None, i: int) -> list[str]:
     flat = vals.reshape(-1).astype(np.uint64, copy=False)
     nz = flat[flat != 0]

@@ -27,6 +27,7 @@ from gpi.ecs.relations import (
     CHILD_OF,
     Relation,
     check_plan,
+    check_targets,
     descendants,
     drop_dangling,
     expand_despawn,
@@ -126,6 +127,8 @@ class World(WorldReader):
         if count == 0:
             return np.zeros(0, dtype=np.uint64)
         s = self._storage
+        for n in s.relations.keys() & arrays.keys():  # relation targets must be alive (gpi.ecs.relations)
+            check_targets(self, n, None, arrays[n])
         table = s.table_for(frozenset(arrays))
         s.reserve(table, count)
         idx = s.alloc_entities(count)
@@ -201,6 +204,8 @@ class World(WorldReader):
         if not len(arr):
             return
         s = self._storage
+        if name in s.relations:
+            check_targets(self, name, arr, vals)
         tids = s.entities.table[idx]
         touched = []
         tick = s.changes.stamp()
@@ -257,7 +262,10 @@ class World(WorldReader):
                 f"entity {int(eid):#x} has no component {name!r} (it has {list(table.names)}); "
                 f"use add_component"
             )
-        table.columns[name][row] = comp.coerce(value, 1, f"set {name!r}")[0]
+        val = comp.coerce(value, 1, f"set {name!r}")
+        if name in self._storage.relations:
+            check_targets(self, name, np.asarray([eid], np.uint64), val)
+        table.columns[name][row] = val[0]
         if name in table.changed_ticks:
             table.changed_ticks[name][row] = self._storage.changes.stamp()
 
@@ -268,6 +276,8 @@ class World(WorldReader):
         s = self._storage
         idx = s.entities.require_alive(arr, f"set {name!r}: ")
         vals = comp.coerce(values, len(arr), f"set {name!r}")
+        if name in s.relations:
+            check_targets(self, name, arr, vals)
         tids = s.entities.table[idx]
         for tid in np.unique(tids):
             table = s.tables[int(tid)]
