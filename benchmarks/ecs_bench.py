@@ -224,6 +224,46 @@ def measure_tick_cost(n: int, quick: bool) -> dict[str, float]:
             w.close()
 
 
+def _tree_world(n: int, fanout: int = 4) -> tuple[World, np.ndarray]:
+    """A world holding one ChildOf tree of ``n`` nodes (breadth-first ids, ``fanout`` children each)."""
+    from gpi.ecs.relations import Relation
+
+    w = World()
+    w.register(POSITION)
+    w.declare_relation(Relation("ChildOf", on_delete="remove"))
+    ids = [w.spawn(1, {"Position": 0})]
+    made = 1
+    while made < n:
+        parents = ids[-1]
+        k = min(len(parents) * fanout, n - made)
+        kids = w.spawn(k, {"Position": 0, "ChildOf": np.repeat(parents, fanout)[:k]})
+        ids.append(kids)
+        made += k
+    return w, np.concatenate(ids)
+
+
+def measure_tree_despawn(n: int, quick: bool) -> dict[str, float]:
+    """despawn_recursive(root) of an n-node tree vs despawn(all its ids) in one call (fresh worlds each time)."""
+    rec: list[float] = []
+    flat: list[float] = []
+    for _ in range(3 if quick else 7):
+        for side in ("recursive", "flat"):
+            w, ids = _tree_world(n)
+            try:
+                t0 = time.perf_counter()
+                if side == "recursive":
+                    gone = w.despawn_recursive(ids[:1])
+                    rec.append(time.perf_counter() - t0)
+                    assert len(gone) == n and w.entity_count == 0
+                else:
+                    w.despawn(ids)
+                    flat.append(time.perf_counter() - t0)
+                    assert w.entity_count == 0
+            finally:
+                w.close()
+    return {"recursive": statistics.median(rec), "flat": statistics.median(flat)}
+
+
 def measure(quick: bool) -> dict[str, Any]:
     figures: dict[str, float] = {}
     sizes = [10_000, 100_000, 1_000_000]
@@ -251,6 +291,10 @@ def measure(quick: bool) -> dict[str, Any]:
     figures["movement_apply_100k_ticks_ms"] = round(tc["ticks"] * 1e3, 4)
     figures["movement_apply_100k_plain_ms"] = round(tc["plain"] * 1e3, 4)
     figures["change_tick_cost_movement_100k"] = round(tc["ticks"] / tc["plain"], 3)
+    tr = measure_tree_despawn(10_000, quick)
+    figures["despawn_recursive_tree_10k_ms"] = round(tr["recursive"] * 1e3, 3)
+    figures["despawn_same_ids_10k_ms"] = round(tr["flat"] * 1e3, 3)
+    figures["despawn_recursive_vs_flat_10k"] = round(tr["recursive"] / tr["flat"], 2)
 
     def target(key: str, op: str, goal: float) -> dict[str, Any]:
         return bc.target(figures[key], op, goal)
@@ -295,6 +339,9 @@ def tables(result: dict[str, Any]) -> list[Any]:
         ("movement apply, Position ticks kept", f"{f['movement_apply_100k_ticks_ms']:.3f} ms"),
         ("movement apply, no ticks", f"{f['movement_apply_100k_plain_ms']:.3f} ms"),
         ("change-tick cost", f"{f['change_tick_cost_movement_100k']:.3f}x"),
+        ("despawn_recursive, 10k-node ChildOf tree", f"{f['despawn_recursive_tree_10k_ms']:.2f} ms"),
+        ("despawn the same 10k ids, one call", f"{f['despawn_same_ids_10k_ms']:.2f} ms"),
+        ("recursive / one call", f"{f['despawn_recursive_vs_flat_10k']:.2f}x"),
     ])
     return [movement, other]
 

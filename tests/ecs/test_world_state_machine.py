@@ -20,8 +20,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from gpi.ecs import CommandBuffer, CommandError, Component, DeadEntityError, World
 from gpi.ecs.changes import filter_chunks
-from gpi.ecs.relations import Relation
 from gpi.ecs.checksum import world_checksum
+from gpi.ecs.relations import Relation
 
 COMPONENTS = (
     Component("Position", "float32", (2,)),
