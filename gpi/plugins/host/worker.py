@@ -58,6 +58,7 @@ from gpi.plugins.messages import (
 )
 from gpi.plugins.output import LINES_PER_TICK, Dropped, OutputPump
 from gpi.plugins.sandbox.policy import child_environment
+from gpi.plugins.sdk import describe_components
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ class InProcessWorker(Worker):
             self._drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
             draw = make_drawlist(self._drawlist)
         self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt, draw)
-        return {"components": [c.to_dict() for c in p.components.values()],
+        return {"components": describe_components(p),
                 "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
 
     def submit(self, req: dict[str, Any], world: World, timeout: float) -> None:
@@ -247,7 +248,7 @@ class InProcessWorker(Worker):
         if "saved" in req:
             self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
-        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), changes=req.get("chg"))
         out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
         if cmds is None or not len(cmds):
