@@ -255,11 +255,13 @@ class WasmPlugin:
             return WasmFuelExhausted(
                 f"wasm plugin {self.name!r} {what} stalled: out of fuel after {used} units "
                 f"(budget {self.fuel}, [sandbox] fuel) at tick {tick}", tick=tick, fuel=used)
-        size_mb = self.memory.data_len(self.store) / (1024 * 1024)
         hint = ""
-        if code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS and size_mb + 64 / 1024 > self.memory_mb:
-            hint = f" (linear memory is at its cap of {self.memory_mb} MiB, [sandbox] memory_mb: memory.grow failed)"
-        msg = exc.message.strip().splitlines()[0] if exc.message else str(code)
+        if code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS:
+            size_mb = self.memory.data_len(self.store) / (1024 * 1024)
+            hint = (f" (linear memory is {size_mb:g} MiB of its cap of {self.memory_mb} MiB, [sandbox] memory_mb; "
+                    "a memory.grow past the cap returns -1)")
+        lines = [ln.strip() for ln in (exc.message or "").splitlines() if "trap" in ln.lower()]
+        msg = lines[-1] if lines else (code.name.lower().replace("_", " ") if code is not None else "trap")
         return WasmCallError(f"wasm plugin {self.name!r} {what} trapped: {msg}{hint}")
 
     # -- linear memory ------------------------------------------------------------------

@@ -125,3 +125,17 @@ def make_plugin(root: Path, name: str, text: str, *, sandbox: str = "", caps: st
 def plugins(tmp_path: Path) -> Path:
     """A fresh folder for test plugin folders."""
     return tmp_path
+
+
+class Kit:
+    """The helpers above, handed to tests as a fixture (test modules here are not a package)."""
+
+    wat = staticmethod(wat)
+    make_plugin = staticmethod(make_plugin)
+    root = ROOT
+
+
+@pytest.fixture
+def kit() -> Kit:
+    """:func:`wat` and :func:`make_plugin`."""
+    return Kit()
