@@ -205,6 +205,9 @@ class WasmPlugin:
         if not self._exports(abi.ENTRY_SYMBOL):
             raise WasmLoadError(f"wasm plugin {self.name!r}: {self.path.name} does not export "
                                 f"{abi.ENTRY_SYMBOL!r}; define it with GPI_PLUGIN_DEFINE(init) from gpi_plugin.h")
+        init_c = self.instance.exports(self.store).get("_initialize") if self._exports("_initialize") else None
+        if isinstance(init_c, wasmtime.Func):  # a reactor's C constructors
+            self._run(init_c, (), "_initialize")
         entry = self.instance.exports(self.store)[abi.ENTRY_SYMBOL]
         if not isinstance(entry, wasmtime.Func):
             raise WasmLoadError(f"wasm plugin {self.name!r}: export {abi.ENTRY_SYMBOL!r} is not a function")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +10,8 @@ import pytest
 
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
-from gpi.plugins.native.build import build_project, plugin_dirs
+from gpi.plugins.native.build import BuildError, build_project, plugin_dirs
+from gpi.plugins.wasm.build import build_plugin, compiler
 
 pytestmark = pytest.mark.subprocess
 
@@ -119,25 +117,13 @@ def test_a_malformed_module_is_a_clear_error(plugins: Path, kit: Any) -> None:
         _populate(world)
 
 
-def _zig() -> list[str]:
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        if shutil.which("zig"):
-            return ["zig"]
-        pytest.skip("no C-to-wasm compiler: pip install ziglang (only this test needs it)")
-    return [sys.executable, "-m", "ziglang"]
-
-
-def test_c_built_for_wasm_matches_native_and_python(tmp_path: Path) -> None:
+def test_c_built_for_wasm_matches_native_and_python() -> None:
     """movement_native.c built with ziglang for wasm32: same checksums as the gcc build and the Python plugin."""
-    folder = tmp_path / "movement_wasm"
-    folder.mkdir()
-    subprocess.run([*_zig(), "cc", "--target=wasm32-freestanding", "-O2", "-nostdlib", "-Wl,--no-entry",
-                    "-Wl,--export-table", f"-I{INCLUDE}", "-o", str(folder / "movement_wasm.wasm"),
-                    str(EXAMPLE / "src" / "movement_native.c")], check=True, timeout=300)
-    (folder / "plugin.toml").write_text('[plugin]\nname = "movement_wasm"\nversion = "1.0.0"\nabi = 1\n'
-                                        'kind = "wasm"\nlibrary = "movement_wasm.wasm"\n')
+    try:
+        compiler()
+    except BuildError:
+        pytest.skip("no C-to-wasm compiler: pip install ziglang (only this test needs it)")
+    folder = build_plugin("movement_wasm", [EXAMPLE / "src" / "movement_native.c"])
     wasm = _sums(folder, "none")
     assert _sums(folder, "process", sandbox=True) == wasm
     assert _sums(MOVEMENT, "none") == wasm
