@@ -25,7 +25,7 @@ __all__ = ["WASM_FLAGS", "build_plugin", "compiler", "compile_c"]
 #: wasm32-wasi as a *reactor* links wasi-libc's malloc, string and math (no WASI import is left: they
 #: need none) and exports ``_initialize`` (C constructors), which the loader calls first.
 WASM_FLAGS = ["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-fno-math-errno", "-fno-trapping-math",
-              "-Wl,--export-table", "-Wl,--export=gpi_plugin_entry"]
+              "-Wl,--export-table", "-Wl,--growable-table", "-Wl,--export=gpi_plugin_entry"]
 
 
 def compiler() -> list[str]:

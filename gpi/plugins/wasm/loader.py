@@ -74,6 +74,15 @@ HOST_IMPORTS: dict[str, tuple[list[Any], list[Any]]] = {
     "entity_count": ([_I32], [_I64]),
     "is_alive": ([_I32, _I64], [_I32]),
 }
+_F32 = wasmtime.ValType.f32()
+#: Feature functions (gpi_draw_api, gpi_input_api) in wasm32 types; reached through get_feature only.
+_FEATURE_IMPORTS: dict[str, tuple[list[Any], list[Any]]] = {
+    "quads": ([_I32, _I64, _I32, _I32, _I64, _I32, _I64, _I32, _I32], [_I64]),
+    "circles": ([_I32, _I64, _I32, _I32, _I64, _I32, _I64, _I32, _I32], [_I64]),
+    "lines": ([_I32, _I64, _I32, _I32, _I32, _I64, _I32, _I64, _I32, _I32], [_I64]),
+    "text": ([_I32, _F32, _F32, _I32, _I32, _F32, _I32], [_I32]),
+    "state_json": ([_I32, _I32, _I64], [_I64]),
+}
 _HOST_ORDER = [name for name, _t, _s in abi.HOST_FIELDS]
 
 _CTX, _DECL, _HOST = 0x6770, 0x6771, 0  # the opaque gpi_ctx* / gpi_decl* tokens a module sees
@@ -161,12 +170,47 @@ class WasmPlugin:
         self.memory: wasmtime.Memory = mem
         table = ex.get("__indirect_function_table") if self._exports("__indirect_function_table") else None
         self.table: wasmtime.Table | None = table if isinstance(table, wasmtime.Table) else None
+        self._features: dict[str, int] = {}
+        self._feature_tables()
         self._scratch_base = self.memory.data_len(self.store)
         self._scratch_end = self._scratch_base
         self._cursor = self._scratch_base
         self._info()
 
     # -- loading ----------------------------------------------------------------------
+
+    def _feature_tables(self) -> None:
+        """``gpi_draw_api`` / ``gpi_input_api`` (when granted) in a host-owned page of linear memory.
+
+        Their function pointers are table indices of host functions appended to the
+        module's function table, so C calls ``draw->quads(...)`` exactly as natively.
+        """
+        wanted = [(abi.FEATURE_DRAW, "draw", ["quads", "circles", "lines", "text"]),
+                  (abi.FEATURE_INPUT, "input", ["state_json"])]
+        wanted = [w for w in wanted if w[1] in self.granted]
+        if not wanted or self.table is None:
+            return
+        base = self.memory.data_len(self.store)
+        try:
+            self.memory.grow(self.store, 1)
+        except wasmtime.WasmtimeError:
+            raise WasmLoadError(f"wasm plugin {self.name!r}: no room for the feature tables under the "
+                                f"{self.memory_mb} MiB cap") from None
+        off = base
+        for fid, _cap, fields in wanted:  # noqa: B007
+            words = [4 + 4 * len(fields)]
+            for f in fields:
+                params, results = _FEATURE_IMPORTS[f]
+                fn = wasmtime.Func(self.store, wasmtime.FuncType(params, results),
+                                   self._guard(getattr(self, "_f_" + f), f), access_caller=True)
+                try:
+                    words.append(int(self.table.grow(self.store, 1, fn)))
+                except wasmtime.WasmtimeError:
+                    raise WasmLoadError(f"wasm plugin {self.name!r}: capability {_cap!r} needs room in the "
+                                        "function table: link with -Wl,--growable-table") from None
+            self._write(off, np.array(words, "<u4").tobytes())
+            self._features[fid] = off
+            off += 4 * len(words)
 
     def _exports(self, name: str) -> bool:
         return any(e.name == name for e in self.module.exports)
@@ -372,7 +416,67 @@ class WasmPlugin:
         return len(self.handles)
 
     def _h_get_feature(self, caller: Any, host: int, fid: int) -> int:
-        return 0  # draw/input tables are not offered to wasm modules yet (docs/abi.md)
+        return self._features.get(self._cstr(caller, fid, "get_feature"), 0)
+
+    def _drawlist(self, ctx: int) -> Any:
+        call = self._cur(ctx)
+        try:
+            return call.ctx.draw
+        except CapabilityError:
+            if "draw" not in call.ctx.granted:
+                raise
+            return None  # headless: no draw-list buffer attached
+
+    def _floats(self, caller: Any, ptr: int, count: int, width: int) -> np.ndarray:
+        if count == 0:
+            return np.empty((0, width) if width > 1 else 0, np.float32)
+        a = np.frombuffer(self._bytes(ptr, 4 * count * width, caller), "<f4")
+        return a.reshape(count, width) if width > 1 else a
+
+    def _rgba(self, caller: Any, ptr: int, count: int) -> np.ndarray:
+        a = np.frombuffer(self._bytes(ptr, 4 * count, caller), np.uint8).reshape(count, 4)
+        return a[0] if count == 1 else a
+
+    def _f_quads(self, caller: Any, ctx: int, n: int, pos: int, size: int, size_count: int, color: int,
+                 color_count: int, layer: int, motion: int) -> int:
+        dl = self._drawlist(ctx)
+        if dl is None or n == 0:
+            return 0
+        m = self._floats(caller, motion, n, 2) if motion else None
+        return int(dl.draw_quads(self._floats(caller, pos, n, 2), self._floats(caller, size, size_count, 2),
+                                 self._rgba(caller, color, color_count), int(layer), motion=m))
+
+    def _f_circles(self, caller: Any, ctx: int, n: int, pos: int, radius: int, radius_count: int, color: int,
+                   color_count: int, layer: int, motion: int) -> int:
+        dl = self._drawlist(ctx)
+        if dl is None or n == 0:
+            return 0
+        m = self._floats(caller, motion, n, 2) if motion else None
+        return int(dl.draw_circles(self._floats(caller, pos, n, 2), self._floats(caller, radius, radius_count, 1),
+                                   self._rgba(caller, color, color_count), int(layer), motion=m))
+
+    def _f_lines(self, caller: Any, ctx: int, n: int, pos: int, end: int, width: int, width_count: int,
+                 color: int, color_count: int, layer: int, motion: int) -> int:
+        dl = self._drawlist(ctx)
+        if dl is None or n == 0:
+            return 0
+        m = self._floats(caller, motion, n, 2) if motion else None
+        return int(dl.draw_lines(self._floats(caller, pos, n, 2), self._floats(caller, end, n, 2),
+                                 self._floats(caller, width, width_count, 1),
+                                 self._rgba(caller, color, color_count), int(layer), motion=m))
+
+    def _f_text(self, caller: Any, ctx: int, x: float, y: float, text: int, color: int, scale: float,
+                layer: int) -> int:
+        dl = self._drawlist(ctx)
+        if dl is None:
+            return 0
+        rgba = [int(v) for v in self._bytes(color, 4, caller)]
+        dl.text(float(x), float(y), self._cstr(caller, text, "text"), rgba, float(scale), int(layer))
+        return abi.GPI_OK
+
+    def _f_state_json(self, caller: Any, ctx: int, out: int, cap: int) -> int:
+        call = self._cur(ctx)
+        return self._copy_out(caller, json.dumps(dict(call.ctx.input), sort_keys=True), out, int(cap))
 
     def _h_last_error(self, caller: Any, host: int) -> int:
         data = self._last_error.encode("utf-8", "replace") + b"\0"

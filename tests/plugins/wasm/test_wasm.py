@@ -129,3 +129,33 @@ def test_c_built_for_wasm_matches_native_and_python() -> None:
     assert _sums(MOVEMENT, "none") == wasm
     native = plugin_dirs(build_project(EXAMPLE))["movement_native"]
     assert _sums(native, "none") == wasm
+
+
+def test_boids_built_for_wasm_steers_and_draws_in_process_and_in_a_child_alike() -> None:
+    """The native issue's boids example built for wasm: draws through gpi.draw.v1, same checksums both ways."""
+    try:
+        compiler()
+    except BuildError:
+        pytest.skip("no C-to-wasm compiler: pip install ziglang (only this test needs it)")
+    folder = build_plugin("boids_wasm", [EXAMPLE / "src" / "boids_native.c"], capabilities=["draw"],
+                          dependencies={"movement": ">=1.0,<2"})
+    out = []
+    for iso in ("none", "process"):
+        with World(seed=42) as world, PluginHost(world, isolation=iso, sandbox=iso == "process") as host:
+            host.load(MOVEMENT, ROOT / "examples" / "plugins" / "spawner", folder)
+            world.insert_resource("population", 200)
+            world.insert_resource("target", 100)
+            sums = []
+            for _ in range(30):
+                rep = host.tick()
+                assert not (rep.errors or rep.rejected or rep.skipped), (rep, host.faults[:2])
+                sums.append(world.checksum())
+            vel = np.concatenate([c["Velocity"] for c in world.query("Velocity")])
+            speed = np.hypot(vel[:, 0], vel[:, 1])
+            assert (speed >= 2.0 - 1e-3).all() and (speed <= 20.0 + 1e-3).all()  # boids' speed clamp
+            if iso == "process":
+                from gpi.draw import read_header
+
+                assert read_header(host.drawlist("boids_wasm")).vertex_count == 200 * 6
+            out.append(sums)
+    assert out[0] == out[1]
