@@ -159,3 +159,31 @@ def test_boids_built_for_wasm_steers_and_draws_in_process_and_in_a_child_alike()
                 assert read_header(host.drawlist("boids_wasm")).vertex_count == 200 * 6
             out.append(sums)
     assert out[0] == out[1]
+
+
+def test_record_in_a_child_and_verify_in_process_a_replay_with_wasm_plugins(tmp_path: Path) -> None:
+    try:
+        compiler()
+    except BuildError:
+        pytest.skip("no C-to-wasm compiler: pip install ziglang (only this test needs it)")
+    from gpi.replays import InputState, Replay, verify
+    from gpi.runtime.replay.recording import HostRecorder
+    from gpi.runtime.replay.simulation import HostSimulator
+
+    boids = build_plugin("boids_wasm", [EXAMPLE / "src" / "boids_native.c"], capabilities=["draw"],
+                         dependencies={"movement": ">=1.0,<2"})
+    path = tmp_path / "wasm.gpir"
+    with World(seed=11) as world, PluginHost(world, isolation="process") as host:
+        host.load(MOVEMENT, ROOT / "examples" / "plugins" / "spawner", boids)
+        world.insert_resource("population", 60)
+        with HostRecorder(host, path, keyframe_interval=50) as rec:
+            for _ in range(80):
+                inp = InputState()
+                host.tick(inp.to_dict())
+                rec.after_tick(inp)
+    with Replay.open(path) as rp:
+        assert "boids_wasm" in {p["name"] for p in rp.header.plugins}
+        with HostSimulator(rp.header, isolation="none") as sim:
+            res = verify(rp, sim)
+            assert res.ok, res.message
+            assert res.ticks_checked == 80
