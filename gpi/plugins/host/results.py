@@ -96,11 +96,20 @@ class ResultHandler:
         if not res.get("error"):
             self.finish_ok(stage, wi, c, res, host_ns, report)
             return
+        e = res["error"]
+        if e.get("type") == "WasmFuelExhausted":  # a wasm stall, stopped by fuel: a stall fault, restarted
+            self.result_logs(plugin, system, res)
+            err = f"{source} stalled: {e.get('message')}"
+            report.skipped.append(key)
+            events.fault(FaultKind.TIMEOUT, plugin, system, err)
+            host.publish_record(call_record(tick, plugin, system, stage, wi, "skipped", host_ns, ipc_ns=0,
+                                            error=err))
+            self.out_of_step.add(plugin)
+            return
         host.supervision.succeeded(plugin)
         child_ns = int(res.get("child_ns") or 0)
         cpu_ns = int(res.get("cpu_ns") or 0)
         self.result_logs(plugin, system, res)
-        e = res["error"]
         msg = f"{source} raised {e.get('type')}: {e.get('message')}"
         report.errors.append(key)
         events.fault(FaultKind.EXCEPTION, plugin, system, msg, traceback=e.get("traceback", ""),

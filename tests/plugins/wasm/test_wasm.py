@@ -64,26 +64,35 @@ def test_an_undeclared_write_from_wasm_is_rejected_whole(plugins: Path, kit: Any
             assert "Position" in " ".join(t for _, _, t in host.logs)
 
 
-def _fuel_stop(folder: Path) -> tuple[int, str]:
-    with _world() as world, PluginHost(world, isolation="none") as host:
+def _fuel_stop(folder: Path, isolation: str) -> tuple[int, int, list[str]]:
+    """(tick, fuel used) of the first stall, and the status of the plugin on the next ticks."""
+    with _world() as world, PluginHost(world, isolation=isolation) as host:
         host.load(folder)
         _populate(world)
         for t in range(3):
             rep = host.tick()
-            if rep.errors:
-                text = " ".join(t for _, _, t in host.logs)
-                return t, text
+            if rep.skipped:
+                assert rep.skipped == ["wloop.run"], rep
+                (fault,) = [f for f in host.faults if f["kind"] == "timeout"]
+                text = str(fault["error"])
+                assert "out of fuel after" in text and "budget 100000" in text, text
+                used = int(text.split("out of fuel after ")[1].split()[0])
+                statuses = []
+                for _ in range(3):  # reported, restarted, and the breaker counts it
+                    host.tick()
+                    statuses.append(str(host.plugins["wloop"].status))
+                assert host.plugins["wloop"].restarts >= 1 or "disabled" in statuses[-1], statuses
+                return t, used, statuses
     raise AssertionError("the endless loop was never stopped")
 
 
 def test_an_endless_loop_is_stopped_by_fuel_at_the_same_tick_and_instruction(plugins: Path, kit: Any) -> None:
     folder = kit.make_plugin(plugins, "wloop", kit.wat("loop"), sandbox="fuel = 100000")
-    tick1, text1 = _fuel_stop(folder)
-    tick2, text2 = _fuel_stop(folder)
-    assert "out of fuel after" in text1 and "budget 100000" in text1, text1
-    used = text1.split("out of fuel after ")[1].split()[0]
-    assert int(used) >= 100000
-    assert (tick1, used) == (tick2, text2.split("out of fuel after ")[1].split()[0])
+    t1, used1, _ = _fuel_stop(folder, "none")
+    t2, used2, _ = _fuel_stop(folder, "none")
+    t3, used3, _ = _fuel_stop(folder, "process")
+    assert used1 >= 100000
+    assert (t1, used1) == (t2, used2) == (t3, used3)
 
 
 def test_growing_memory_past_the_cap_is_a_clear_fault(plugins: Path, kit: Any) -> None:
