@@ -716,3 +716,32 @@ def load_wasm(folder: str | Path, module: str, name: str, granted: Iterable[str]
     wp = WasmPlugin(path, name, granted, memory_mb=memory_mb or DEFAULT_MEMORY_MB, fuel=fuel or DEFAULT_FUEL)
     wp.plugin.wasm = wp  # type: ignore[attr-defined]  # the instance, for fuel figures and reports
     return wp.plugin
+
+
+def probe() -> tuple[bool, str]:
+    """Whether wasm plugins work here: a tiny module run under fuel and a memory cap; (ok, detail)."""
+    try:
+        cfg = wasmtime.Config()
+        cfg.consume_fuel = True
+        store = wasmtime.Store(wasmtime.Engine(cfg))
+        store.set_limits(memory_size=_PAGE)
+        module = wasmtime.Module(store.engine, '(module (memory 1) (func (export "f") (result i32) '
+                                               '(memory.grow (i32.const 1))))')
+        store.set_fuel(1000)
+        f = wasmtime.Instance(store, module, []).exports(store)["f"]
+        assert isinstance(f, wasmtime.Func)
+        grown = f(store)
+    except Exception as exc:
+        return False, f"wasmtime unusable: {type(exc).__name__}: {exc}"
+    if grown != -1:
+        return False, "wasmtime's memory cap did not hold (memory.grow past the cap succeeded)"
+    from importlib.metadata import version
+
+    try:
+        from gpi.plugins.wasm.build import compiler
+
+        cc = " ".join(compiler()[-2:])
+    except Exception:
+        cc = "none (pip install ziglang to build C plugins for wasm)"
+    return True, (f"wasmtime {version('wasmtime')}: fuel and memory caps hold; wasm plugins run in-process "
+                  f"(isolation none) or inside the sandboxed child; C compiler: {cc}")
