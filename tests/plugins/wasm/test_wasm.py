@@ -196,3 +196,18 @@ def test_record_in_a_child_and_verify_in_process_a_replay_with_wasm_plugins(tmp_
             res = verify(rp, sim)
             assert res.ok, res.message
             assert res.ticks_checked == 80
+
+
+def test_gpi_add_plugin_wasm_builds_a_loadable_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CMake package's ``gpi_add_plugin(... WASM)``: the example's wasm targets, same results as compile_c."""
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        pytest.skip("gpi_add_plugin(WASM) uses python -m ziglang cc: pip install ziglang")
+    import sys
+
+    monkeypatch.setenv("GPI_PYTHON", sys.executable)
+    built = plugin_dirs(build_project(EXAMPLE, tmp_path / "build", defines={"GPI_BUILD_WASM": "ON"}))
+    assert "kind = \"wasm\"" in (built["movement_wasm"] / "plugin.toml").read_text()
+    ref = build_plugin("movement_wasm", [EXAMPLE / "src" / "movement_native.c"])
+    assert _sums(built["movement_wasm"], "none", 5) == _sums(ref, "none", 5)
