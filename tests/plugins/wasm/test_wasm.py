@@ -211,3 +211,25 @@ def test_gpi_add_plugin_wasm_builds_a_loadable_module(tmp_path: Path, monkeypatc
     assert "kind = \"wasm\"" in (built["movement_wasm"] / "plugin.toml").read_text()
     ref = build_plugin("movement_wasm", [EXAMPLE / "src" / "movement_native.c"])
     assert _sums(built["movement_wasm"], "none", 5) == _sums(ref, "none", 5)
+
+
+def test_gpi_new_plugin_lang_c_wasm_builds_and_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gpi new plugin NAME --lang c --wasm``: the C template, built as a wasm module, runs in the host."""
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        pytest.skip("gpi_add_plugin(WASM) uses python -m ziglang cc: pip install ziglang")
+    import sys
+
+    from gpi.plugins.scaffold import create_plugin
+
+    monkeypatch.setenv("GPI_PYTHON", sys.executable)
+    project = create_plugin("glow", tmp_path, lang="c", wasm=True)
+    folder = plugin_dirs(build_project(project, tmp_path / "build"))["glow"]
+    assert (folder / "glow.wasm").is_file()
+    with World(seed=2) as world, PluginHost(world, isolation="none") as host:
+        host.load(folder)
+        for _ in range(5):
+            rep = host.tick()
+            assert not (rep.errors or rep.rejected or rep.skipped), (rep, host.faults[:2])
+        assert world.entity_count > 0
