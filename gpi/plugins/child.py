@@ -285,6 +285,9 @@ class _Child:
         except Exception as exc:
             self.fail("sandbox", exc)
             return EXIT_SANDBOX
+        env = hello.get("env") or {}
+        if isinstance(env, dict):  # the host variables the manifest names ([plugin].env), nothing else
+            os.environ.update({str(k): str(v) for k, v in env.items()})
         try:
             plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"], hello["granted"])
         except Exception as exc:

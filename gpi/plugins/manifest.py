@@ -15,6 +15,7 @@ sandbox. The manifest format (TOML)::
     license = "MIT"                # optional string
     kind = "python"                # optional: "python" (default) or "native"
     library = "boids_native"       # kind = "native": the shared library (file, or lib<name>.so)
+    env = ["GPI_BOIDS_DEBUG"]      # optional: host variables the child receives (GPI_* names only)
 
     [dependencies]                 # optional: plugin name = PEP 440 specifier
     physics = ">=1.0,<2"
@@ -93,7 +94,11 @@ _PLUGIN_KEYS = {
     "license",
     "kind",
     "library",
+    "env",
 }
+#: Host environment variables a manifest may ask for (``[plugin].env``): the runtime's own
+#: namespace, so a plugin cannot ask for the user's tokens and keys by name.
+ENV_NAME_PATTERN = re.compile(r"GPI_[A-Z0-9_]{1,60}")
 #: Plugin kinds: Python code, or a shared library implementing gpi/sdk/include/gpi_plugin.h.
 KINDS = ("python", "native")
 _TABLES = {"plugin", "dependencies", "sandbox"}
@@ -117,6 +122,8 @@ class Manifest:
     license: str = ""
     kind: str = "python"
     library: str = ""
+    env: tuple[str, ...] = ()
+    """Host environment variables passed to the child (if set): a child gets no other of the host's."""
 
     __hash__ = None  # type: ignore[assignment]  # mappings inside; compare, don't hash
 
@@ -155,6 +162,7 @@ class Manifest:
             "license": self.license,
             "kind": self.kind,
             "library": self.library,
+            "env": list(self.env),
         }
 
     @classmethod
@@ -176,6 +184,7 @@ class Manifest:
             license=str(data.get("license", "")),
             kind=str(data.get("kind", "python")),
             library=str(data.get("library", "")),
+            env=tuple(data.get("env", ())),
         )
 
     def __repr__(self) -> str:
@@ -331,6 +340,14 @@ class _Validator:
                     f"{', '.join(sorted(CAPABILITIES))}",
                 )
         caps = list(dict.fromkeys(caps))  # de-duplicate, keep order
+        env = self.str_list(plugin, "env", "a list of environment variable names like 'GPI_MY_PLUGIN_LEVEL'")
+        for i, var in enumerate(env):
+            if not ENV_NAME_PATTERN.fullmatch(var):
+                raise self.fail(
+                    f"[plugin].env[{i}]",
+                    f"{var!r} is not a name a plugin may receive: only GPI_* names (upper case, digits, "
+                    f"underscores) pass to a child, never the host's other variables",
+                )
 
         deps = self.dependencies(data.get("dependencies", {}), name)
         sandbox = self.sandbox(data.get("sandbox", {}))
@@ -348,6 +365,7 @@ class _Validator:
             license=license_,
             kind=kind,
             library=library,
+            env=tuple(dict.fromkeys(env)),
         )
 
     def python_entry(self, plugin: dict[str, Any]) -> str:

@@ -330,7 +330,8 @@ class ProcessWorker(Worker):
         self.channel.set_peer_pid(self.proc.pid)
         hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
-                          sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
+                          sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process",
+                          env={k: os.environ[k] for k in m.env if k in os.environ})
         host_sock.settimeout(START_TIMEOUT)
         send_with_fds(host_sock, hello, self.channel.child_fds())
         self.channel.release_child_fds()  # our copies of the child's ends: its death then shows at once
