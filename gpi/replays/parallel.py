@@ -123,13 +123,29 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _pid_seen_by_parent() -> int:
+    """This process's pid as the pool sees it: a confined worker may run in a pid namespace of its own.
+
+    ``/proc/self/status`` lists it in every pid namespace the process is in,
+    outermost first (``NSpid``); ``os.getpid()`` gives the innermost one.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.getpid()
+
+
 def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     """A worker's loop: build the simulator, then answer ``("seg", first, last)`` with checksums."""
     sim: Any = None
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send_bytes(pack_message("ready", os.getpid()))
+            conn.send_bytes(pack_message("ready", _pid_seen_by_parent()))
             while True:
                 msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":
