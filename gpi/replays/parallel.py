@@ -123,16 +123,16 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _pid_seen_by_parent() -> int:
-    """This process's pid as the pool sees it: a confined worker may run in a pid namespace of its own.
+def _visible_pid() -> int:
+    """This process's pid as the parent sees it: a confined worker may be in its own pid namespace.
 
-    ``/proc/self/status`` lists it in every pid namespace the process is in,
-    outermost first (``NSpid``); ``os.getpid()`` gives the innermost one.
+    The first ``NSpid`` field of ``/proc/self/status`` (the outermost namespace); ``os.getpid()``
+    when there is none.
     """
     try:
-        with open("/proc/self/status", "rb") as f:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith(b"NSpid:"):
+                if line.startswith("NSpid:"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
@@ -145,7 +145,7 @@ def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send_bytes(pack_message("ready", _pid_seen_by_parent()))
+            conn.send_bytes(pack_message("ready", _visible_pid()))
             while True:
                 msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":
