@@ -117,3 +117,8 @@ def test_no_import_cycle_between_plugin_modules() -> None:
 
 def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_plugin_module_over_600_lines() -> None:
+    long = {mod: n for mod, path in MODULES.items() if (n := len(path.read_text().splitlines())) > 600}
+    assert not long, f"split these modules by concept: {long}"
