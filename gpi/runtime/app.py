@@ -303,7 +303,8 @@ class App:
     # -- ticks ------------------------------------------------------------------------------
 
     def _on_tick(self, tick: int, dt: float) -> None:
-        state = self.mapper.snapshot()
+        # the pointer in world units too (axes mouse_world_x/y, gpi.plugins.input), when a window shows it
+        state = self.mapper.snapshot(self.camera().screen_to_world if self.window is not None else None)
         if self.input_source is not None:
             scripted = self.input_source(tick)
             state = scripted if isinstance(scripted, InputState) else InputState.from_dict(scripted)

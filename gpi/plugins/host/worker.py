@@ -58,6 +58,7 @@ from gpi.plugins.messages import (
 )
 from gpi.plugins.output import LINES_PER_TICK, Dropped, OutputPump
 from gpi.plugins.sandbox.policy import child_environment
+from gpi.plugins.sdk import describe_components
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ class InProcessWorker(Worker):
             self._drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
             draw = make_drawlist(self._drawlist)
         self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt, draw)
-        return {"components": [c.to_dict() for c in p.components.values()],
+        return {"components": describe_components(p),
                 "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
 
     def submit(self, req: dict[str, Any], world: World, timeout: float) -> None:
@@ -254,7 +255,7 @@ class InProcessWorker(Worker):
         if "saved" in req:
             self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
-        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), changes=req.get("chg"))
         out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
         if cmds is None or not len(cmds):
@@ -380,11 +381,14 @@ class ProcessWorker(Worker):
         sandbox = self.sandbox is not None and bool(self.sandbox.get("enabled", True))
         decode_ready(msg, plugin=name, sandbox_requested=sandbox)
         assert self.proc is not None
-        if msg["pid"] != self.proc.pid:
+        # With the sandbox's pid namespace the plugin runs in a grandchild of the process the host
+        # started (gpi.plugins.sandbox.pidns): that one's pid is accepted, checked with the kernel.
+        parent = _parent_of(msg["pid"])
+        if msg["pid"] != self.proc.pid and self.proc.pid not in (parent, _parent_of(parent)):
             raise MessageError(f"plugin {name!r} sent a malformed 'ready' message: field 'pid' says {msg['pid']}, "
                                f"but the host started pid {self.proc.pid}", plugin=name, kind="ready", field="pid",
                                reason="not the child's pid")
-        check_sandbox_claims(self.proc.pid, msg.get("sandbox"), plugin=name)
+        check_sandbox_claims(msg["pid"], msg.get("sandbox"), plugin=name)
 
     def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
         """Up to ``max_lines`` lines the child printed since the last call, and what was dropped."""
@@ -526,3 +530,15 @@ class ProcessWorker(Worker):
             self.output = None
 
 
+def _parent_of(pid: int | None) -> int | None:
+    """The parent pid of ``pid`` from ``/proc`` (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
