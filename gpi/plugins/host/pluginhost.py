@@ -459,10 +459,7 @@ class PluginHost:
         past the rate bound gets a ``flood`` fault (restarted at the end of the tick).
         """
         for name, w in list(self._workers.items()):
-            take = getattr(w, "take_output", None)
-            if take is None:
-                continue
-            lines, dropped = take(LINES_PER_TICK)
+            lines, dropped = w.take_output(LINES_PER_TICK)
             self._lines.extend((name, line) for line in lines)
             if dropped:
                 self.events.log(f"{name}/stdout", "warning", dropped.describe())

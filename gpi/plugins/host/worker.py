@@ -200,6 +200,13 @@ class Worker:
         """The segment the plugin draws into (None without the ``draw`` capability)."""
         return None
 
+    def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
+        """Up to ``max_lines`` lines the plugin printed since the last call, and what was dropped.
+
+        Nothing in process: there the plugin's prints go to the host's own stdout.
+        """
+        return [], Dropped()
+
     def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
         """Ask a stalled child to print every thread's stack (faulthandler); no-op in process."""
 
