@@ -67,7 +67,7 @@ CHILD_ENV: Mapping[str, str] = {
     "PYTHONUNBUFFERED": "1",
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
-HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
+HOST_KEYS: frozenset[str] = frozenset({"budget_ms", "spawn_per_call", "spawn_per_tick"})
 #: Host environment variables a plugin child keeps (exact names); nothing else passes.
 ENV_ALLOWED: frozenset[str] = frozenset({
     "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
