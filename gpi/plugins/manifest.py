@@ -80,6 +80,8 @@ SANDBOX_KEYS: Mapping[str, tuple[type, str]] = MappingProxyType(
         "budget_ms": (float, "a positive number (per-tick time budget in ms)"),
         "threads": (int, "an integer from 0 to 64 (threads the plugin may start; 0 = none)"),
         "cpu_quota": (float, "a positive number (CPUs per tick, the cgroup quota)"),
+        "spawn_per_call": (int, "a positive integer (entities one call may spawn)"),
+        "spawn_per_tick": (int, "a positive integer (entities the plugin may spawn per tick)"),
     }
 )
 

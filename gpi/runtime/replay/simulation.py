@@ -448,8 +448,10 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
         m = load_manifest(d, check_entry=False)
         own = policy_type.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
         address_space += own.address_space_bytes or 0
+    # No pid namespace: its fork would leave the pool's own process (whose pid the pool watches) unconfined.
     return policy_type(cpu_seconds=None, open_files=4096, file_size_bytes=4 << 30,
-                       address_space_bytes=max(8 << 30, address_space + (2 << 30)))
+                       address_space_bytes=max(8 << 30, address_space + (2 << 30)),
+                       layers=base.layers - {"pidns"})
 
 
 def _stdio_off_regular_files() -> None:
