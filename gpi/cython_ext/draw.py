@@ -24,6 +24,7 @@ builder plugins use live in :mod:`gpi.draw`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,6 +255,18 @@ def _motion_done(res: KernelResult, m: np.ndarray | None, mo: np.ndarray | None)
     return res
 
 
+def _run(what: str, head: tuple[Any, ...], view: View | None, vps: int, o: np.ndarray,
+         m: np.ndarray | None, mo: np.ndarray | None, sc: Scratch,
+         reference: Callable[[], tuple[np.ndarray, ...]]) -> KernelResult:
+    """Kernel ``what`` (quads, circles, lines) over normalised inputs; ``reference()`` when not compiled."""
+    if KERNEL is None:
+        return _motion_done(_reference_into(o, mo, reference(), vps, what), m, mo)
+    rc, lo, hi = getattr(KERNEL, what)(*head, *view_bounds(view), o, sc.counts, sc.starts,
+                                       _NO_MOTION if m is None else m, m is not None,
+                                       _NO_MOTION_OUT if mo is None else mo)
+    return _motion_done(_finish_kernel(rc, lo, hi, sc, vps, o, what), m, mo)
+
+
 def build_quads(out: Any, pos: Any, size: Any, color: Any, layer: Any = 0,
                 rotation: Any = None, view: View | None = None,
                 scratch: Scratch | None = None, motion: Any = None,
@@ -269,15 +282,9 @@ def build_quads(out: Any, pos: Any, size: Any, color: Any, layer: Any = 0,
     rot = None if rotation is None else _floats(rotation, n, 0, "rotation")
     o = _out_bytes(out)
     m, mo = _motion_args(motion, motion_out, n, o)
-    sc = scratch or Scratch()
-    if KERNEL is None:
-        return _motion_done(_reference_into(o, mo, quads_reference(p, s, c, ly, rot, view, m), 6,
-                                            "quads"), m, mo)
-    rc, lo, hi = KERNEL.quads(p, s, rot if rot is not None else np.zeros(1, np.float32),
-                                rot is not None, c, ly, *view_bounds(view), o, sc.counts, sc.starts,
-                                _NO_MOTION if m is None else m, m is not None,
-                                _NO_MOTION_OUT if mo is None else mo)
-    return _motion_done(_finish_kernel(rc, lo, hi, sc, 6, o, "quads"), m, mo)
+    head = (p, s, rot if rot is not None else np.zeros(1, np.float32), rot is not None, c, ly)
+    return _run("quads", head, view, 6, o, m, mo, scratch or Scratch(),
+                lambda: quads_reference(p, s, c, ly, rot, view, m))
 
 
 def build_circles(out: Any, pos: Any, radius: Any, color: Any, layer: Any = 0,
@@ -291,16 +298,8 @@ def build_circles(out: Any, pos: Any, radius: Any, color: Any, layer: Any = 0,
     u = unit if unit is not None else unit_circle(segments)
     o = _out_bytes(out)
     m, mo = _motion_args(motion, motion_out, n, o)
-    sc = scratch or Scratch()
-    vps = 3 * (u.shape[0] - 1)
-    if KERNEL is None:
-        return _motion_done(_reference_into(o, mo, circles_reference(p, r, c, ly, view, unit=u,
-                                                                     motion=m), vps, "circles"),
-                            m, mo)
-    rc, lo, hi = KERNEL.circles(p, r, c, ly, u, *view_bounds(view), o, sc.counts, sc.starts,
-                                  _NO_MOTION if m is None else m, m is not None,
-                                  _NO_MOTION_OUT if mo is None else mo)
-    return _motion_done(_finish_kernel(rc, lo, hi, sc, vps, o, "circles"), m, mo)
+    return _run("circles", (p, r, c, ly, u), view, 3 * (u.shape[0] - 1), o, m, mo, scratch or Scratch(),
+                lambda: circles_reference(p, r, c, ly, view, unit=u, motion=m))
 
 
 def build_lines(out: Any, pos: Any, end: Any, width: Any, color: Any, layer: Any = 0,
@@ -313,14 +312,8 @@ def build_lines(out: Any, pos: Any, end: Any, width: Any, color: Any, layer: Any
     c, ly = _colors(color, n), _layers(layer, n)
     o = _out_bytes(out)
     m, mo = _motion_args(motion, motion_out, n, o)
-    sc = scratch or Scratch()
-    if KERNEL is None:
-        return _motion_done(_reference_into(o, mo, lines_reference(p, e, w, c, ly, view, m), 6,
-                                            "lines"), m, mo)
-    rc, lo, hi = KERNEL.lines(p, e, w, c, ly, *view_bounds(view), o, sc.counts, sc.starts,
-                                _NO_MOTION if m is None else m, m is not None,
-                                _NO_MOTION_OUT if mo is None else mo)
-    return _motion_done(_finish_kernel(rc, lo, hi, sc, 6, o, "lines"), m, mo)
+    return _run("lines", (p, e, w, c, ly), view, 6, o, m, mo, scratch or Scratch(),
+                lambda: lines_reference(p, e, w, c, ly, view, m))
 
 
 def _reference_into(out: np.ndarray, motion_out: np.ndarray | None, ref: tuple[np.ndarray, ...],

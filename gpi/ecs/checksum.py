@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from gpi.ecs.reader import WorldReader
     from gpi.ecs.storage import Storage
 
-__all__ = ["CHECKSUM_TAG", "checksum_parts", "storage_checksum", "world_checksum"]
+__all__ = ["CHECKSUM_TAG", "checksum_parts", "encode_resources", "storage_checksum", "world_checksum"]
 
 CHECKSUM_TAG = b"gpi.ecs.checksum.v2"
 _IMMUTABLE = (int, float, str, bytes, bool, type(None))
@@ -120,7 +120,7 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
 def _storage_parts(state: Storage) -> tuple[list[Any], list[int]]:
     packer = msgpack.Packer(use_bin_type=True)
     buffers, lengths, columns, col_lengths = _parts(state, _schema_bytes(state), {}, packer)
-    res = _encode_resources(state.resources.as_mapping(), packer) + _change_bytes(state)
+    res = encode_resources(state.resources.as_mapping(), packer) + _change_bytes(state)
     return [*buffers, *columns, res], [*lengths, *col_lengths, len(res)]
 
 
@@ -200,7 +200,7 @@ def _scalar_or_flat(v: Any) -> bool:
     return False
 
 
-def _encode_resources(items: Mapping[str, Any], packer: msgpack.Packer) -> bytes:
+def encode_resources(items: Mapping[str, Any], packer: msgpack.Packer) -> bytes:
     """``canonical_packb(items)``, faster for the usual flat values (str keys; scalars, lists of scalars)."""
     packed = []
     for k, v in items.items():
@@ -220,7 +220,7 @@ def _resource_bytes(items: Mapping[str, Any], state: _State) -> bytes:
                 break
         else:
             return state.res_bytes
-    data = _encode_resources(items, state.packer)
+    data = encode_resources(items, state.packer)
     for v in items.values():
         if type(v) not in _IMMUTABLE:
             state.res_pairs = None

@@ -58,7 +58,7 @@ from gpi.ecs.table import MIN_ROWS
 if TYPE_CHECKING:
     from gpi.ecs.reader import WorldReader
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot"]
+__all__ = ["FLAG_BODY_HASH", "FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot", "parse_snapshot"]
 
 MAGIC = b"GPISNAP\0"
 FORMAT_VERSION = 1
@@ -122,7 +122,8 @@ def encode_snapshot(world: WorldReader) -> bytes:
     return b"".join((header, compressed, _HASH.pack(xxh64_intdigest(compressed))))
 
 
-def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
+def parse_snapshot(data: bytes) -> tuple[int, dict[str, Any]]:
+    """The header's world checksum and the decoded body map, both checks done; raises :class:`SnapshotError`."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SnapshotError(f"a snapshot is bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -236,7 +237,7 @@ def decode_snapshot(data: bytes, *, name: str = "gpi-ecs", first_id: int = 1) ->
     snapshot is damaged or does not reproduce its checksum. The state keeps
     the snapshot's epoch; :meth:`World.restore` moves it on before swapping it in.
     """
-    checksum, body = _parse(data)
+    checksum, body = parse_snapshot(data)
     state = Storage.create(name, first_id=first_id)
     try:
         try:

@@ -193,6 +193,16 @@ class Storage:
             t = self.add_table(comps)
         return t
 
+    def neighbour(self, table: Table, name: str, *, add: bool) -> Table:
+        """The table of ``table``'s components plus (``add``) or minus ``name``, through the cached archetype edges."""
+        edges = table.add_edges if add else table.remove_edges
+        tid = edges.get(name)
+        if tid is not None:
+            return self.tables[tid]
+        dst = self.table_for(table.name_set | {name} if add else table.name_set - {name})
+        edges[name] = dst.id
+        return dst
+
     def add_table(self, components: tuple[Component, ...], capacity: int = MIN_ROWS) -> Table:
         """A new empty table (the next id) for ``components``, in its own segment."""
         t = Table.create(len(self.tables), components, self._need_pool().create, capacity,

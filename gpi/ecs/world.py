@@ -14,6 +14,7 @@ process can map the same arrays read-only (:class:`~gpi.ecs.view.WorldView`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,14 @@ class World(WorldReader):
             raise SchemaError(f"{what}: entity {int(u[c > 1][0]):#x} appears more than once")
         return arr, idx
 
+    def _by_table(self, idx: np.ndarray) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
+        """Entity slots ``idx`` grouped by table (ascending id): the table, the mask into ``idx``, their rows."""
+        s = self._storage
+        tids = s.entities.table[idx]
+        for tid in np.unique(tids):
+            sel = tids == tid
+            yield s.tables[int(tid)], sel, s.entities.row[idx[sel]].astype(np.int64)
+
     def _remove_from(self, table: Table, rows: np.ndarray) -> None:
         dst, _src = table.remove_rows(rows)
         if len(dst):
@@ -150,17 +159,14 @@ class World(WorldReader):
         if s.relations:  # on_delete="despawn" sources go too (gpi.ecs.relations)
             arr = expand_despawn(self, arr)
             idx = entities.require_alive(arr, "despawn: ")
-        tids = entities.table[idx]
         touched = []
         watched = s.changes.watchers
         tick = s.changes.stamp() if watched else 0
-        for tid in np.unique(tids):
-            table = s.tables[int(tid)]
-            sel = tids == tid
+        for table, sel, rows in self._by_table(idx):
             for name in table.names:
                 if name in watched:  # ctx.removed(name) (gpi.ecs.changes)
                     s.changes.record_removed(name, arr[sel], tick)
-            self._remove_from(table, entities.row[idx[sel]].astype(np.int64))
+            self._remove_from(table, rows)
             touched.append(table)
         entities.release(idx)
         s.touch(touched)
@@ -206,25 +212,19 @@ class World(WorldReader):
         s = self._storage
         if name in s.relations:
             check_targets(self, name, arr, vals)
-        tids = s.entities.table[idx]
         touched = []
         tick = s.changes.stamp()
-        for tid in np.unique(tids):
-            sel = tids == tid
-            src = s.tables[int(tid)]
-            rows = s.entities.row[idx[sel]].astype(np.int64)
+        for src, sel, rows in self._by_table(idx):
             if name in src.name_set:
                 src.columns[name][rows] = vals[sel]
                 if name in src.changed_ticks:
                     src.changed_ticks[name][rows] = tick
                 continue
-            dst_id = src.add_edges.get(name)
-            dst = s.tables[dst_id] if dst_id is not None else s.table_for(src.name_set | {name})
-            src.add_edges[name] = dst.id
+            dst = self._storage.neighbour(src, name, add=True)
             self._move(src, dst, rows, {name: vals[sel]}, tick)
             touched += [src, dst]
         if touched:
-            s.touch(touched)
+            self._storage.touch(touched)
 
     def remove_component(self, ids: Any, name: str) -> None:
         """Take component ``name`` away from live entities (those without it are left alone)."""
@@ -232,23 +232,18 @@ class World(WorldReader):
         arr, idx = self._ids_alive_unique(ids, f"remove_component {name!r}")
         if not len(arr):
             return
-        s = self._storage
-        tids = s.entities.table[idx]
         touched = []
-        for tid in np.unique(tids):
-            src = s.tables[int(tid)]
+        for src, sel, rows in self._by_table(idx):
             if name not in src.name_set:
                 continue
-            rows = s.entities.row[idx[tids == tid]].astype(np.int64)
-            if name in s.changes.watchers:  # ctx.removed(name) (gpi.ecs.changes)
-                s.changes.record_removed(name, arr[tids == tid], s.changes.stamp())
-            dst_id = src.remove_edges.get(name)
-            dst = s.tables[dst_id] if dst_id is not None else s.table_for(src.name_set - {name})
-            src.remove_edges[name] = dst.id
+            changes = self._storage.changes
+            if name in changes.watchers:  # ctx.removed(name) (gpi.ecs.changes)
+                changes.record_removed(name, arr[sel], changes.stamp())
+            dst = self._storage.neighbour(src, name, add=False)
             self._move(src, dst, rows, {})
             touched += [src, dst]
         if touched:
-            s.touch(touched)
+            self._storage.touch(touched)
 
     # -- values ---------------------------------------------------------------------
 

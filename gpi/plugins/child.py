@@ -225,10 +225,22 @@ def _confine(manifest: Mapping[str, Any], policy: Mapping[str, Any] | None) -> d
         return {"available": False, "detail": f"gpi.plugins.sandbox not importable: {exc}"}
     data = {k: v for k, v in policy.items() if k != "enabled"}
     pol = SandboxPolicy.from_dict(data)
-    report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid())
+    # With the pid-namespace layer this forks: the rest runs in the new pid 1 (see gpi.plugins.sandbox.pidns).
+    report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid(), name=str(manifest["plugin"]),
+                           tick_seconds=float(manifest.get("dt") or 1 / 60))
     global _violations
     _violations = report.violations
     return {"available": True, **report.to_dict()}
+
+
+def _visible_pid() -> int:
+    """This process's pid as the host sees it (in a private pid namespace ``getpid()`` is 1)."""
+    try:
+        from gpi.plugins.sandbox.pidns import host_pid
+
+        return host_pid()
+    except Exception:  # no sandbox package, or /proc unreadable: the plain pid
+        return os.getpid()
 
 
 # -- the child process -----------------------------------------------------------------------
@@ -281,7 +293,7 @@ class _Child:
         draw = make_drawlist(self.channel.drawlist) if "draw" in hello["granted"] else None
         self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"], draw)
         comps, systems = _describe(plugin)
-        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=os.getpid(),
+        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=_visible_pid(),
                                            components=comps, systems=systems, sandbox=report))
         return self.loop()
 

@@ -24,12 +24,14 @@ __all__ = [
     "KeyringError",
     "ManifestError",
     "ManifestNotFoundError",
+    "MessageError",
     "PluginCrashedError",
     "PluginError",
     "PluginLoadError",
     "PluginSystemError",
     "ProtocolError",
     "SignatureError",
+    "UnsafePathError",
 ]
 
 
@@ -112,3 +114,31 @@ class PluginCrashedError(PluginError, ChildProcessError):
     """A plugin's child process died (signal, exit, or killed by the sandbox)."""
 
 
+class MessageError(ProtocolError):
+    """A child's message failed its schema (:mod:`gpi.plugins.messages`).
+
+    ``plugin`` sent it, ``kind`` is the message kind, ``field`` the offending
+    field (``"logs[3] text"``) and ``reason`` what was wrong with it.
+    """
+
+    def __init__(self, message: str, *, plugin: str = "", kind: str = "", field: str = "", reason: str = ""):
+        super().__init__(message)
+        self.plugin = plugin
+        self.kind = kind
+        self.field = field
+        self.reason = reason
+
+
+class UnsafePathError(PluginError, PermissionError):
+    """A plugin folder holds a link that leaves it, a FIFO, a socket or a device (:mod:`gpi.plugins.safewalk`).
+
+    ``path`` is the offending entry and ``reason`` what it is.
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, reason: str = ""):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0]) if self.args else ""

@@ -17,7 +17,6 @@ and :class:`FaultKind` (what went wrong in one fault record of
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections import deque
@@ -26,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from gpi.fsio import atomic_write
 
 __all__ = [
     "CrashReport",
@@ -81,13 +82,7 @@ def write_crash_report(folder: str | Path, report: CrashReport) -> Path:
     while path.exists():
         path = folder / f"{stem}-{n}.json"
         n += 1
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(report.to_dict(), fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=True))
 
 
 class PluginState(StrEnum):
@@ -113,6 +108,7 @@ class FaultKind(StrEnum):
     RESTART_FAILED = "restart_failed"  # a new child did not start
     DISABLED = "disabled"  # the circuit breaker disabled the plugin
     RELOAD_FAILED = "reload_failed"  # a hot swap failed; the old code keeps running
+    FLOOD = "flood"  # the child printed past the output bounds (gpi.plugins.output): restarted
 
     @property
     def replay_kind(self) -> str:

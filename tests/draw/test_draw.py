@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from draw_scenes import VIEW, scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,18 +21,6 @@ from gpi.draw import (
 )
 from gpi.errors import GpiError
 from gpi.shm.segment import Segment
-
-VIEW = (-50.0, -40.0, 60.0, 45.0)
-
-
-def _scene(seed: int, n: int, layers: int = 4):
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(-120, 120, (n, 2)).astype(np.float32)
-    size = rng.uniform(0.5, 30, (n, 2)).astype(np.float32)
-    color = rng.integers(0, 256, (n, 4), dtype=np.uint8)
-    layer = rng.integers(-layers, layers, n).astype(np.int32)
-    rot = rng.uniform(-20, 20, n).astype(np.float32)
-    return pos, size, color, layer, rot
 
 
 def _out(nverts: int) -> np.ndarray:
@@ -49,7 +38,7 @@ def test_backend_is_compiled():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300), cull=st.booleans())
 def test_quads_match_reference_byte_for_byte(seed, n, cull):
-    pos, size, color, layer, _ = _scene(seed, n)
+    pos, size, color, layer, _ = scene(seed, n)
     view = VIEW if cull else None
     out = _out(6 * n)
     res = d.build_quads(out, pos, size, color, layer, None, view)
@@ -62,7 +51,7 @@ def test_quads_match_reference_byte_for_byte(seed, n, cull):
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300))
 def test_rotated_quads_match_reference_within_tolerance(seed, n):
-    pos, size, color, layer, rot = _scene(seed, n)
+    pos, size, color, layer, rot = scene(seed, n)
     out = _out(6 * n)
     res = d.build_quads(out, pos, size, color, layer, rot, VIEW)
     verts, layers, counts = d.quads_reference(pos, size, color, layer, rot, VIEW)
@@ -75,7 +64,7 @@ def test_rotated_quads_match_reference_within_tolerance(seed, n):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 200), segments=st.integers(3, 40))
 def test_circles_match_reference_byte_for_byte(seed, n, segments):
-    pos, size, color, layer, _ = _scene(seed, n)
+    pos, size, color, layer, _ = scene(seed, n)
     out = _out(3 * segments * n)
     res = d.build_circles(out, pos, size[:, 0], color, layer, VIEW, segments=segments)
     verts, layers, counts = d.circles_reference(pos, size[:, 0], color, layer, VIEW, segments=segments)
@@ -87,7 +76,7 @@ def test_circles_match_reference_byte_for_byte(seed, n, segments):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300))
 def test_lines_match_reference_byte_for_byte(seed, n):
-    pos, size, color, layer, rot = _scene(seed, n)
+    pos, size, color, layer, rot = scene(seed, n)
     end = size - 15  # mixed signs
     end[::7] = 0  # zero-length segments too
     out = _out(6 * n)
@@ -99,7 +88,7 @@ def test_lines_match_reference_byte_for_byte(seed, n):
 
 def test_large_calls_match():
     n = 130_000
-    pos, size, color, layer, _ = _scene(7, n, layers=2)
+    pos, size, color, layer, _ = scene(7, n, layers=2)
     out = _out(6 * n)
     d.build_quads(out, pos, size, color, layer, None, None)
     verts, _, _ = d.quads_reference(pos, size, color, layer, None, None)
@@ -185,7 +174,7 @@ def test_structured_component_columns_and_broadcasts_are_accepted_without_copies
     from gpi.ecs.render_components import Quad, quad
 
     n = 50
-    pos, size, color, layer, rot = _scene(3, n)
+    pos, size, color, layer, rot = scene(3, n)
     q = quad(n, size, color, layer, rot)
     assert q.dtype == Quad.dtype
     a, b = DrawList.allocate(6 * n), DrawList.allocate(6 * n)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from draw_scenes import VIEW
+from draw_scenes import scene as draw_scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_draw import VIEW
-from test_draw import _scene as draw_scene
 
 from gpi import draw as d
 from gpi.draw import (

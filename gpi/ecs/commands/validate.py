@@ -32,6 +32,7 @@ from gpi.ecs.component import Component
 from gpi.ecs.entities import describe_dead, id_index
 from gpi.ecs.errors import AccessError, CommandError, SchemaError
 from gpi.ecs.resources import normalise
+from gpi.ecs.values import check_value
 
 if TYPE_CHECKING:
     from gpi.ecs.storage import Storage
@@ -245,9 +246,11 @@ def _check_resource_or_event(op: dict[str, Any], kind: str, name: Any, access: A
         return None
     out = dict(op)
     try:
-        if kind == "insert_resource":
+        if kind == "insert_resource":  # bounded (depth, size) before anything walks it: gpi.ecs.values
+            check_value(op.get("value"), f"resource {name!r}")
             out["value"] = normalise(op.get("value"), f"resource {name!r}")
         elif kind == "event":
+            check_value(op.get("payload"), f"event {name!r} payload")
             out["payload"] = normalise(op.get("payload"), f"event {name!r} payload")
     except SchemaError as exc:
         p.add(f"{where}: {exc}")

@@ -28,6 +28,7 @@ from itertools import islice
 from typing import Any, overload
 
 from gpi.plugins.faults import FaultKind
+from gpi.safetext import neutralise
 
 __all__ = ["DEFAULT_FAULT_LIMIT", "DEFAULT_LOG_LIMIT", "FaultHook", "FaultLog", "HostEvents", "LogHook"]
 
@@ -35,6 +36,8 @@ __all__ = ["DEFAULT_FAULT_LIMIT", "DEFAULT_LOG_LIMIT", "FaultHook", "FaultLog", 
 DEFAULT_FAULT_LIMIT = 10_000
 #: Log lines kept in :attr:`HostEvents.logs`.
 DEFAULT_LOG_LIMIT = 10_000
+#: Characters kept of one log line (a traceback included): the window stays within ~100 MiB.
+LOG_TEXT_LIMIT = 8192
 
 FaultHook = Callable[[dict[str, Any]], None]
 LogHook = Callable[[str, str, str], None]
@@ -121,7 +124,15 @@ class HostEvents:
             self._log_hooks.remove(fn)
 
     def log(self, source: str, level: str, text: str) -> None:
-        """Publish one log line (also to the ``gpi.plugins`` Python logger)."""
+        """Publish one log line (also to the ``gpi.plugins`` Python logger).
+
+        ``source`` and ``text`` often come from a plugin: control characters
+        (escape sequences, CR, newlines) are escaped first
+        (:func:`gpi.safetext.neutralise`), so each line is one record and
+        nothing reaches a terminal raw.
+        """
+        source = neutralise(source, limit=200)
+        text = neutralise(text, limit=LOG_TEXT_LIMIT)
         self.logs.append((source, level, text))
         _log.log(_LEVELS.get(level.upper(), logging.INFO), "[%s] %s", source, text)
         for fn in self._log_hooks:

@@ -57,7 +57,7 @@ from gpi.ecs import Component, World
 from gpi.ecs.relations import Relation
 from gpi.ecs.schedule import Schedule
 from gpi.plugins import wire
-from gpi.plugins.errors import PluginError
+from gpi.plugins.errors import PluginError, ProtocolError
 from gpi.plugins.faults import FaultKind, PluginState
 from gpi.plugins.host.events import DEFAULT_FAULT_LIMIT, DEFAULT_LOG_LIMIT, FaultLog, HostEvents
 from gpi.plugins.host.executor import CallInfo, Executor, make_executor
@@ -73,6 +73,8 @@ from gpi.plugins.host.results import ResultHandler
 from gpi.plugins.host.worker import InProcessWorker, ProcessWorker, Worker
 from gpi.plugins.input import with_previous
 from gpi.plugins.manifest import Manifest, load_manifest
+from gpi.plugins.output import LINES_PER_TICK
+from gpi.plugins.safewalk import check_folder
 from gpi.plugins.saves import HostSaves
 from gpi.plugins.sdk import SystemSpec
 from gpi.plugins.supervision import HostSupervision
@@ -162,6 +164,7 @@ class PluginHost:
         self.events.on_fault(self._on_fault)
         self._workers: dict[str, Worker] = {}
         self._lines: deque[tuple[str, str]] = deque(maxlen=10_000)  # child stdout/stderr
+        self._flooded: set[str] = set()  # plugins whose output hit the rate bound this tick
         self.drawlist_size = int(drawlist_size)
         self.signature_policy = signature_policy
         self.keyring = keyring
@@ -235,6 +238,8 @@ class PluginHost:
         loaded_manifests = [p.manifest for p in self.plugins.values()]
         order = resolve(requested, [*extra, *loaded_manifests])
         new = [m for m in order if m.name not in self.plugins]
+        for m in new:  # a link out of the folder, a FIFO or a device: refused before anything reads it
+            check_folder(m.path)
         check_signatures(self.signature_policy, self.keyring, new)
         started: list[LoadedPlugin] = []
         try:
@@ -306,8 +311,10 @@ class PluginHost:
         worker = self._make_worker(lp)
         try:
             info = worker.start(self.world)
-        except BaseException:
+        except BaseException as exc:
             worker.close()
+            if isinstance(exc, ProtocolError):  # the child broke the handshake: the plugin's fault, named
+                self.events.fault(FaultKind.PROTOCOL, m.name, "", f"plugin {m.name!r} refused at load: {exc}")
             raise
         lp.components = [Component.from_dict(d) for d in info["components"]]
         lp.relations = [Relation.from_dict(d["relation"]) for d in info["components"] if "relation" in d]
@@ -382,8 +389,12 @@ class PluginHost:
             for wi, wave in enumerate(waves):
                 run_wave(stage, wi, wave, report)
         self.world.clear_events()
-        if self._lines:
-            self.drain_output()
+        self.drain_output()
+        if self._flooded:  # output past its bounds: a fault each, and the child is restarted
+            flooded, self._flooded = sorted(self._flooded), set()
+            for plugin in flooded:
+                if plugin in self._workers:
+                    self.supervision.child_died(plugin)
         self.violations.update()
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
@@ -443,7 +454,25 @@ class PluginHost:
             out_of_step.clear()
 
     def drain_output(self) -> None:
-        """Turn what children printed since the last call into log lines (source ``plugin/stdout``)."""
+        """Turn what children printed since the last call into log lines (source ``plugin/stdout``).
+
+        At most :data:`gpi.plugins.output.LINES_PER_TICK` lines per child; what
+        its output pump dropped is one warning line with the counts, and a child
+        past the rate bound gets a ``flood`` fault (restarted at the end of the tick).
+        """
+        for name, w in list(self._workers.items()):
+            take = getattr(w, "take_output", None)
+            if take is None:
+                continue
+            lines, dropped = take(LINES_PER_TICK)
+            self._lines.extend((name, line) for line in lines)
+            if dropped:
+                self.events.log(f"{name}/stdout", "warning", dropped.describe())
+            if dropped.flooded and name not in self._flooded:
+                self._flooded.add(name)
+                self.events.fault(FaultKind.FLOOD, name, "",
+                                  f"plugin {name!r} flooded its output: {dropped.describe()}; its child is "
+                                  "restarted")
         while self._lines:
             name, text = self._lines.popleft()
             self.supervision.output_line(name, text)

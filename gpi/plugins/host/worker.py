@@ -14,7 +14,12 @@ the result's wire commands into a :class:`~gpi.ecs.CommandBuffer`.
   else started as ``python -m gpi.plugins.child`` (:func:`spawn_child`),
   always with :func:`gpi.plugins.sandbox.policy.child_environment`: the same
   environment ``gpi doctor`` probes. Its stdout and stderr are one pipe that
-  an :class:`OutputPump` thread reads into the host's line queue.
+  an :class:`~gpi.plugins.output.OutputPump` thread drains within bounds;
+  the host takes the lines once a tick (:meth:`ProcessWorker.take_output`).
+  Every message the child sends is decoded against its schema
+  (:mod:`gpi.plugins.messages`) before the host reads a field of it: a
+  malformed one raises :class:`~gpi.plugins.errors.MessageError`, which the
+  host makes a ``protocol`` fault for the plugin.
 - :class:`InProcessWorker` (isolation ``"none"``): the same
   :class:`~gpi.plugins.child.SystemRunner` in the host, with the same checks
   on the way back (commands re-read as if they came off the wire).
@@ -31,7 +36,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import weakref
 from collections import deque
@@ -44,7 +48,15 @@ from gpi.ecs.commands import WIRE_VERSION
 from gpi.ecs.view import layout_delta
 from gpi.plugins import wire
 from gpi.plugins.child import SystemRunner, import_plugin, make_drawlist
-from gpi.plugins.errors import PluginCrashedError, PluginError, PluginLoadError
+from gpi.plugins.errors import MessageError, PluginCrashedError, PluginError, PluginLoadError
+from gpi.plugins.messages import (
+    check_sandbox_claims,
+    decode_arena_ref,
+    decode_error,
+    decode_ready,
+    decode_result,
+)
+from gpi.plugins.output import LINES_PER_TICK, Dropped, OutputPump
 from gpi.plugins.sandbox.policy import child_environment
 from gpi.plugins.sdk import describe_components
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
@@ -69,36 +81,10 @@ __all__ = [
 START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
 ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
 DRAWLIST_SIZE = 16 << 20  # 200k quads; sparse until written
-
-
-class OutputPump:
-    """Reads a child's stdout/stderr (a pipe: the sandbox forbids writing files) into ``lines``.
-
-    A daemon thread only appends ``(plugin, line)`` to a deque; the host turns
-    them into log lines on its own thread at the next tick.
-    """
-
-    def __init__(self, proc: subprocess.Popen[bytes], name: str, lines: deque[tuple[str, str]]) -> None:
-        self._thread = threading.Thread(target=self._pump, args=(proc, name, lines),
-                                        name=f"gpi-out-{name}", daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _pump(proc: subprocess.Popen[bytes], name: str, lines: deque[tuple[str, str]]) -> None:
-        stream = proc.stdout
-        if stream is None:
-            return
-        try:
-            for raw in stream:
-                lines.append((name, raw.decode("utf-8", "replace").rstrip()))
-        except (OSError, ValueError):
-            pass
-        finally:
-            stream.close()
-
-    def join(self, timeout: float = 1.0) -> None:
-        """Wait up to ``timeout`` s for the pipe to close (the child's last lines are then queued)."""
-        self._thread.join(timeout)
+STACK_DUMP_WAIT = 5.0  # seconds a stalled child's stack dump may take to arrive (it usually takes milliseconds)
+# How a faulthandler dump ends: the main thread (listed last) started in runpy (``python -m``),
+# or its stack was deeper than faulthandler prints.
+_DUMP_LAST_FRAMES = (" in _run_module_as_main", "  ...")
 
 
 # -- starting children ------------------------------------------------------------------------
@@ -184,6 +170,8 @@ class Worker:
     """One plugin's executor: a child process or the in-process runner (see the module doc)."""
 
     plugin: LoadedPlugin
+    #: The fork-server its child was forked from (None: started with Popen, or in process).
+    zygote: ForkServer | None = None
 
     def start(self, world: World) -> dict[str, Any]:
         """Start the plugin; returns its ``ready`` message (components, systems, sandbox, pid)."""
@@ -212,7 +200,7 @@ class Worker:
         """The segment the plugin draws into (None without the ``draw`` capability)."""
         return None
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
         """Ask a stalled child to print every thread's stack (faulthandler); no-op in process."""
 
     def kill(self) -> int | None:
@@ -221,6 +209,11 @@ class Worker:
 
     def close(self) -> None:
         """Stop and release everything; safe twice."""
+
+
+def _ends_stack_dump(line: str) -> bool:
+    """Whether ``line`` ends a faulthandler dump: the main thread (listed last) started in runpy, or was cut."""
+    return line.rstrip().endswith(_DUMP_LAST_FRAMES)
 
 
 class InProcessWorker(Worker):
@@ -333,14 +326,14 @@ class ProcessWorker(Worker):
             self.proc = spawn_child(child_sock, self.zygote, child_environment())
         finally:
             child_sock.close()
-        self.output = OutputPump(self.proc, m.name, self.lines)
+        self.output = OutputPump(self.proc.stdout, m.name)
         self.channel.set_peer_pid(self.proc.pid)
         hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
                           sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
+        host_sock.settimeout(START_TIMEOUT)
         send_with_fds(host_sock, hello, self.channel.child_fds())
         self.channel.release_child_fds()  # our copies of the child's ends: its death then shows at once
-        host_sock.settimeout(START_TIMEOUT)
         try:
             msg, fds = recv_with_fds(host_sock)
         except (OSError, PluginError, Exception) as exc:
@@ -351,7 +344,15 @@ class ProcessWorker(Worker):
             host_sock.settimeout(None)
         for fd in fds:
             os.close(fd)
-        msg = wire.check(msg, ["ready", "error"], peer=f"child of plugin {m.name!r}")
+        try:
+            msg = wire.check(msg, ["ready", "error"], peer=f"child of plugin {m.name!r}")
+            if msg["kind"] == "error":
+                msg = decode_error(msg, plugin=m.name)
+            else:
+                self._check_ready(msg)
+        except BaseException:
+            self.kill()
+            raise
         if msg["kind"] == "error":
             self._reap()
             stage = msg["stage"]
@@ -367,6 +368,27 @@ class ProcessWorker(Worker):
         self.layout = None
         return msg
 
+    def _check_ready(self, msg: Any) -> None:
+        """The handshake against its schema, the pid the host started and the kernel's view of the sandbox."""
+        name = self.plugin.name
+        sandbox = self.sandbox is not None and bool(self.sandbox.get("enabled", True))
+        decode_ready(msg, plugin=name, sandbox_requested=sandbox)
+        assert self.proc is not None
+        # With the sandbox's pid namespace the plugin runs in a grandchild of the process the host
+        # started (gpi.plugins.sandbox.pidns): that one's pid is accepted, checked with the kernel.
+        parent = _parent_of(msg["pid"])
+        if msg["pid"] != self.proc.pid and self.proc.pid not in (parent, _parent_of(parent)):
+            raise MessageError(f"plugin {name!r} sent a malformed 'ready' message: field 'pid' says {msg['pid']}, "
+                               f"but the host started pid {self.proc.pid}", plugin=name, kind="ready", field="pid",
+                               reason="not the child's pid")
+        check_sandbox_claims(msg["pid"], msg.get("sandbox"), plugin=name)
+
+    def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
+        """Up to ``max_lines`` lines the child printed since the last call, and what was dropped."""
+        if self.output is None:
+            return [], Dropped()
+        return self.output.take(max_lines)
+
     def _reap(self, timeout: float = 2.0) -> int | None:
         if self.proc is None:
             return None
@@ -376,13 +398,15 @@ class ProcessWorker(Worker):
             self.proc.kill()
             return self.proc.wait()
 
-    def sync(self, world: World, req: dict[str, Any] | None = None) -> None:
+    def sync(self, world: World, req: dict[str, Any] | None = None, timeout: float = START_TIMEOUT) -> None:
         """Bring the child to the world's layout epoch if it changed since the child last saw it.
 
         When only row counts changed (no new segment, table or component) and a
         request is given, a small :func:`~gpi.ecs.view.layout_delta` rides in the
         request itself (``req["lay"]``); otherwise the full layout and the new
         segments' fds go over the control socket, read by the child before the request.
+        A child that leaves the socket full for ``timeout`` seconds raises
+        ``TimeoutError`` here (a stall: the host never blocks on a child).
         """
         if world.epoch == self.epoch:
             return
@@ -397,8 +421,13 @@ class ProcessWorker(Worker):
             self.layouts_sent += 1
             new = missing_segment_ids(layout, self.known)
             segs = world.segments()
-            send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
-                          [segs[sid].fd for sid in new])
+            self.sock.settimeout(max(timeout, 0.001))  # poll + sendmsg: never blocks past the deadline
+            try:
+                send_with_fds(self.sock, wire.make("layout", epoch=world.epoch, layout=layout, segs=new),
+                              [segs[sid].fd for sid in new])
+            except TimeoutError:
+                raise TimeoutError(f"{self._peer} did not read its control socket within {timeout:.3f} s "
+                                   f"(layout of epoch {world.epoch} not sent)") from None
             self.known = {int(sid) for sid, _ in layout["segments"]}
         self.layout = layout
         self.epoch = world.epoch
@@ -410,25 +439,31 @@ class ProcessWorker(Worker):
 
     def submit(self, req: dict[str, Any], world: World, timeout: float) -> None:
         assert self.channel is not None
-        self.sync(world, req)
-        self.channel.send(req)
+        deadline = time.monotonic() + timeout
+        if world.epoch != self.epoch:
+            self.sync(world, req, timeout)
+        self.channel.send(req, max(deadline - time.monotonic(), 0.001))  # a full ring waits no longer
 
     def collect(self, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
         msg = self.channel.recv(timeout)
-        return wire.check_kind(msg, "result", self._peer)
+        return decode_result(wire.check_kind(msg, "result", self._peer), plugin=self.plugin.name,
+                             granted=self.plugin.granted)
 
     def call(self, req: dict[str, Any], world: World, timeout: float) -> dict[str, Any]:
         assert self.channel is not None
         if world.epoch != self.epoch:
-            self.sync(world, req)
-        msg = self.channel.request(req, timeout)
-        return wire.check_kind(msg, "result", self._peer)
+            deadline = time.monotonic() + timeout
+            self.sync(world, req, timeout)
+            timeout = max(deadline - time.monotonic(), 0.001)
+        msg = self.channel.request(req, timeout)  # the send and the answer within the call's deadline
+        return decode_result(wire.check_kind(msg, "result", self._peer), plugin=self.plugin.name,
+                             granted=self.plugin.granted)
 
     def _decode_array(self, obj: Any) -> np.ndarray:
         if isinstance(obj, dict) and "arena" in obj:
             assert self.channel is not None
-            view = self.channel.arena.view(obj["arena"])
+            view = self.channel.arena.view(decode_arena_ref(obj["arena"], plugin=self.plugin.name))
             if view.dtype == np.uint64:
                 # Entity ids: validation depends on their contents, and the child can still
                 # write its arena, so take a private copy before checking them.
@@ -440,16 +475,24 @@ class ProcessWorker(Worker):
         assert self.channel is not None
         return CommandBuffer.from_wire(wire_cmds, self._decode_array, source=source)
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
-        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then ``wait`` s for it."""
-        proc = self.proc
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
+        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then wait for the dump.
+
+        The dump has arrived when the outermost frame of the child's main
+        thread (printed last) is among its output lines: waiting a fixed time
+        instead loses the dump whenever the machine is busy. ``wait`` only
+        bounds a child that prints no dump.
+        """
+        proc, out = self.proc, self.output
         if proc is None or proc.poll() is not None:
             return
+        since = out.mark() if out is not None else 0
         try:
             os.kill(proc.pid, signal.SIGUSR1)
         except OSError:
             return
-        time.sleep(wait)
+        if out is not None:
+            out.wait_for(_ends_stack_dump, since, wait)
 
     def kill(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
@@ -475,6 +518,20 @@ class ProcessWorker(Worker):
             self.sock = None
         if self.output is not None:
             self.output.join()
+            last, _ = self.output.take(LINES_PER_TICK)  # the child's last lines (a crash report's tail)
+            self.lines.extend((self.plugin.name, line) for line in last)
             self.output = None
 
 
+def _parent_of(pid: int | None) -> int | None:
+    """The parent pid of ``pid`` from ``/proc`` (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

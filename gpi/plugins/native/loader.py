@@ -34,6 +34,7 @@ from gpi.plugins.errors import CapabilityError, PluginError, PluginLoadError
 from gpi.plugins.native import abi
 from gpi.plugins.rng import stable_hash
 from gpi.plugins.sdk import Plugin
+from gpi.shm.errors import ArenaError
 
 __all__ = ["NativeCallError", "NativeLoadError", "NativePlugin", "library_path", "load_native"]
 
@@ -46,6 +47,21 @@ class NativeLoadError(PluginLoadError):
 
 class NativeCallError(PluginError, RuntimeError):
     """A native system failed: it returned non-zero or a host call it made was refused."""
+
+
+class _PhaseError(NativeCallError):
+    """A host function called in the wrong phase (a declaration outside init, a stale context)."""
+
+
+def _code(exc: BaseException) -> int:
+    """The ``GPI_E_*`` code a failed host call returns for ``exc``."""
+    if isinstance(exc, CapabilityError):
+        return abi.GPI_E_DENIED
+    if isinstance(exc, _PhaseError):
+        return abi.GPI_E_STATE
+    if isinstance(exc, (ArenaError, BufferError, MemoryError)):
+        return abi.GPI_E_NOSPACE
+    return abi.GPI_E_INVALID
 
 
 def library_path(folder: str | Path, library: str) -> Path:
@@ -215,7 +231,7 @@ class NativePlugin:
                 self._fail(f"{fname}: {type(exc).__name__}: {exc}")
                 if fname == "log":
                     return None
-                return abi.GPI_E_INVALID if fname not in _POINTER_RETURNS else 0
+                return _code(exc) if fname not in _POINTER_RETURNS else 0
 
         return call
 
@@ -228,7 +244,7 @@ class NativePlugin:
     def _cur(self, ctx: int | None) -> _Call:
         call = self._call
         if call is None or ctx != ctypes.addressof(self._ctx_token):
-            raise NativeCallError("called with a context that is not the current system call's")
+            raise _PhaseError("called with a context that is not the current system call's")
         return call
 
     def _cname(self, handle: int) -> str:
@@ -248,7 +264,7 @@ class NativePlugin:
     # declarations
     def _need_decl(self, decl: int | None) -> None:
         if not self._decl_open or decl != ctypes.addressof(self._decl_token):
-            raise NativeCallError("declarations are only allowed inside init")
+            raise _PhaseError("declarations are only allowed inside init")
 
     def _handle(self, name: str) -> int:
         if name in self.handles:
@@ -260,6 +276,8 @@ class NativePlugin:
         self._need_decl(decl)
         if name is None or scalar not in abi.SCALARS:
             raise NativeCallError(f"component {name!r}: scalar type {scalar} is not a gpi_scalar")
+        if ndim > 8 or (ndim and not shape):
+            raise NativeCallError(f"component {name!r}: ndim {ndim} must be 0..8 with a shape array")
         dims = tuple(int(shape[i]) for i in range(ndim)) if ndim else ()
         c = self.plugin.component(name.decode("utf-8"), abi.SCALARS[scalar], dims)
         self._declared[c.name] = c
@@ -330,6 +348,8 @@ class NativePlugin:
 
     def _h_query(self, ctx: int | None, comps: Any, n: int, without: Any, nwithout: int, nchunks: Any) -> int:
         call = self._cur(ctx)
+        if n > 1024 or nwithout > 1024:
+            raise NativeCallError(f"query: {n} components and {nwithout} filters: at most 1024 each")
         names = [self._cname(comps[i]) for i in range(n)]
         wo = [self._cname(without[i]) for i in range(nwithout)]
         chunks = list(call.ctx.query(*names, without=wo))
@@ -396,6 +416,8 @@ class NativePlugin:
 
     def _h_spawn(self, ctx: int | None, count: int, n: int, comps: Any, bufs: Any) -> int:
         call = self._cur(ctx)
+        if n > 1024:
+            raise NativeCallError(f"spawn: {n} components is more than any entity can have")
         values = {}
         for k in range(n):
             name = self._cname(comps[k])

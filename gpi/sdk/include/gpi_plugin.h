@@ -22,7 +22,8 @@
  *   thread:  GPI calls a plugin from ONE thread of its child process (the
  *            child's main thread); host functions must be called from the
  *            thread that is running the call they belong to. A plugin must
- *            not start threads of its own (the sandbox refuses clone()).
+ *            not start threads of its own (results would depend on timing;
+ *            new processes are refused by the sandbox outright).
  *   since:   the ABI minor version that introduced it (major 1).
  *   Pointers the host hands out are valid until the call that received them
  *   returns, unless stated otherwise; the host never frees plugin memory and

@@ -82,3 +82,22 @@ def test_an_endless_loop_in_c_is_a_stall_killed_at_its_deadline(native: dict[str
         world.insert_resource("nat_mode", "none")
         later = host.run(3)
         assert "nat_hostile.act" in later[-1].ran and host.plugins["nat_hostile"].status == "running"
+
+
+def test_refused_host_calls_return_codes_and_fail_the_call(native: dict[str, Path], tmp_path: Path) -> None:
+    """An undeclared query, a spawn without GPI_SPAWNS, a bad handle: codes in C, a failed call in the host."""
+    with World(seed=1) as world, hostile_host(world, native, tmp_path, "undeclared") as host:
+        host.run(2)
+        before = world.checksum()
+        rep = host.tick()
+        assert rep.errors == ["nat_hostile.act"], rep  # failed like a Python exception ...
+        assert [f["kind"] for f in rep.faults] == ["exception"] and not rep.restarted
+        pid = host.plugins["nat_hostile"].pid
+        assert world.checksum() == before
+        text = "\n".join(t for _, _, t in host.logs)
+        assert "query=0 error=query: " in text and "queried ['Secret']" in text
+        assert "spawn rc=-2" in text  # GPI_E_DENIED: not declared with GPI_SPAWNS
+        assert "set_column rc=-1" in text  # GPI_E_INVALID: no query 99
+        assert "NativeCallError" in text
+        world.insert_resource("nat_mode", "none")
+        assert "nat_hostile.act" in host.tick().ran and host.plugins["nat_hostile"].pid == pid  # ... the child lives on

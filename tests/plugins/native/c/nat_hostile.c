@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const gpi_host *host;
-static gpi_component POSITION, VELOCITY;
+static gpi_component POSITION, VELOCITY, SECRET;
 
 static int report(gpi_ctx *ctx, int ok, int err) {
     char json[64];
@@ -65,6 +65,21 @@ static int act(gpi_ctx *ctx, void *user) {
         if (fd >= 0) close(fd);
         return report(ctx, fd >= 0, errno);
     }
+    if (strcmp(mode, "\"undeclared\"") == 0) { /* each refused: the call fails, the codes are logged */
+        uint32_t chunks = 0;
+        char line[160];
+        gpi_query q = host->query(ctx, &SECRET, 1, NULL, 0, &chunks);
+        snprintf(line, sizeof line, "query=%u error=%s", q, host->last_error(host));
+        host->log(ctx, GPI_LOG_WARNING, line);
+        gpi_buffer b = 0;
+        host->output(ctx, POSITION, 1, &b);
+        int rc = host->spawn(ctx, 1, 1, &POSITION, &b);
+        snprintf(line, sizeof line, "spawn rc=%d", rc);
+        host->log(ctx, GPI_LOG_WARNING, line);
+        snprintf(line, sizeof line, "set_column rc=%d", host->set_column(ctx, 99, 0, 0, b));
+        host->log(ctx, GPI_LOG_WARNING, line);
+        return 0;
+    }
     if (strcmp(mode, "\"segv\"") == 0) {
         volatile int *p = NULL;
         *p = 1;
@@ -82,6 +97,7 @@ static int init(const gpi_host *h, gpi_decl *decl) {
     const uint32_t two[1] = {2};
     POSITION = h->component(decl, "Position", GPI_F32, 1, two);
     VELOCITY = h->component(decl, "Velocity", GPI_F32, 1, two);
+    SECRET = h->component_ref(decl, "Secret");
     static const char *const reads[] = {"Position", "Velocity", NULL};
     static const char *const res[] = {"nat_at", "nat_mode", "nat_result", NULL};
     gpi_system_desc s = {sizeof(gpi_system_desc)};

@@ -36,10 +36,12 @@ without the fast path). The world checksum is then the bulk of the cost; an
 input given as a dict is turned into an :class:`InputState` only when it
 differs from the previous tick's.
 
-The App hook: :func:`make_recorder` is ``App.recorder_factory``'s default
-(the App looks it up through :mod:`gpi.runtime.replay_sim`). The App passes
-its own mapping of faults; this recorder ignores it and uses the call
-records, which also see systems that never ran.
+The App hook: :func:`make_recorder` is ``App.recorder_factory``'s default;
+the App calls :meth:`HostRecorder.after_tick` after every tick. Faults come
+from the call records, which also see systems that never ran.
+
+A closed recorder stops listening (``PluginHost.off_call_record``), so
+nothing of a finished recording stays alive with the host.
 """
 
 from __future__ import annotations
@@ -50,8 +52,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gpi.ecs.checksum import world_checksum
-from gpi.ecs.reader import WorldReader
 from gpi.plugins.faults import replay_fault_kind
 from gpi.plugins.hoststate import capture_host_state
 from gpi.replays import InputState, Recorder, ReplayHeader
@@ -62,7 +62,6 @@ __all__ = ["HostRecorder", "header_from_host", "make_recorder", "plugin_entries"
 _ERROR_CHARS = 300  # fault texts are kept short: they are stored in the file
 _NO_EVENTS: tuple[dict[str, Any], ...] = ()  # faults/swaps of a quiet tick (shared, never mutated)
 _EMPTY_INPUT = InputState()
-_READER_CHECKSUM = WorldReader.checksum
 _RECS_LIMIT = 4096  # call records kept between two recorded ticks (many more: nobody records)
 
 
@@ -366,10 +365,7 @@ class HostRecorder:
         self.recorder.record_quiet(tick, input_state, self._checksum())
 
     def _checksum(self) -> int:
-        world = self.host.world
-        if getattr(type(world), "checksum", None) is _READER_CHECKSUM:
-            return world_checksum(world)  # the same function, without the method's indirection
-        return int(world.checksum())
+        return int(self.host.world.checksum())
 
     def keyframe_due(self, tick: int) -> bool:
         """Whether a keyframe will be stored for ``tick``."""
@@ -385,13 +381,14 @@ class HostRecorder:
         """True after :meth:`close`."""
         return self._closed
 
-    def close(self) -> None:
-        """Flush, finish the file and stop listening to the host; safe twice."""
+    def close(self, stopped: str | None = None) -> None:
+        """Flush, finish the file and stop listening to the host; safe twice (``stopped``: see Recorder.close)."""
         if self._closed:
             return
         self._closed = True
+        self._recs = []
         self.host.off_call_record(self._on_call)
-        self.recorder.close()
+        self.recorder.close(stopped)
 
     def __enter__(self) -> HostRecorder:
         return self
@@ -404,12 +401,10 @@ class HostRecorder:
 
 
 def make_recorder(app: Any, path: str | os.PathLike[str], **kwargs: Any) -> HostRecorder:
-    """``App.recorder_factory``: record ``app``'s host from its current tick to ``path``."""
+    """``App.recorder_factory``'s default: record ``app``'s host from its current tick to ``path``."""
     app.start()
-    meta: dict[str, Any] = {}
-    cfg = getattr(app, "config", None)
-    if cfg is not None:
-        meta["camera_center"] = list(getattr(cfg, "camera_center", (50.0, 50.0)))
-        if getattr(cfg, "population", None) is not None:
-            meta["population"] = int(cfg.population)
+    cfg = app.config
+    meta: dict[str, Any] = {"camera_center": list(cfg.camera_center)}
+    if cfg.population is not None:
+        meta["population"] = int(cfg.population)
     return HostRecorder(app.host, path, meta=meta, **kwargs)

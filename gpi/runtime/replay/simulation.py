@@ -1,26 +1,27 @@
-"""Re-simulating replays on the real plugin host: the ``gpi replay`` simulator hook.
+"""Re-simulating replays on the real plugin host: the ``gpi replay`` simulator.
 
-``gpi replay verify|diff|play|render`` load a simulator through
-:func:`make_simulator` (``gpi.runtime.replay_sim:make_simulator``, see
+``gpi replay verify|diff|play|render`` build a simulator with
+:func:`make_simulator` (the default ``--simulator``, see
 :mod:`gpi.runtime.cli.cmd_replay`). :class:`HostSimulator` implements the
 :class:`~gpi.replays.verify.Simulator` protocol over a fresh
 :class:`~gpi.ecs.World` and :class:`~gpi.plugins.host.PluginHost`:
 
-* plugin folders: for each plugin of the replay header, the first folder
-  whose ``plugin.toml`` names it, from the explicit ``plugin_dirs``, the
-  folder recorded in the header (``path``), then the search path (``plugins``
-  argument, ``$GPI_REPLAY_PLUGINS``, ``$GPI_PLUGIN_PATH``; each entry may be
-  a plugin folder or a folder of plugin folders). A folder whose content hash
-  equals the recorded one wins over one that does not;
+* plugin folders (:func:`find_plugin_dirs`): for each plugin of the replay
+  header, the folders :func:`gpi.plugins.discovery.find_plugins` finds under
+  each search entry in turn: the explicit ``plugin_dirs``, the folder
+  recorded in the header (``path``), the ``search`` entries (``--plugins``),
+  ``$GPI_REPLAY_PLUGINS``, ``$GPI_PLUGIN_PATH`` (each a plugin folder or a
+  folder of plugin folders). Among the folders that hold a plugin of that
+  name, one whose content hash equals the recorded one wins, else the first;
 * a loaded plugin whose content hash differs from the header's is refused
   with :class:`~gpi.replays.errors.PluginMismatchError` naming the plugin and
   both hashes, unless ``force``;
 * ``step(input, record)`` sets the host's tick number to the record's (the
   deterministic RNG is seeded by tick), reloads plugins the record swapped,
   skips the systems the record says did not apply their commands (a crash,
-  stall or timeout while recording, see :mod:`gpi.runtime.recording`), runs
-  one ``host.tick`` with the input as the App passes it (``to_dict()``) and
-  returns ``world.checksum()``;
+  stall or timeout while recording, see :mod:`gpi.runtime.replay.recording`),
+  runs one ``host.tick`` with the input as the App passes it (``to_dict()``)
+  and returns ``world.checksum()``;
 * ``world_diff(snapshot)`` lists differing components and entities with both
   values, and the systems that wrote that component in the last tick (from
   the host's per-call records: status ok and at least one command, among the
@@ -35,57 +36,50 @@ sandbox: what ``gpi replay verify`` runs in its worker processes.
 ``skip_effect_free`` leaves out systems that cannot change the world
 (:meth:`HostSimulator.effect_free_systems`); verify sets it.
 
-:func:`render` draws chosen ticks to PNGs (headless, one offscreen GL window
-for all ticks); :func:`play` is the windowed player with the replay panel
-(:mod:`gpi.runtime.overlay.replay_panel`): timeline scrubber, play/pause,
-step, step back, and an entity inspector.
+Crash reports and save stores of a re-simulation never touch the user's: the
+host gets a temporary ``data_dir`` (or the caller's) and an in-memory save
+store.
 """
 
 from __future__ import annotations
 
-import argparse
-import inspect
+import multiprocessing
 import os
 import shutil
+import stat
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+import gpi
 from gpi.ecs import World
 from gpi.ecs.schedule import Schedule
+from gpi.errors import GpiError
+from gpi.plugins.discovery import find_plugins
 from gpi.plugins.host import PluginHost
 from gpi.plugins.hoststate import capture_host_state, decode_host_state, restore_host_state
+from gpi.plugins.manifest import load_manifest
+from gpi.plugins.sandbox import SandboxPolicy, apply_sandbox
+from gpi.plugins.sandbox.seccomp import WORLD_OWNER_SYSCALLS
+from gpi.plugins.signing import Keyring, content_hash
 from gpi.replays import (
     InputState,
     PluginMismatchError,
-    Replay,
     ReplayHeader,
+    SimulatorUnavailableError,
     TickRecord,
     check_plugins,
-    seek,
 )
 from gpi.replays.worldsim import world_differences
-from gpi.runtime.recording import HostRecorder, make_recorder
 
 __all__ = [
-    "ARENA",
-    "HostRecorder",
     "HostSimulator",
     "confined_simulator",
-    "draw_world",
     "find_plugin_dirs",
-    "make_recorder",
     "make_simulator",
-    "play",
-    "render",
-    "render_ticks",
 ]
 
-ARENA = 100.0  # the example plugins' arena side (world units); the default camera fits it
 #: replay fault kinds that mean "the system's commands were not applied" when a
 #: fault carries no explicit ``skip`` flag (recordings by other recorders)
 SKIP_KINDS = frozenset({"skipped", "crashed", "stalled", "disabled"})
@@ -101,38 +95,18 @@ def _search_entries(extra: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def _manifest_name(folder: Path) -> str | None:
-    if not (folder / "plugin.toml").is_file():
-        return None
-    from gpi.plugins.manifest import load_manifest
-
-    try:
-        return load_manifest(folder, check_entry=False).name
-    except Exception:
-        return None
-
-
-def _candidates(name: str, recorded: str | None, dirs: Sequence[Path], search: Sequence[Path]) -> list[Path]:
-    seen: list[Path] = []
-
-    def add(p: Path) -> None:
-        p = p.resolve()
-        if p not in seen and _manifest_name(p) == name:
-            seen.append(p)
-
-    for d in dirs:
-        add(d)
-    if recorded:
-        add(Path(recorded))
-    for s in search:
-        if not s.is_dir():
+def _candidates(name: str, entries: Sequence[Path]) -> list[Path]:
+    """Folders holding a plugin called ``name``, one per search entry that has one, in entry order."""
+    ring = Keyring()  # the signature state plays no part here: only names and folders
+    out: list[Path] = []
+    for entry in entries:
+        if not entry.is_dir():
             continue
-        add(s)
-        add(s / name)
-        for sub in sorted(s.iterdir()):
-            if sub.is_dir():
-                add(sub)
-    return seen
+        found = find_plugins([entry], include_defaults=False, entry_points=False, keyring=ring).by_name()
+        hit = found.get(name)
+        if hit is not None and hit.path.resolve() not in out:
+            out.append(hit.path.resolve())
+    return out
 
 
 def find_plugin_dirs(
@@ -148,9 +122,6 @@ def find_plugin_dirs(
     (unless ``force``) when a found plugin's content hash differs from the
     recorded one; the message names the plugin and both hashes.
     """
-    from gpi.plugins.manifest import load_manifest
-    from gpi.plugins.signing import content_hash
-
     dirs = [Path(d) for d in plugin_dirs]
     paths = _search_entries(search)
     found: list[Path] = []
@@ -158,7 +129,8 @@ def find_plugin_dirs(
     missing: list[str] = []
     for p in header.plugins:
         name = str(p["name"])
-        cands = _candidates(name, p.get("path"), dirs, paths)
+        recorded = [Path(p["path"])] if p.get("path") else []
+        cands = _candidates(name, [*dirs, *recorded, *paths])
         if not cands:
             missing.append(name)
             continue
@@ -185,6 +157,9 @@ class HostSimulator:
     """A :class:`~gpi.replays.verify.Simulator` over a real :class:`PluginHost` (see module doc)."""
 
     _closed = True
+    _host: PluginHost | None = None  # class defaults: close() works after a failed __init__
+    _world: World | None = None
+    _data_dir: str | None = None
 
     def __init__(
         self,
@@ -214,22 +189,18 @@ class HostSimulator:
         )
         self.isolation = iso
         self.diff_limit = diff_limit
-        self.world = World(seed=header.seed)
+        self._world = World(seed=header.seed)
         kwargs: dict[str, Any] = {"isolation": iso, "dt": 1.0 / header.tick_rate,
                                   "seed": header.seed, "sandbox": sandbox}
         if timeout is not None:
             kwargs["timeout"] = timeout
-        self._data_dir: str | None = None
-        if data_dir is not None:
-            kwargs["data_dir"] = data_dir  # the caller's to remove
-        elif "data_dir" in inspect.signature(PluginHost).parameters:
-            # crash reports and save stores of a re-simulation never touch the user's
-            self._data_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-")
-            kwargs["data_dir"] = self._data_dir
+        if data_dir is None:  # ours to remove; the caller's otherwise
+            self._data_dir = data_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-")
+        kwargs["data_dir"] = data_dir
         self._calls: list[tuple[str, str, int]] = []  # (plugin, system, ops) applied last tick
         self.last_tick: int | None = None
         try:
-            self.host = PluginHost(self.world, on_call_record=self._on_call, **kwargs)
+            self._host = PluginHost(self.world, on_call_record=self._on_call, **kwargs)
             self._closed = False
             self.host.saves.in_memory = True  # the recorded items come from the replay, nothing persists
             self.host.load(*self.dirs)
@@ -237,6 +208,20 @@ class HostSimulator:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def host(self) -> PluginHost:
+        """The plugin host that re-simulates (raises once closed)."""
+        if self._host is None:
+            raise SimulatorUnavailableError(f"{self!r} is closed")
+        return self._host
+
+    @property
+    def world(self) -> World:
+        """The re-simulated world (raises once closed)."""
+        if self._world is None:
+            raise SimulatorUnavailableError(f"{self!r} is closed")
+        return self._world
 
     # -- Simulator protocol ---------------------------------------------------------
 
@@ -354,19 +339,17 @@ class HostSimulator:
 
     def close(self) -> None:
         """Stop the plugin children and free the world; safe twice."""
-        if self._closed and getattr(self, "world", None) is None:
+        if self._closed and self._world is None:
             return
         self._closed = True
-        host = getattr(self, "host", None)
+        host, self._host = self._host, None
         if host is not None:
             host.close()
-        world = getattr(self, "world", None)
+        world, self._world = self._world, None
         if world is not None:
             world.close()
-            self.world = None  # type: ignore[assignment]
-        data_dir = getattr(self, "_data_dir", None)
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
 
     def __enter__(self) -> HostSimulator:
@@ -430,11 +413,6 @@ def confined_simulator(
     to run in a process that is not a child (it would confine the caller for
     good).
     """
-    import multiprocessing
-
-    from gpi.errors import GpiError
-    from gpi.replays import SimulatorUnavailableError
-
     if multiprocessing.parent_process() is None:
         raise SimulatorUnavailableError(
             "a confined simulator confines its own process for good: build it only in a verify "
@@ -442,12 +420,6 @@ def confined_simulator(
         )
     dirs, _ = find_plugin_dirs(header, search=plugins, force=force)
     host_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-", dir=None if data_dir is None else os.fspath(data_dir))
-    try:
-        import gpi
-        from gpi.plugins.sandbox import SandboxPolicy, apply_sandbox
-        from gpi.plugins.sandbox.seccomp import WORLD_OWNER_SYSCALLS
-    except ImportError as exc:
-        raise SimulatorUnavailableError(f"the plugin sandbox is not available here: {exc}") from exc
     _stdio_off_regular_files()
     policy = _confined_policy(dirs, SandboxPolicy)
     gpi_dir = str(Path(gpi.__file__).resolve().parent)
@@ -471,8 +443,6 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
     8 GiB; more fds; memfds that may grow (RLIMIT_FSIZE bounds each one). No
     CPU limit: the pool's stall timeout is the deadline.
     """
-    from gpi.plugins.manifest import load_manifest
-
     base = policy_type()
     address_space = 0
     for d in dirs:
@@ -485,8 +455,6 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
 
 def _stdio_off_regular_files() -> None:
     """Point stdout/stderr at /dev/null when they are regular files (a confined process may ftruncate)."""
-    import stat
-
     for fd in (1, 2):
         try:
             if stat.S_ISREG(os.fstat(fd).st_mode):
@@ -495,168 +463,3 @@ def _stdio_off_regular_files() -> None:
                 os.close(null)
         except OSError:
             pass
-
-
-# -- drawing ----------------------------------------------------------------------
-
-
-def draw_world(world: Any, drawlist: Any) -> None:
-    """Fill ``drawlist`` with the arena frame, every entity with a Position, and the player.
-
-    The same picture the App draws when children do not draw: quads tinted by
-    ``Tint`` where present, the ``Player`` larger and yellow on top.
-    """
-    drawlist.clear()
-    frame = (90, 100, 130, 255)
-    for x0, y0, x1, y1 in ((0, 0, ARENA, 0), (ARENA, 0, ARENA, ARENA), (ARENA, ARENA, 0, ARENA), (0, ARENA, 0, 0)):
-        drawlist.line(x0, y0, x1, y1, frame, width=0.4, layer=-10)
-    comps = world.components
-    if "Position" in comps:
-        skip = ["Player"] if "Player" in comps else []
-        if "Tint" in comps:
-            for chunk in world.query("Position", "Tint", without=skip):
-                if len(chunk):
-                    color = np.array(chunk["Tint"])
-                    color[:, 3] = 255
-                    drawlist.draw_quads(chunk["Position"], 0.8, color)
-        without = [*skip, *(["Tint"] if "Tint" in comps else [])]
-        for chunk in world.query("Position", without=without):
-            if len(chunk):
-                drawlist.draw_quads(chunk["Position"], 0.8, (120, 200, 255, 255))
-        if "Player" in comps:
-            for chunk in world.query("Position", with_=["Player"]):
-                if len(chunk):
-                    drawlist.draw_quads(chunk["Position"], 2.5, (255, 210, 40, 255), layer=5)
-    drawlist.finish()
-
-
-def _make_drawlist(world: Any) -> Any:
-    from gpi.draw import DrawList
-
-    n = world.entity_count
-    return DrawList.allocate(max(4096, 6 * (n + 64)))
-
-
-def arena_camera(size: tuple[int, int], header: ReplayHeader | None = None) -> Any:
-    """A camera that fits the arena in ``size`` pixels."""
-    from gpi.runtime.render import Camera
-
-    w, h = size
-    center = (ARENA / 2, ARENA / 2)
-    if header is not None and header.meta.get("camera_center"):
-        cx, cy = header.meta["camera_center"]
-        center = (float(cx), float(cy))
-    return Camera(center=center, zoom=min(w, h) / (ARENA * 1.08), viewport=(w, h))
-
-
-CLEAR = (0.08, 0.09, 0.12, 1.0)
-
-
-def render_ticks(
-    replay: Replay,
-    sim: Any,
-    ticks: Sequence[int],
-    *,
-    size: tuple[int, int] = (256, 256),
-    camera: Any = None,
-) -> dict[int, np.ndarray]:
-    """Images ``(h, w, 4)`` of the world after each tick, rendered headless in one GL window.
-
-    ``camera`` (a :class:`~gpi.runtime.render.Camera`; its viewport is set to
-    ``size``) defaults to one that fits the arena.
-    """
-    from gpi.runtime.window import Window, configure_platform
-
-    configure_platform()
-    from gpi.runtime.render import Camera, Renderer
-
-    w, h = int(size[0]), int(size[1])
-    cam = arena_camera((w, h), replay.header) if camera is None else camera
-    out: dict[int, np.ndarray] = {}
-    with Window(w, h, "gpi replay render", hidden=True, resizable=False) as win, Renderer(win) as ren:
-        for t in sorted(set(int(t) for t in ticks)):
-            seek(replay, sim, t)
-            dl = _make_drawlist(sim.world)
-            draw_world(sim.world, dl)
-            ren.render([dl], Camera(cam.center, cam.zoom, (w, h)), CLEAR, viewport=(w, h), strict=True)
-            out[t] = ren.read_pixels()
-    return out
-
-
-def render(
-    replay: Replay,
-    sim: Any,
-    ticks: Sequence[int],
-    out_dir: str | os.PathLike[str],
-    *,
-    size: tuple[int, int] = (256, 256),
-) -> list[Path]:
-    """Write ``tick_<T>.png`` for each of ``ticks`` into ``out_dir``; returns the paths."""
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for t, img in render_ticks(replay, sim, ticks, size=size).items():
-        p = out / f"tick_{t:06d}.png"
-        Image.fromarray(np.ascontiguousarray(img[..., :3])).save(p)
-        paths.append(p)
-    return paths
-
-
-# -- windowed playback ------------------------------------------------------------
-
-
-def play(replay: Replay, sim: Any, args: argparse.Namespace) -> int:
-    """Play ``replay`` in a window with the replay panel; returns an exit code.
-
-    Keys: space play/pause, right/left step / step back, home/end first/last
-    tick. Click an entity to inspect it. ``args.to`` seeks there first (paused);
-    ``args.max_frames`` (tests) stops after that many frames.
-    """
-    import sdl2
-
-    from gpi.replays import Player
-    from gpi.runtime.overlay.replay_panel import ReplayControls, make_replay_overlay, pick_entity
-    from gpi.runtime.window import Window, configure_platform
-
-    headless = getattr(args, "headless", None)
-    configure_platform(headless)
-    from gpi.runtime.render import Renderer
-
-    player = Player(replay, sim)
-    controls = ReplayControls(player, rate=replay.header.tick_rate)
-    if getattr(args, "to", None) is not None:
-        controls.seek(int(args.to))
-    else:
-        controls.playing = True
-    max_frames = getattr(args, "max_frames", None)
-    frames = 0
-    with Window(1280, 720, f"gpi replay {replay.path}", headless=headless) as win, Renderer(win) as ren:
-        overlay = make_replay_overlay(win, controls)
-        try:
-            last = time.monotonic()
-            while not win.should_close and (max_frames is None or frames < max_frames):
-                w, h = win.drawable_size
-                cam = arena_camera((w, h), replay.header)
-                for ev in win.poll_events():
-                    if overlay.handle_event(ev):
-                        continue
-                    if ev.type == sdl2.SDL_KEYDOWN:
-                        controls.key(sdl2.SDL_GetKeyName(ev.key.keysym.sym).decode().lower())
-                    elif ev.type == sdl2.SDL_MOUSEBUTTONDOWN:
-                        sx = ev.button.x * w / max(win.size[0], 1)
-                        sy = ev.button.y * h / max(win.size[1], 1)
-                        controls.selected = pick_entity(sim.world, cam, (sx, sy))
-                now = time.monotonic()
-                controls.update(now - last)
-                last = now
-                dl = _make_drawlist(sim.world)
-                draw_world(sim.world, dl)
-                ren.render([dl], cam, CLEAR)
-                overlay.frame(None)
-                win.swap()
-                frames += 1
-        finally:
-            overlay.close()
-    return 0
