@@ -144,7 +144,7 @@ def test_recorded_run_verifies_and_seeks(tmp_path: Path, capsys: pytest.CaptureF
     from gpi.replays.inputs import apply as apply_input
     from gpi.replays.verify import seek
     from gpi.runtime.cli import main
-    from gpi.runtime.replay_sim import HostSimulator
+    from gpi.runtime.replay.simulation import HostSimulator
 
     path = tmp_path / "orbits.gpir"
     code = main(["run", str(ORBITS), "--headless", "--ticks", "400", "--isolation", "none", "--seed", "5",
