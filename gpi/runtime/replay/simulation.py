@@ -252,7 +252,8 @@ class HostSimulator:
         """Keys ``plugin.system`` whose command lists cannot change the world.
 
         Such a system declares no writes, spawns, despawns, resources or
-        events, and its plugin holds no ``save`` grant, so host validation
+        events, watches no changes (its last-run tick is world state), and its plugin holds no
+        ``save`` grant, so host validation
         rejects any command it could send; only its draw list and log remain.
         Verify skips them with ``skip_effect_free`` (the same no-hidden-state
         assumption that seeking from a keyframe makes).
@@ -262,7 +263,7 @@ class HostSimulator:
             if "save" in lp.granted:
                 continue
             for spec in lp.systems.values():
-                if not (spec.writes or spec.structural or spec.resources or spec.events):
+                if not (spec.writes or spec.structural or spec.resources or spec.events or spec.watches):
                     out.add(f"{lp.name}.{spec.name}")
         return out
 
