@@ -58,6 +58,11 @@ sysdeps:
 	      libegl-mesa0 libegl1 libgl1 libgl1-mesa-dri libseccomp2 >/dev/null; \
 	  else echo "missing Mesa EGL/GL or libseccomp: install libegl-mesa0 libgl1-mesa-dri libseccomp2"; fi; \
 	fi
+	@if ! command -v gcc >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc cmake >/dev/null; \
+	  else echo "missing gcc or cmake (native plugins and their tests need them): install gcc cmake"; fi; \
+	fi
 
 clean:
 	rm -rf build $(VENV) *.egg-info gpi/cython_ext/*.c gpi/cython_ext/*.so

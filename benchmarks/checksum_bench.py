@@ -128,7 +128,7 @@ def measure_size(world: World, label: str, reps: int) -> dict[str, Any]:
     total = sum(lengths)
 
     def bump() -> int:
-        world._epoch += 1  # what a structural change does to the layout (nothing else changes)
+        world.storage.epoch += 1  # what a structural change does to the layout (nothing else changes)
         return world.checksum()
 
     def xxh3() -> int:
@@ -233,7 +233,7 @@ def measure_after_tick(world: World, host: Any, ticks: int) -> dict[str, Any]:
 
 def measure_levels(world: World, reps: int) -> dict[str, Any]:
     """Kernel GB/s per SIMD path over the bytes of ``world``."""
-    kernel = getattr(ck._ext, "set_simd_level", None)
+    kernel = getattr(ck.KERNEL, "set_simd_level", None)
     if kernel is None:
         return {}
     views = covered_bytes(world)
@@ -241,15 +241,15 @@ def measure_levels(world: World, reps: int) -> dict[str, Any]:
     total = sum(lengths)
     names = {0: "scalar", 1: "sse2", 2: "avx2", 3: "avx512"}
     out: dict[str, Any] = {}
-    levels = ck._ext.simd_levels()  # type: ignore[union-attr]
-    old = ck._ext.simd_level()  # type: ignore[union-attr]
+    levels = ck.KERNEL.simd_levels()  # type: ignore[union-attr]
+    old = ck.KERNEL.simd_level()  # type: ignore[union-attr]
     try:
         for lv in levels:
-            ck._ext.set_simd_level(lv)  # type: ignore[union-attr]
+            ck.KERNEL.set_simd_level(lv)  # type: ignore[union-attr]
             t = interleaved({"k": lambda: ck.checksum_buffers(views, lengths)}, reps)  # type: ignore[arg-type]
             out[f"kernel_{names.get(lv, lv)}_gbs"] = round(total / t["k"] / 1e3, 2)
     finally:
-        ck._ext.set_simd_level(old)  # type: ignore[union-attr]
+        ck.KERNEL.set_simd_level(old)  # type: ignore[union-attr]
     return out
 
 
@@ -258,7 +258,7 @@ def measure(quick: bool) -> dict[str, Any]:
     sizes = [(10_000, "w10k", 100 if quick else 400), (100_000, "w100k", 30 if quick else 120),
              (1_000_000, "w1m", 5 if quick else 25)]
     figures: dict[str, Any] = {"backend": ck.BACKEND,
-                               "simd_level": ck._ext.simd_level() if ck._ext is not None else None}
+                               "simd_level": ck.KERNEL.simd_level() if ck.KERNEL is not None else None}
     figures.update(measure_demo(100 if quick else 400))
     for n, label, reps in sizes:
         with build_world(n) as w:

@@ -3,7 +3,7 @@
 - Build: N rotated quads (N = 100k, 1M; random positions, sizes, angles,
   colours, 4 layers; a view rectangle that keeps every quad) turned into
   draw-list vertices (6 x 12 bytes per quad) by the Cython kernel
-  (:func:`gpi.cython_ext.drawlist.build_quads`, into a preallocated region)
+  (:func:`gpi.cython_ext.draw.build_quads`, into a preallocated region)
   and by its numpy reference (:func:`quads_reference`, the vectorised
   version the tests compare against).
 - Bandwidth: the kernel's output bytes per second against a numpy copy
@@ -37,7 +37,8 @@ import _common as bc  # noqa: E402
 
 ROOT = bc.use()
 
-from gpi.cython_ext import drawlist as dl  # noqa: E402
+from gpi import draw as dl  # noqa: E402
+from gpi.cython_ext.draw import Scratch  # noqa: E402
 
 
 def _columns(n: int) -> tuple[np.ndarray, ...]:
@@ -68,7 +69,7 @@ def measure_build(n: int, reps: int) -> dict[str, float]:
     out = np.zeros(n * 6 * dl.VERTEX_SIZE, dtype=np.uint8)
     src = np.ones_like(out)
     dst = np.zeros_like(out)
-    scratch = dl._Scratch()
+    scratch = Scratch()
     res = dl.build_quads(out, pos, size, color, layer, rot, VIEW, scratch)
     assert res.shapes == n
     motion = _motion(n)

@@ -372,7 +372,7 @@ def measure(quick: bool) -> dict[str, Any]:
     return {"figures": figures, "targets": targets_out}
 
 
-# -- the real plugin host (gpi.runtime.recording / gpi.runtime.replay_sim) ---------------------
+# -- the real plugin host (gpi.runtime.replay.recording / .simulation) ---------------------
 #
 # The demo (spawner, movement, boids, player from examples/plugins) on a real
 # PluginHost: recording overhead as a share of a real demo tick (HostRecorder:
@@ -394,7 +394,7 @@ def measure_host(quick: bool, tmp: Path) -> dict[str, Any]:
     """Figures of the real host: recording share of a demo tick, verify speed at 10k entities."""
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     n_ent = 10_000
     ticks = 120 if quick else 360
@@ -463,7 +463,7 @@ def measure_verify(path: Path) -> dict[str, Any]:
 
     from gpi.replays import VerifyPool, verify_parallel
     from gpi.replays.parallel import segments
-    from gpi.runtime.replay_sim import HostSimulator, make_simulator
+    from gpi.runtime.replay.simulation import HostSimulator, make_simulator
 
     figures: dict[str, Any] = {}
     with Replay.open(path) as rp, tempfile.TemporaryDirectory(prefix="gpi-verify-bench-") as data:

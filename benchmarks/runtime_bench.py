@@ -48,7 +48,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 from gpi.ecs import Component, World  # noqa: E402
-from gpi.runtime.app import App, AppConfig, demo_plugin_dirs  # noqa: E402
+from gpi.runtime.app import App, AppConfig  # noqa: E402
+from gpi.runtime.config import demo_plugin_dirs  # noqa: E402
 
 PLUGINS = ("spawner", "movement", "boids")
 W, H = 1280, 720

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Draw-list kernels: component columns in, triangle vertices out.
 
-Private: use :mod:`gpi.cython_ext.drawlist`, which validates the inputs,
+Private: use :mod:`gpi.cython_ext.draw`, which validates the inputs,
 allocates the scratch arrays and turns the return codes into errors. The
 numpy reference of every kernel lives in that module, with the same rules.
 

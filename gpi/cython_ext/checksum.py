@@ -4,7 +4,8 @@
 array of any dtype: its raw bytes). :func:`checksum_buffers` hashes a list of
 buffers (a prefix of each, chained: each result seeds the next) in one kernel
 call. The compiled kernel (:mod:`gpi.cython_ext._checksum`) is chosen once at
-import; if it was not built (or the host is big-endian), the numpy reference
+import (:mod:`gpi.cython_ext.backend`); when it is not built, the host is
+big-endian or ``GPI_PURE_PYTHON=1``, the numpy reference
 (:func:`checksum_bytes_reference`, :func:`checksum_buffers_reference`) takes
 its place: same results, slower. ``BACKEND`` says which one is in use.
 
@@ -23,18 +24,21 @@ and ``SCRAMBLE`` are fixed (the splitmix64 sequence from ``K_CONST_STATE``).
 
 from __future__ import annotations
 
-import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from gpi.cython_ext.backend import load_kernel
+
 __all__ = [
     "BACKEND",
+    "KERNEL",
     "as_bytes_view",
     "checksum_buffers",
+    "checksum_buffers_kernel",
     "checksum_buffers_reference",
     "checksum_bytes",
     "checksum_bytes_reference",
@@ -144,28 +148,18 @@ def _contiguous_bytes(b: Any, i: int) -> np.ndarray:
     return np.frombuffer(memoryview(b).cast("B"), dtype=np.uint8)
 
 
-def _load_kernel() -> ModuleType | None:
-    if sys.byteorder != "little":  # the kernel reads native words; the format is little-endian
-        return None
-    try:
-        import importlib
-
-        return importlib.import_module("gpi.cython_ext._checksum")
-    except ImportError:  # not built: `python setup.py build_ext --inplace`
-        return None
-
-
-_ext: ModuleType | None = _load_kernel()
-BACKEND = "numpy" if _ext is None else "cython"
+# The compiled extension in use (None: the numpy reference runs); for kernel-level knobs (SIMD level, prefetch).
+KERNEL: ModuleType | None = load_kernel("_checksum")
+BACKEND = "numpy" if KERNEL is None else "cython"
 
 
 def checksum_bytes(data: Any, seed: int = 0) -> int:
     """64-bit checksum of the raw bytes of ``data``, chained from ``seed``."""
-    if _ext is None:
+    if KERNEL is None:
         return checksum_bytes_reference(data, seed)
     if type(data) is bytes:
-        return int(_ext.checksum(data, seed & _MASK))
-    return int(_ext.checksum(as_bytes_view(data), seed & _MASK))
+        return int(KERNEL.checksum(data, seed & _MASK))
+    return int(KERNEL.checksum(as_bytes_view(data), seed & _MASK))
 
 
 def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0, tail: Any = None) -> int:
@@ -179,6 +173,17 @@ def checksum_buffers(buffers: list[Any], lengths: list[int], seed: int = 0, tail
     is raised if its object no longer exists. ``tail``, if given, is one
     more buffer hashed whole after the others.
     """
-    if _ext is None:
+    if KERNEL is None:
         return checksum_buffers_reference(buffers, lengths, seed, tail)
-    return int(_ext.checksum_buffers(buffers, lengths, seed & _MASK, tail))
+    return int(KERNEL.checksum_buffers(buffers, lengths, seed & _MASK, tail))
+
+
+def checksum_buffers_kernel() -> Callable[..., int]:
+    """The backend's own ``checksum_buffers(buffers, lengths, seed, tail)``, without this wrapper.
+
+    For hot callers (the world checksum) that pass a well-formed, masked seed:
+    the compiled kernel when it is in use, else :func:`checksum_buffers_reference`.
+    """
+    if KERNEL is None:
+        return checksum_buffers_reference
+    return KERNEL.checksum_buffers  # type: ignore[no-any-return]

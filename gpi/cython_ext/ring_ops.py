@@ -5,8 +5,9 @@ single-consumer byte ring living in ``buf`` (any writable buffer, usually a
 shared-memory mapping) at ``offset``. The byte layout and the frame format are
 documented in ``_ring.pyx``; both implementations write identical bytes.
 
-The compiled kernel (:mod:`gpi.cython_ext._ring`) is chosen once at import;
-if it was not built, :class:`RingCoreReference` takes its place (same bytes,
+The compiled kernel (:mod:`gpi.cython_ext._ring`) is chosen once at import
+(:mod:`gpi.cython_ext.backend`); when it is not built or ``GPI_PURE_PYTHON=1``,
+:class:`RingCoreReference` takes its place (same bytes,
 plain loads and stores, sleeps by polling: correct within one process and
 between processes on x86's strong memory order, but slow; it never makes the
 futex syscall, so a compiled peer asleep on the futex notices its frames
@@ -36,6 +37,8 @@ import struct
 import time
 from typing import Any
 
+from gpi.cython_ext.backend import load_kernel
+
 __all__ = [
     "BACKEND",
     "CODE_NAMES",
@@ -47,6 +50,7 @@ __all__ = [
     "EMPTY",
     "FRAME_MAGIC",
     "HEADER_SIZE",
+    "KERNEL",
     "PEER_DIED",
     "PROGRESS_CELL",
     "RING_MAGIC",
@@ -347,15 +351,15 @@ def wait_u64_reference(
         time.sleep(0.00002)
 
 
-try:
-    from gpi.cython_ext import _ring  # type: ignore[attr-defined]
-
-    RingCore: Any = _ring.RingCore
-    store_u64: Any = _ring.store_u64
-    load_u64: Any = _ring.load_u64
-    wait_u64: Any = _ring.wait_u64
+# The compiled extension in use (None: the pure-Python reference runs).
+KERNEL = load_kernel("_ring")
+if KERNEL is not None:
+    RingCore: Any = KERNEL.RingCore
+    store_u64: Any = KERNEL.store_u64
+    load_u64: Any = KERNEL.load_u64
+    wait_u64: Any = KERNEL.wait_u64
     BACKEND = "cython"
-except ImportError:  # kernel not built: same bytes, slower
+else:  # not built, or GPI_PURE_PYTHON=1: same bytes, slower
     RingCore = RingCoreReference
     store_u64 = store_u64_reference
     load_u64 = load_u64_reference

@@ -17,9 +17,13 @@ Events are per-tick and not part of it. The free list is not either (it is
 implied by the operation history that the replay checks anyway), so a
 :class:`~gpi.ecs.view.WorldView` computes the same value as its host world.
 
+Everything is read from the world's :class:`~gpi.ecs.storage.Storage`
+(:func:`storage_checksum`; :func:`world_checksum` is the same for a world or
+a view).
+
 Caching. The structure only changes together with the layout epoch (every
 structural change bumps it, see :mod:`gpi.ecs.world`), so part 1 is hashed
-once per epoch: the world keeps a small plan (the structure's hash, weak
+once per epoch: the storage keeps a small plan (the structure's hash, weak
 references to the column arrays and their live byte lengths), and a steady
 call is one kernel call over the columns and the resource bytes, seeded with
 that hash. The plan stands while the epoch, the entity index and the
@@ -30,23 +34,23 @@ epoch (no world operation does that), the kernel raises ``ReferenceError`` and
 the plan is made again, so a stale array is never hashed.
 Resources holding only immutable scalars (int, float, str, bytes, bool,
 None) keep their encoding while every value is the very same object; any
-other value is re-encoded on each call. The cache lives on the world (the
-``_checksum_state`` attribute) and, like the world, is for one thread.
-``world_checksum(world, cache=False)`` computes everything afresh (tests
-compare the two); :func:`checksum_parts` lists the hashed buffers in order.
+other value is re-encoded on each call. The cache lives on the storage (its
+``checksum_cache`` attribute, so a restored world, whose storage is new, starts
+afresh) and, like the world, is for one thread. ``world_checksum(world,
+cache=False)`` computes everything afresh (tests compare the two);
+:func:`checksum_parts` lists the hashed buffers in order.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
 
-from gpi.cython_ext import checksum as _ck
-from gpi.cython_ext.checksum import checksum_buffers
+from gpi.cython_ext.checksum import checksum_buffers, checksum_buffers_kernel
 from gpi.ecs.errors import LayoutError
 from gpi.ecs.query import table_order_key
 from gpi.ecs.resources import canonical_packb
@@ -55,11 +59,11 @@ if TYPE_CHECKING:
     from gpi.ecs.component import Component
     from gpi.ecs.entities import EntityIndex
     from gpi.ecs.reader import WorldReader
+    from gpi.ecs.storage import Storage
 
-__all__ = ["CHECKSUM_TAG", "checksum_parts", "world_checksum"]
+__all__ = ["CHECKSUM_TAG", "checksum_parts", "encode_resources", "storage_checksum", "world_checksum"]
 
 CHECKSUM_TAG = b"gpi.ecs.checksum.v2"
-_STATE_ATTR = "_checksum_state"
 _IMMUTABLE = (int, float, str, bytes, bool, type(None))
 _MISSING = object()
 
@@ -68,17 +72,17 @@ _MISSING = object()
 _TableShape = tuple[list[str], list[tuple[str, int]]]
 
 
-def _parts(world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
+def _parts(world: Storage, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
            packer: msgpack.Packer) -> tuple[list[Any], list[int], list[np.ndarray], list[int]]:
     """Structure buffers and byte counts, then the column arrays and their live byte counts."""
-    ent = world._entities
+    ent = world.entities
     n = ent.count
     buffers: list[Any] = [CHECKSUM_TAG, schema, n.to_bytes(8, "little"), ent.generation,
                           np.greater_equal(ent.table[:n], 0)]
     lengths = [len(CHECKSUM_TAG), len(schema), 8, 4 * n, n]
     columns: list[np.ndarray] = []
     col_lengths: list[int] = []
-    for t in sorted(world._tables, key=table_order_key):
+    for t in sorted(world.tables, key=table_order_key):
         rows = t.rows
         if not rows:
             continue
@@ -101,9 +105,13 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
     ``checksum_buffers(*checksum_parts(world)) == world.checksum()``: for
     debugging a divergence part by part, and for benchmarks.
     """
+    return _storage_parts(world.storage)
+
+
+def _storage_parts(state: Storage) -> tuple[list[Any], list[int]]:
     packer = msgpack.Packer(use_bin_type=True)
-    buffers, lengths, columns, col_lengths = _parts(world, _schema_bytes(world), {}, packer)
-    res = _encode_resources(world._resources._items, packer)
+    buffers, lengths, columns, col_lengths = _parts(state, _schema_bytes(state), {}, packer)
+    res = encode_resources(state.resources.as_mapping(), packer)
     return [*buffers, *columns, res], [*lengths, *col_lengths, len(res)]
 
 
@@ -117,13 +125,13 @@ class _Plan:
 
     __slots__ = ("epoch", "entities", "components", "ncomp", "struct_hash", "buffers", "lengths")
 
-    def __init__(self, world: WorldReader, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
+    def __init__(self, world: Storage, schema: bytes, shapes: dict[tuple[str, ...], _TableShape],
                  packer: msgpack.Packer) -> None:
         buffers, lengths, columns, col_lengths = _parts(world, schema, shapes, packer)
         self.struct_hash = checksum_buffers(buffers, lengths)
-        self.epoch = world._epoch
-        self.entities: weakref.ref[EntityIndex] = weakref.ref(world._entities)
-        self.components: dict[str, Component] = world._components
+        self.epoch = world.epoch
+        self.entities: weakref.ref[EntityIndex] = weakref.ref(world.entities)
+        self.components: dict[str, Component] = world.components
         self.ncomp = len(self.components)
         self.buffers: list[Any] = [weakref.ref(c) for c in columns]
         self.lengths = col_lengths
@@ -135,8 +143,8 @@ class _State:
     __slots__ = ("plan", "schema_of", "schema_n", "schema", "shapes", "packer", "res_pairs", "res_bytes", "kernel")
 
     def __init__(self) -> None:
-        ext = _ck._ext  # the compiled kernel, else the wrapper with the numpy reference (same values)
-        self.kernel: Callable[..., int] = ext.checksum_buffers if ext is not None else checksum_buffers
+        # the compiled kernel itself (no wrapper), else the numpy reference (same values)
+        self.kernel: Callable[..., int] = checksum_buffers_kernel()
         self.plan: _Plan | None = None
         self.shapes: dict[tuple[str, ...], _TableShape] = {}
         self.packer = msgpack.Packer(use_bin_type=True)
@@ -146,9 +154,9 @@ class _State:
         self.res_pairs: list[tuple[str, Any]] | None = None
         self.res_bytes = b""
 
-    def new_plan(self, world: WorldReader) -> _Plan:
+    def new_plan(self, world: Storage) -> _Plan:
         """Hash the structure of ``world`` (at its current epoch) and keep the plan."""
-        comps = world._components
+        comps = world.components
         if self.schema_of is not comps or self.schema_n != len(comps):
             self.schema = _schema_bytes(world)
             self.schema_of, self.schema_n = comps, len(comps)
@@ -157,8 +165,8 @@ class _State:
         return plan
 
 
-def _schema_bytes(world: WorldReader) -> bytes:
-    comps = world._components
+def _schema_bytes(world: Storage) -> bytes:
+    comps = world.components
     return canonical_packb([comps[n].to_dict() for n in sorted(comps)])
 
 
@@ -174,7 +182,7 @@ def _scalar_or_flat(v: Any) -> bool:
     return False
 
 
-def _encode_resources(items: dict[str, Any], packer: msgpack.Packer) -> bytes:
+def encode_resources(items: Mapping[str, Any], packer: msgpack.Packer) -> bytes:
     """``canonical_packb(items)``, faster for the usual flat values (str keys; scalars, lists of scalars)."""
     packed = []
     for k, v in items.items():
@@ -185,7 +193,7 @@ def _encode_resources(items: dict[str, Any], packer: msgpack.Packer) -> bytes:
     return packer.pack({k: v for _, k, v in packed})
 
 
-def _resource_bytes(items: dict[str, Any], state: _State) -> bytes:
+def _resource_bytes(items: Mapping[str, Any], state: _State) -> bytes:
     """The resources' encoding, reused while every value is the very same immutable object."""
     pairs = state.res_pairs
     if pairs is not None and len(pairs) == len(items):
@@ -194,7 +202,7 @@ def _resource_bytes(items: dict[str, Any], state: _State) -> bytes:
                 break
         else:
             return state.res_bytes
-    data = _encode_resources(items, state.packer)
+    data = encode_resources(items, state.packer)
     for v in items.values():
         if type(v) not in _IMMUTABLE:
             state.res_pairs = None
@@ -206,21 +214,25 @@ def _resource_bytes(items: dict[str, Any], state: _State) -> bytes:
 
 def world_checksum(world: WorldReader, *, cache: bool = True) -> int:
     """The checksum of ``world`` (a :class:`World` or :class:`WorldView`); ``cache=False`` recomputes all."""
-    if getattr(world, "_closed", False):
+    return storage_checksum(world.storage, cache=cache)
+
+
+def storage_checksum(world: Storage, *, cache: bool = True) -> int:
+    """The checksum of the state ``world`` (see the module doc); ``cache=False`` recomputes all."""
+    if world.closed:
         raise LayoutError("checksum() of a closed world: its segments are released; "
                           "take the checksum before close()")
     if not cache:
-        return checksum_buffers(*checksum_parts(world))
-    state: _State | None = getattr(world, _STATE_ATTR, None)
+        return checksum_buffers(*_storage_parts(world))
+    state: _State | None = world.checksum_cache
     if state is None:
-        state = _State()
-        setattr(world, _STATE_ATTR, state)
+        state = world.checksum_cache = _State()
     plan = state.plan
     # The plan stands while the epoch, the entity index and the component registry do (see the module doc).
-    if (plan is None or plan.epoch != world._epoch or plan.components is not world._components
-            or plan.ncomp != len(plan.components) or plan.entities() is not world._entities):
+    if (plan is None or plan.epoch != world.epoch or plan.components is not world.components
+            or plan.ncomp != len(plan.components) or plan.entities() is not world.entities):
         plan = state.new_plan(world)
-    items = world._resources._items
+    items = world.resources.as_mapping()
     pairs = state.res_pairs
     res = state.res_bytes
     if pairs is None or len(pairs) != len(items):

@@ -16,80 +16,79 @@ import numpy as np
 
 from gpi.ecs.checksum import world_checksum
 from gpi.ecs.component import Component
-from gpi.ecs.entities import EntityIndex
-from gpi.ecs.errors import LayoutError, MissingComponentError, UnknownComponentError
+from gpi.ecs.errors import LayoutError, MissingComponentError
 from gpi.ecs.query import Chunk, QueryCache
-from gpi.ecs.resources import Events, Resources
+from gpi.ecs.storage import Storage
 from gpi.ecs.table import Table
 
 __all__ = ["WorldReader"]
 
 
 class WorldReader:
-    """Components, tables, entity index, resources and events, read-only access."""
+    """Components, tables, entity index, resources and events, read-only access.
 
-    _entities: EntityIndex
+    The state lives in one :class:`~gpi.ecs.storage.Storage` (:attr:`storage`);
+    the query cache beside it is derived from it and cleared when it is replaced.
+    """
+
     _host_writable = False
 
-    def __init__(self) -> None:
-        self._components: dict[str, Component] = {}
-        self._tables: list[Table] = []
-        self._epoch = 0
-        self._resources = Resources()
-        self._events = Events()
+    def __init__(self, storage: Storage | None = None) -> None:
+        """A reader over ``storage`` (an empty one by default)."""
+        self._storage = storage if storage is not None else Storage()
         self._queries = QueryCache()
+
+    @property
+    def storage(self) -> Storage:
+        """The object that owns this world's state (see :mod:`gpi.ecs.storage`)."""
+        return self._storage
 
     # -- schema ---------------------------------------------------------------------
 
     @property
     def components(self) -> Mapping[str, Component]:
         """Registered components by name (read-only mapping)."""
-        return MappingProxyType(self._components)
+        return MappingProxyType(self._storage.components)
 
     def component(self, name: str) -> Component:
         """The registered component ``name``; raises :class:`UnknownComponentError`."""
-        try:
-            return self._components[name]
-        except (KeyError, TypeError):
-            raise UnknownComponentError(
-                f"component {name!r} is not registered; registered: {sorted(self._components)}"
-            ) from None
+        return self._storage.component(name)
 
     @property
     def epoch(self) -> int:
         """Layout epoch: bumped by every structural change (spawn, despawn, add/remove, growth)."""
-        return self._epoch
+        return self._storage.epoch
 
     @property
     def tables(self) -> tuple[Table, ...]:
         """All tables, by id (empty ones included)."""
-        return tuple(self._tables)
+        return tuple(self._storage.tables)
 
     @property
     def entity_count(self) -> int:
         """Number of live entities."""
-        return sum(t.rows for t in self._tables)
+        return sum(t.rows for t in self._storage.tables)
 
     # -- entities -------------------------------------------------------------------
 
     def is_alive(self, eid: int) -> bool:
         """Whether ``eid`` is a live entity of this world."""
-        return bool(self._entities.alive_mask(np.asarray([eid], dtype=np.uint64))[0])
+        return bool(self._storage.entities.alive_mask(np.asarray([eid], dtype=np.uint64))[0])
 
     def alive_mask(self, ids: Any) -> np.ndarray:
         """A bool array: which of ``ids`` are live."""
-        return self._entities.alive_mask(ids)
+        return self._storage.entities.alive_mask(ids)
 
     def has(self, eid: int, name: str) -> bool:
         """Whether live entity ``eid`` has component ``name`` (raises if ``eid`` is dead)."""
         self.component(name)
-        tid, _ = self._entities.locate(eid)
-        return name in self._tables[tid].name_set
+        tid, _ = self._storage.entities.locate(eid)
+        return name in self._storage.tables[tid].name_set
 
     def components_of(self, eid: int) -> tuple[str, ...]:
         """Names of the components live entity ``eid`` has."""
-        tid, _ = self._entities.locate(eid)
-        return self._tables[tid].names
+        tid, _ = self._storage.entities.locate(eid)
+        return self._storage.tables[tid].names
 
     def get(self, eid: int, name: str) -> Any:
         """The value of component ``name`` of entity ``eid`` (a copy).
@@ -98,8 +97,8 @@ class WorldReader:
         :class:`MissingComponentError`.
         """
         self.component(name)
-        tid, row = self._entities.locate(eid)
-        table = self._tables[tid]
+        tid, row = self._storage.entities.locate(eid)
+        table = self._storage.tables[tid]
         col = table.columns.get(name)
         if col is None:
             raise MissingComponentError(
@@ -125,8 +124,9 @@ class WorldReader:
         """
         if writable and not self._host_writable:
             raise LayoutError("a WorldView is read-only: query(writable=True) is only for the host World")
-        tables = self._queries.match(self._tables, self._components, names, with_, without)
-        epoch = self._epoch
+        s = self._storage
+        tables = self._queries.match(s.tables, s.components, names, with_, without)
+        epoch = s.epoch
         key = (names, writable)
         out = []
         for t in tables:
@@ -143,24 +143,24 @@ class WorldReader:
 
     def resource(self, name: str) -> Any:
         """Resource ``name``; raises :class:`MissingResourceError`."""
-        return self._resources.get(name)
+        return self._storage.resources.get(name)
 
     def try_resource(self, name: str, default: Any = None) -> Any:
         """Resource ``name`` or ``default``."""
-        return self._resources.try_get(name, default)
+        return self._storage.resources.try_get(name, default)
 
     @property
     def resources(self) -> dict[str, Any]:
         """All resources (a shallow copy)."""
-        return self._resources.to_dict()
+        return self._storage.resources.to_dict()
 
     def events(self, name: str) -> list[Any]:
         """Payloads of event ``name`` sent this tick, in order."""
-        return self._events.get(name)
+        return self._storage.events.get(name)
 
     def all_events(self) -> dict[str, list[Any]]:
         """Every event queue of this tick."""
-        return self._events.to_dict()
+        return self._storage.events.to_dict()
 
     # -- integrity ------------------------------------------------------------------
 

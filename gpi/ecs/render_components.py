@@ -2,7 +2,7 @@
 
 Each is one structured component, so an entity carries all its drawing data in
 one column and a query chunk hands the kernel its fields as strided views (no
-copy; see :mod:`gpi.cython_ext.drawlist`). Positions are the user's own
+copy; see :mod:`gpi.draw`). Positions are the user's own
 ``Position`` component (``float32[2]``, the shape's centre, or a line's start).
 
 Record layouts (packed, little-endian, every field 4-byte aligned)::

@@ -11,6 +11,8 @@ keys sorted by their packed bytes, so equal content gives equal bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgpack
@@ -62,6 +64,10 @@ class Resources:
             raise SchemaError(f"resource name must be a non-empty string, got {name!r}")
         self._items[name] = normalise(value, f"resource {name!r}")
 
+    def put(self, name: str, value: Any) -> None:
+        """Set resource ``name`` to ``value`` as it is: it must already be normalised (a validated command's)."""
+        self._items[name] = value
+
     def remove(self, name: str) -> None:
         """Remove resource ``name`` if present."""
         self._items.pop(name, None)
@@ -82,6 +88,10 @@ class Resources:
     def to_dict(self) -> dict[str, Any]:
         """All resources (a shallow copy)."""
         return dict(self._items)
+
+    def as_mapping(self) -> Mapping[str, Any]:
+        """The resources themselves, read-only and without a copy (for the checksum's identity checks)."""
+        return MappingProxyType(self._items)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -104,6 +114,10 @@ class Events:
         if not isinstance(name, str) or not name:
             raise SchemaError(f"event name must be a non-empty string, got {name!r}")
         self._items.setdefault(name, []).append(normalise(payload, f"event {name!r} payload"))
+
+    def push(self, name: str, payload: Any) -> None:
+        """Queue ``payload`` as it is on event ``name``: it must already be normalised (a validated command's)."""
+        self._items.setdefault(name, []).append(payload)
 
     def get(self, name: str) -> list[Any]:
         """Payloads of ``name`` sent this tick, in send order (a new list)."""

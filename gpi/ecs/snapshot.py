@@ -28,8 +28,10 @@ the frame) still load.
 Loading rebuilds the world in fresh segments, then recomputes the checksum and
 compares it with the header: a snapshot that decodes but does not reproduce
 the same state is refused. Anything wrong (short, wrong magic, unknown
-version, corrupt compression, bad fields) raises :class:`SnapshotError`, and
-:meth:`World.restore` leaves the world as it was.
+version, corrupt compression, bad fields) raises :class:`SnapshotError`.
+:func:`decode_snapshot` returns a new :class:`~gpi.ecs.storage.Storage`, which
+:meth:`World.restore` swaps in whole, so a refused snapshot leaves the world
+as it was.
 """
 
 from __future__ import annotations
@@ -42,17 +44,17 @@ import msgpack
 import numpy as np
 from xxhash import xxh64_intdigest
 
+from gpi.ecs.checksum import storage_checksum
 from gpi.ecs.component import Component
-from gpi.ecs.entities import EntityIndex
 from gpi.ecs.errors import SnapshotError
 from gpi.ecs.resources import Events, Resources
-from gpi.ecs.storage import SegmentPool
-from gpi.ecs.table import MIN_ROWS, Table
+from gpi.ecs.storage import Storage
+from gpi.ecs.table import MIN_ROWS
 
 if TYPE_CHECKING:
-    from gpi.ecs.world import World
+    from gpi.ecs.reader import WorldReader
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot"]
+__all__ = ["FLAG_BODY_HASH", "FORMAT_VERSION", "MAGIC", "decode_snapshot", "encode_snapshot", "parse_snapshot"]
 
 MAGIC = b"GPISNAP\0"
 FORMAT_VERSION = 1
@@ -70,14 +72,15 @@ def _raw(arr: np.ndarray, dtype: str | None = None) -> Any:
     return arr.data  # a memoryview: msgpack packs it as bin (its raw bytes), copied once
 
 
-def encode_snapshot(world: World) -> bytes:
+def encode_snapshot(world: WorldReader) -> bytes:
     """Serialise ``world`` (see the module doc for the format)."""
-    ent = world._entities
+    state = world.storage
+    ent = state.entities
     n = ent.count
     body = {
-        "seed": world.seed,
-        "epoch": world.epoch,
-        "components": [c.to_dict() for c in world._components.values()],
+        "seed": state.seed,
+        "epoch": state.epoch,
+        "components": [c.to_dict() for c in state.components.values()],
         "entities": {
             "count": n,
             "capacity": ent.capacity,
@@ -95,19 +98,20 @@ def encode_snapshot(world: World) -> bytes:
                 "entities": _raw(t.entities[: t.rows]),
                 "columns": {name: _raw(t.columns[name][: t.rows]) for name in t.names},
             }
-            for t in world._tables
+            for t in state.tables
         ],
-        "resources": world._resources.to_dict(),
-        "events": world._events.to_dict(),
+        "resources": state.resources.to_dict(),
+        "events": state.events.to_dict(),
     }
     packed = msgpack.packb(body, use_bin_type=True)
     # No lz4 content checksum: the header's world checksum is verified on load, which covers more.
     compressed = lz4.frame.compress(packed, content_checksum=False)
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, FLAG_BODY_HASH, world.checksum(), len(compressed))
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, FLAG_BODY_HASH, storage_checksum(state), len(compressed))
     return b"".join((header, compressed, _HASH.pack(xxh64_intdigest(compressed))))
 
 
-def _parse(data: bytes) -> tuple[int, dict[str, Any]]:
+def parse_snapshot(data: bytes) -> tuple[int, dict[str, Any]]:
+    """The header's world checksum and the decoded body map, both checks done; raises :class:`SnapshotError`."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SnapshotError(f"a snapshot is bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -155,18 +159,16 @@ def _sized(buf: Any, size: int, what: str) -> None:
         raise SnapshotError(f"snapshot field {what} is corrupt: expected {max(size, 0)} bytes")
 
 
-def _load(world: World, body: dict[str, Any]) -> None:
-    """Fill an empty ``world`` from a decoded body."""
-    world.seed = int(body["seed"])
-    world._epoch = int(body["epoch"])
-    world.register(*(Component.from_dict(d) for d in body["components"]))
+def _load(state: Storage, body: dict[str, Any]) -> None:
+    """Fill an empty host ``state`` from a decoded body."""
+    state.seed = int(body["seed"])
+    epoch = int(body["epoch"])
+    state.register(Component.from_dict(d) for d in body["components"])
     e = body["entities"]
     n = int(e["count"])
     _sized(e["generation"], 4 * n, "entities.generation")  # before anything is allocated for n
-    ent = world._entities
-    old = ent.grow_to(max(n, 1), world._pool.create)
-    if old is not None:
-        world._pool.release(old)
+    state.grow_entities(max(n, 1))
+    ent = state.entities
     ent.count = n
     ent.alive_count = int(e["alive"])
     ent.generation[:n] = _array(e["generation"], "<u4", n, "entities.generation")
@@ -180,13 +182,13 @@ def _load(world: World, body: dict[str, Any]) -> None:
         if int(te["id"]) != i:
             raise SnapshotError(f"snapshot tables out of order: entry {i} has id {te['id']}")
         names = frozenset(te["components"])
-        comps = tuple(world.component(c) for c in sorted(names))
+        comps = tuple(state.component(c) for c in sorted(names))
         rows = int(te["rows"])
         _sized(te["entities"], 8 * rows, f"tables[{i}].entities")
         cap = MIN_ROWS
         while cap < rows:
             cap *= 2
-        t = Table.create(i, comps, world._pool.create, cap)
+        t = state.add_table(comps, cap)
         ents = _array(te["entities"], np.uint64, rows, f"tables[{i}].entities")
         vals = {
             c.name: _array(te["columns"][c.name], c.dtype, rows * c.ncols, f"tables[{i}].{c.name}").reshape(
@@ -194,70 +196,42 @@ def _load(world: World, body: dict[str, Any]) -> None:
             for c in comps
         }
         t.append(ents, vals)
-        t.version = world._epoch
-        world._tables.append(t)
-        world._by_key[names] = t
+    state.set_epoch(epoch)
     # Cross-check the entity index against the tables.
     alive = np.flatnonzero(ent.table[:n] >= 0)
-    if len(alive) != sum(t.rows for t in world._tables) or len(alive) != ent.alive_count:
+    if len(alive) != sum(t.rows for t in state.tables) or len(alive) != ent.alive_count:
         raise SnapshotError("snapshot entity index does not match its tables")
     if len(alive):
         tids = ent.table[alive]
-        if tids.max() >= len(world._tables):
+        if tids.max() >= len(state.tables):
             raise SnapshotError("snapshot entity index names a table that does not exist")
-    world._resources = Resources(body["resources"])
-    world._events = Events(body["events"])
+    state.resources = Resources(body["resources"])
+    state.events = Events(body["events"])
 
 
-def decode_snapshot(data: bytes, world: World, *, keep_epoch: bool) -> None:
-    """Load a snapshot into ``world``.
+def decode_snapshot(data: bytes, *, name: str = "gpi-ecs", first_id: int = 1) -> Storage:
+    """The state of a snapshot, in a new :class:`Storage` (segments named ``name``, ids from ``first_id``).
 
-    With ``keep_epoch=False`` the world must be fresh and takes the snapshot's
-    epoch. With ``keep_epoch=True`` (restore) the state is built aside first,
-    then swapped in; the epoch becomes the old one plus one, and segment ids
-    keep counting up, so children never confuse old and new segments.
+    Raises :class:`SnapshotError` (and releases whatever it built) when the
+    snapshot is damaged or does not reproduce its checksum. The state keeps
+    the snapshot's epoch; :meth:`World.restore` moves it on before swapping it in.
     """
-    from gpi.ecs.world import World
-
-    checksum, body = _parse(data)
-    target = world
-    if keep_epoch:
-        target = World(name=world._pool._prefix)
-        target._pool.close()
-        target._pool = SegmentPool(world._pool._prefix, world._pool.next_id)
-        target._entities = EntityIndex.create(target._pool.create)
+    checksum, body = parse_snapshot(data)
+    state = Storage.create(name, first_id=first_id)
     try:
         try:
-            _load(target, body)
+            _load(state, body)
         except SnapshotError:
             raise
         except Exception as exc:  # KeyError, TypeError, EcsError, ... (even SyntaxError from a garbled dtype)
             raise SnapshotError(f"snapshot content is malformed or corrupt: {exc!r}") from None
-        got = target.checksum()
+        got = storage_checksum(state)
         if got != checksum:
             raise SnapshotError(
                 f"snapshot does not reproduce its state (corrupt, or written by a build with another "
                 f"checksum): checksum {got:#x}, header says {checksum:#x}"
             )
     except BaseException:
-        if target is not world:
-            target.close()
+        state.close()
         raise
-    if target is world:
-        return
-    epoch = world._epoch + 1
-    old_pool = world._pool
-    world.seed = target.seed
-    world._components = target._components
-    world._entities = target._entities
-    world._tables = target._tables
-    world._by_key = target._by_key
-    world._resources = target._resources
-    world._events = target._events
-    world._pool = target._pool
-    world._epoch = epoch
-    for t in world._tables:
-        t.version = epoch
-    world._queries.clear()
-    target._closed = True  # its pool now belongs to ``world``
-    old_pool.close()
+    return state

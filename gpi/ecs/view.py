@@ -120,7 +120,7 @@ class WorldView(WorldReader):
         """An empty view; use :meth:`from_layout`."""
         super().__init__()
         self._segments: dict[int, Segment] = {}
-        self._schema: list[Any] | None = None  # the layout's component list behind self._components
+        self._schema: list[Any] | None = None  # the layout's component list behind storage.components
 
     @classmethod
     def from_layout(cls, layout: dict[str, Any], segments: dict[int, Segment]) -> WorldView:
@@ -151,12 +151,13 @@ class WorldView(WorldReader):
                 if seg.size < size:
                     raise LayoutError(f"segment {sid} is {seg.size} bytes, layout says {size}")
             schema = layout["components"]
-            if schema == self._schema and self._components:
-                comps = self._components
+            state = self._storage
+            if schema == self._schema and state.components:
+                comps = state.components
             else:
                 comps = {d["name"]: Component.from_dict(d) for d in schema}
             entities = self._entities_for(layout["entities"], segments)
-            old = self._tables if comps is self._components else []
+            old = state.tables if comps is state.components else []
             tables = [self._table_for(e, comps, segments, old) for e in layout["tables"]]
             epoch = int(layout["epoch"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -165,13 +166,13 @@ class WorldView(WorldReader):
             raise LayoutError(f"malformed layout: {exc!r}") from exc
         if [t.id for t in tables] != list(range(len(tables))):
             raise LayoutError("layout tables must be listed by id, 0..n-1")
-        same = comps is self._components and len(tables) == len(self._tables) and all(
-            a is b for a, b in zip(tables, self._tables))
+        same = comps is state.components and len(tables) == len(state.tables) and all(
+            a is b for a, b in zip(tables, state.tables))
         self._schema = schema
-        self._components = comps
-        self._entities = entities
-        self._tables = tables
-        self._epoch = epoch
+        state.components = comps
+        state.entities = entities
+        state.tables = tables
+        state.epoch = epoch
         self._segments = segments
         if not same:  # the query cache holds table objects: only stale when one was replaced
             self._queries.clear()
@@ -187,27 +188,30 @@ class WorldView(WorldReader):
             rows = [(int(tid), int(n), int(version)) for tid, n, version in delta["tables"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise LayoutError(f"malformed layout delta: {exc!r}") from exc
-        if base != self._epoch or getattr(self, "_entities", None) is None:
-            raise LayoutError(f"layout delta for epoch {base} does not apply to this view at epoch {self._epoch}; "
+        state = self._storage
+        if base != state.epoch or not state.has_entities:
+            raise LayoutError(f"layout delta for epoch {base} does not apply to this view at epoch {state.epoch}; "
                               "the host must send a full layout")
-        if not 0 <= count <= self._entities.capacity or not 0 <= alive <= count:
+        ent = state.entities
+        if not 0 <= count <= ent.capacity or not 0 <= alive <= count:
             raise LayoutError(f"layout delta: entity counts {count}/{alive} do not fit the index "
-                              f"(capacity {self._entities.capacity})")
+                              f"(capacity {ent.capacity})")
+        tables = state.tables
         for tid, n, _version in rows:
-            if not 0 <= tid < len(self._tables) or not 0 <= n <= self._tables[tid].capacity:
+            if not 0 <= tid < len(tables) or not 0 <= n <= tables[tid].capacity:
                 raise LayoutError(f"layout delta: table {tid} with {n} rows does not fit this view "
-                                  f"({len(self._tables)} tables)")
+                                  f"({len(tables)} tables)")
         for tid, n, version in rows:
-            t = self._tables[tid]
+            t = tables[tid]
             t.rows = n
             t.version = version
-        self._entities.count = count
-        self._entities.alive_count = alive
-        self._epoch = epoch
+        ent.count = count
+        ent.alive_count = alive
+        state.epoch = epoch
 
     def _entities_for(self, entry: dict[str, Any], segments: dict[int, Segment]) -> EntityIndex:
         """The entity index of ``entry``: the current one updated in place when its arrays did not move."""
-        cur: EntityIndex | None = getattr(self, "_entities", None)
+        cur = self._storage.entities if self._storage.has_entities else None
         sid = int(entry["segment"])
         if (cur is not None and cur.segment_id == sid and cur.segment is segments.get(sid)
                 and cur.capacity == int(entry["capacity"])):
@@ -238,12 +242,12 @@ class WorldView(WorldReader):
 
     def set_frame_state(self, resources: dict[str, Any] | None, events: dict[str, list[Any]] | None) -> None:
         """This frame's resources and events, as sent by the host."""
-        self._resources = Resources(resources or {})
-        self._events = Events(events or {})
+        self._storage.resources = Resources(resources or {})
+        self._storage.events = Events(events or {})
 
     def close(self) -> None:
         """Drop every view (the segments belong to the caller). Safe to call twice."""
-        self._tables = []
+        self._storage.tables = []
         self._segments = {}
         self._schema = None
         self._queries.clear()
@@ -255,4 +259,4 @@ class WorldView(WorldReader):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<WorldView entities={self.entity_count} tables={len(self._tables)} epoch={self._epoch}>"
+        return f"<WorldView entities={self.entity_count} tables={len(self._storage.tables)} epoch={self.epoch}>"

@@ -14,15 +14,16 @@ process can map the same arrays read-only (:class:`~gpi.ecs.view.WorldView`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from gpi.ecs.component import Component
-from gpi.ecs.entities import EntityIndex, id_index, make_ids
+from gpi.ecs.entities import id_index, make_ids
 from gpi.ecs.errors import MissingComponentError, SchemaError
 from gpi.ecs.reader import WorldReader
-from gpi.ecs.storage import SegmentPool
+from gpi.ecs.storage import Storage
 from gpi.ecs.table import Table
 from gpi.shm import Segment
 
@@ -45,55 +46,29 @@ class World(WorldReader):
     """The authoritative world in the host process (see the module doc)."""
 
     _host_writable = True
-    _closed = False
 
     def __init__(self, seed: int = 0, *, max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES,
                  name: str = "gpi-ecs") -> None:
         """An empty world; ``seed`` is kept for deterministic RNG resources and snapshots."""
-        super().__init__()
-        self.seed = int(seed)
+        super().__init__(Storage.create(name, seed=seed))
         self.max_command_bytes = int(max_command_bytes)
-        self._pool = SegmentPool(name)
-        self._by_key: dict[frozenset[str], Table] = {}
-        try:
-            self._entities = EntityIndex.create(self._pool.create)
-        except BaseException:
-            self._pool.close()
-            raise
+
+    @property
+    def seed(self) -> int:
+        """The world seed (deterministic RNG streams derive from it; snapshots carry it)."""
+        return self._storage.seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self._storage.seed = int(value)
 
     # -- schema ---------------------------------------------------------------------
 
     def register(self, *components: Component) -> None:
         """Declare components; re-registering an identical one is a no-op, a different one an error."""
-        for c in components:
-            if not isinstance(c, Component):
-                raise SchemaError(f"register() takes Component objects, got {c!r}")
-            old = self._components.get(c.name)
-            if old is not None and old != c:
-                raise SchemaError(f"component {c.name!r} is already registered as {old!r}, not {c!r}")
-        for c in components:
-            self._components[c.name] = c
+        self._storage.register(components)
 
     # -- storage helpers ------------------------------------------------------------
-
-    def _table_for(self, names: frozenset[str]) -> Table:
-        t = self._by_key.get(names)
-        if t is None:
-            comps = tuple(self._components[n] for n in sorted(names))
-            t = Table.create(len(self._tables), comps, self._pool.create)
-            self._tables.append(t)
-            self._by_key[names] = t
-        return t
-
-    def _reserve(self, table: Table, extra: int) -> None:
-        old = table.reserve(extra, self._pool.create)
-        if old is not None:
-            self._pool.release(old)
-
-    def _touch(self, tables: list[Table]) -> None:
-        self._epoch += 1
-        for t in tables:
-            t.version = self._epoch
 
     def _coerce_all(self, values: dict[str, Any] | None, count: int, where: str) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -103,27 +78,36 @@ class World(WorldReader):
 
     def _ids_alive_unique(self, ids: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
         arr = _as_ids(ids)
-        idx = self._entities.require_alive(arr, f"{what}: ")
+        idx = self._storage.entities.require_alive(arr, f"{what}: ")
         if len(np.unique(idx)) != len(idx):
             u, c = np.unique(arr, return_counts=True)
             raise SchemaError(f"{what}: entity {int(u[c > 1][0]):#x} appears more than once")
         return arr, idx
 
+    def _by_table(self, idx: np.ndarray) -> Iterator[tuple[Table, np.ndarray, np.ndarray]]:
+        """Entity slots ``idx`` grouped by table (ascending id): the table, the mask into ``idx``, their rows."""
+        s = self._storage
+        tids = s.entities.table[idx]
+        for tid in np.unique(tids):
+            sel = tids == tid
+            yield s.tables[int(tid)], sel, s.entities.row[idx[sel]].astype(np.int64)
+
     def _remove_from(self, table: Table, rows: np.ndarray) -> None:
         dst, _src = table.remove_rows(rows)
         if len(dst):
             moved = id_index(table.entities[dst]).astype(np.int64)
-            self._entities.row[moved] = dst
+            self._storage.entities.row[moved] = dst
 
     def _move(self, src: Table, dst: Table, rows: np.ndarray, extra: dict[str, np.ndarray]) -> None:
         """Move ``rows`` of ``src`` to the end of ``dst``; ``extra`` supplies columns src lacks."""
         ents = src.entities[rows]
         vals = {n: (src.columns[n][rows] if n in src.columns else extra[n]) for n in dst.names}
-        self._reserve(dst, len(rows))
+        self._storage.reserve(dst, len(rows))
         start = dst.append(ents, vals)
         idx = id_index(ents).astype(np.int64)
-        self._entities.table[idx] = dst.id
-        self._entities.row[idx] = np.arange(start, start + len(rows), dtype=np.int32)
+        entities = self._storage.entities
+        entities.table[idx] = dst.id
+        entities.row[idx] = np.arange(start, start + len(rows), dtype=np.int32)
         self._remove_from(src, rows)
 
     # -- structural changes -----------------------------------------------------------
@@ -136,16 +120,16 @@ class World(WorldReader):
         arrays = self._coerce_all(values, count, "spawn")
         if count == 0:
             return np.zeros(0, dtype=np.uint64)
-        table = self._table_for(frozenset(arrays))
-        self._reserve(table, count)
-        idx, old = self._entities.alloc(count, self._pool.create)
-        if old is not None:
-            self._pool.release(old)
-        ids = make_ids(idx, self._entities.generation[idx])
+        s = self._storage
+        table = s.table_for(frozenset(arrays))
+        s.reserve(table, count)
+        idx = s.alloc_entities(count)
+        entities = s.entities
+        ids = make_ids(idx, entities.generation[idx])
         start = table.append(ids, arrays)
-        self._entities.table[idx] = table.id
-        self._entities.row[idx] = np.arange(start, start + count, dtype=np.int32)
-        self._touch([table])
+        entities.table[idx] = table.id
+        entities.row[idx] = np.arange(start, start + count, dtype=np.int32)
+        s.touch([table])
         return ids
 
     def despawn(self, ids: Any) -> None:
@@ -153,14 +137,12 @@ class World(WorldReader):
         arr, idx = self._ids_alive_unique(ids, "despawn")
         if not len(arr):
             return
-        tids = self._entities.table[idx]
         touched = []
-        for tid in np.unique(tids):
-            table = self._tables[int(tid)]
-            self._remove_from(table, self._entities.row[idx[tids == tid]].astype(np.int64))
+        for table, _sel, rows in self._by_table(idx):
+            self._remove_from(table, rows)
             touched.append(table)
-        self._entities.release(idx)
-        self._touch(touched)
+        self._storage.entities.release(idx)
+        self._storage.touch(touched)
 
     def add_component(self, ids: Any, name: str, values: Any) -> None:
         """Give live entities component ``name`` (set its value where they already have it)."""
@@ -169,22 +151,16 @@ class World(WorldReader):
         vals = comp.coerce(values, len(arr), f"add_component {name!r}")
         if not len(arr):
             return
-        tids = self._entities.table[idx]
         touched = []
-        for tid in np.unique(tids):
-            sel = tids == tid
-            src = self._tables[int(tid)]
-            rows = self._entities.row[idx[sel]].astype(np.int64)
+        for src, sel, rows in self._by_table(idx):
             if name in src.name_set:
                 src.columns[name][rows] = vals[sel]
                 continue
-            dst_id = src.add_edges.get(name)
-            dst = self._tables[dst_id] if dst_id is not None else self._table_for(src.name_set | {name})
-            src.add_edges[name] = dst.id
+            dst = self._storage.neighbour(src, name, add=True)
             self._move(src, dst, rows, {name: vals[sel]})
             touched += [src, dst]
         if touched:
-            self._touch(touched)
+            self._storage.touch(touched)
 
     def remove_component(self, ids: Any, name: str) -> None:
         """Take component ``name`` away from live entities (those without it are left alone)."""
@@ -192,28 +168,23 @@ class World(WorldReader):
         arr, idx = self._ids_alive_unique(ids, f"remove_component {name!r}")
         if not len(arr):
             return
-        tids = self._entities.table[idx]
         touched = []
-        for tid in np.unique(tids):
-            src = self._tables[int(tid)]
+        for src, _sel, rows in self._by_table(idx):
             if name not in src.name_set:
                 continue
-            rows = self._entities.row[idx[tids == tid]].astype(np.int64)
-            dst_id = src.remove_edges.get(name)
-            dst = self._tables[dst_id] if dst_id is not None else self._table_for(src.name_set - {name})
-            src.remove_edges[name] = dst.id
+            dst = self._storage.neighbour(src, name, add=False)
             self._move(src, dst, rows, {})
             touched += [src, dst]
         if touched:
-            self._touch(touched)
+            self._storage.touch(touched)
 
     # -- values ---------------------------------------------------------------------
 
     def set(self, eid: int, name: str, value: Any) -> None:
         """Write component ``name`` of live entity ``eid`` (which must have it)."""
         comp = self.component(name)
-        tid, row = self._entities.locate(eid)
-        table = self._tables[tid]
+        tid, row = self._storage.entities.locate(eid)
+        table = self._storage.tables[tid]
         if name not in table.name_set:
             raise MissingComponentError(
                 f"entity {int(eid):#x} has no component {name!r} (it has {list(table.names)}); "
@@ -225,36 +196,37 @@ class World(WorldReader):
         """Write component ``name`` of many live entities (all must have it)."""
         comp = self.component(name)
         arr = _as_ids(ids)
-        idx = self._entities.require_alive(arr, f"set {name!r}: ")
+        s = self._storage
+        idx = s.entities.require_alive(arr, f"set {name!r}: ")
         vals = comp.coerce(values, len(arr), f"set {name!r}")
-        tids = self._entities.table[idx]
+        tids = s.entities.table[idx]
         for tid in np.unique(tids):
-            table = self._tables[int(tid)]
+            table = s.tables[int(tid)]
             if name not in table.name_set:
                 raise MissingComponentError(
                     f"set {name!r}: entities of table {list(table.names)} have no {name!r}"
                 )
         for tid in np.unique(tids):
             sel = tids == tid
-            self._tables[int(tid)].columns[name][self._entities.row[idx[sel]]] = vals[sel]
+            s.tables[int(tid)].columns[name][s.entities.row[idx[sel]]] = vals[sel]
 
     # -- resources and events -------------------------------------------------------
 
     def insert_resource(self, name: str, value: Any) -> None:
         """Set resource ``name`` to a msgpack-able value."""
-        self._resources.insert(name, value)
+        self._storage.resources.insert(name, value)
 
     def remove_resource(self, name: str) -> None:
         """Remove resource ``name`` if present."""
-        self._resources.remove(name)
+        self._storage.resources.remove(name)
 
     def send_event(self, name: str, payload: Any) -> None:
         """Queue a msgpack-able payload on event ``name`` for this tick."""
-        self._events.send(name, payload)
+        self._storage.events.send(name, payload)
 
     def clear_events(self) -> None:
         """Drop this tick's events (call once per tick, after the last reader)."""
-        self._events.clear()
+        self._storage.events.clear()
 
     # -- sharing ----------------------------------------------------------------------
 
@@ -265,20 +237,21 @@ class World(WorldReader):
         ``entities`` (index segment and offsets), ``tables`` (id, components,
         rows, capacity, version, segment, offsets), ``segments`` ([[id, size], ...]).
         """
-        used = {self._entities.segment_id} | {t.segment_id for t in self._tables}
-        segs = self._pool.segments()
+        s = self._storage
+        segs = self.segments()
         return {
             "v": LAYOUT_VERSION,
-            "epoch": self._epoch,
-            "components": [c.to_dict() for c in self._components.values()],
-            "entities": self._entities.layout(),
-            "tables": [t.layout() for t in self._tables],
-            "segments": [[sid, segs[sid].size] for sid in sorted(used)],
+            "epoch": s.epoch,
+            "components": [c.to_dict() for c in s.components.values()],
+            "entities": s.entities.layout(),
+            "tables": [t.layout() for t in s.tables],
+            "segments": [[sid, segs[sid].size] for sid in sorted(s.used_segment_ids())],
         }
 
     def segments(self) -> dict[int, Segment]:
         """The segments the current layout uses, by stable id."""
-        return self._pool.segments()
+        pool = self._storage.pool
+        return pool.segments() if pool is not None else {}
 
     # -- commands ---------------------------------------------------------------------
 
@@ -309,32 +282,41 @@ class World(WorldReader):
         from gpi.ecs.snapshot import decode_snapshot
 
         world = cls(name=name)
-        try:
-            decode_snapshot(data, world, keep_epoch=False)
-        except BaseException:
-            world.close()
-            raise
+        world._swap_storage(decode_snapshot(data, name=name), epoch=None)
         return world
 
     def restore(self, data: bytes) -> None:
-        """Replace this world's state with a snapshot's (the epoch moves forward)."""
+        """Replace this world's state with a snapshot's; raises :class:`SnapshotError`, the world as it was.
+
+        The new state is built aside in fresh segments and swapped in whole. The
+        epoch becomes the old one plus one and segment ids keep counting up, so
+        children never confuse old and new segments.
+        """
         from gpi.ecs.snapshot import decode_snapshot
 
-        decode_snapshot(data, self, keep_epoch=True)
+        pool = self._storage.pool
+        assert pool is not None
+        self._swap_storage(decode_snapshot(data, name=pool.prefix, first_id=pool.next_id),
+                           epoch=self._storage.epoch + 1)
+
+    def _swap_storage(self, storage: Storage, epoch: int | None) -> None:
+        """Take ``storage`` as this world's state (at ``epoch`` if given) and release the old one."""
+        old = self._storage
+        if epoch is not None:
+            storage.set_epoch(epoch)
+        self._storage = storage
+        self._queries.clear()
+        old.close()
 
     # -- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:
         """Release every segment. Safe to call twice; the world is unusable afterwards."""
-        if self._closed:
+        storage = getattr(self, "_storage", None)  # absent after a failed __init__
+        if storage is None or storage.closed:
             return
-        self._closed = True
-        self._tables = []
-        self._by_key = {}
         self._queries.clear()
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.close()
+        storage.close()
 
     def __enter__(self) -> World:
         return self
@@ -349,6 +331,7 @@ class World(WorldReader):
             pass
 
     def __repr__(self) -> str:
-        return (f"<World entities={self.entity_count} tables={len(self._tables)} "
-                f"epoch={self._epoch} segments={len(self._pool) if not self._closed else 0}>")
+        s = self._storage
+        return (f"<World entities={self.entity_count} tables={len(s.tables)} "
+                f"epoch={s.epoch} segments={len(s.pool) if s.pool is not None and not s.closed else 0}>")
 

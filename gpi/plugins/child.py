@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import os
 import socket
 import sys
@@ -73,14 +74,17 @@ def error_info(exc: BaseException, tb: bool = True) -> dict[str, Any]:
     }
 
 
-def import_plugin(plugin_dir: str | Path, entry: str, name: str) -> Plugin:
+def import_plugin(plugin_dir: str | Path, entry: str, name: str, granted: Iterable[str] | None = None) -> Plugin:
     """Import a plugin's entry module from its folder and collect its declarations.
 
     The module gets a private name (``gpi_plugin_<name>``) so two plugins with
     the same entry name never collide; the folder goes first on ``sys.path`` so
-    the plugin can import its own helper modules.
+    the plugin can import its own helper modules. A native plugin (no entry
+    module: ``kind = "native"``) is loaded by :func:`gpi.plugins.native.load_native`.
     """
     folder = Path(plugin_dir)
+    if not entry:
+        return _load_native(folder, name, granted)
     mod_name = f"gpi_plugin_{name}"
     path = folder / f"{entry}.py"
     search: list[str] | None = None
@@ -105,6 +109,17 @@ def import_plugin(plugin_dir: str | Path, entry: str, name: str) -> Plugin:
             + "".join(traceback.format_exception(exc))
         ) from exc
     return collect(module, name)
+
+
+def _load_native(folder: Path, name: str, granted: Iterable[str] | None) -> Plugin:
+    """The native library of a ``kind = "native"`` plugin folder, as a Plugin."""
+    from gpi.plugins.manifest import load_manifest
+    from gpi.plugins.native import load_native
+
+    m = load_manifest(folder, check_entry=False)
+    if m.kind != "native":
+        raise PluginLoadError(f"plugin {name!r}: no entry module and kind = {m.kind!r} in {folder}")
+    return load_native(folder, m.library, name, m.capabilities if granted is None else granted)
 
 
 def _describe(p: Plugin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -258,7 +273,7 @@ class _Child:
             self.fail("sandbox", exc)
             return EXIT_SANDBOX
         try:
-            plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"])
+            plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"], hello["granted"])
         except Exception as exc:
             self.fail("import", exc)
             return EXIT_IMPORT
@@ -350,7 +365,7 @@ class _Child:
 def make_drawlist(segment: Any) -> Any:
     """A draw-list builder over the channel's draw-list segment (None if unavailable)."""
     try:
-        from gpi.cython_ext.drawlist import DrawList
+        from gpi.draw import DrawList
     except ImportError:
         return None
     try:
@@ -365,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sock", type=int, required=True, help="fd of the control socket (SOCK_SEQPACKET)")
     args = parser.parse_args(argv)
     import faulthandler  # a hard crash prints every thread's stack to stderr (a pipe to the host)
+
+    for stream in (sys.stdout, sys.stderr):  # the host reads lines as they come, whatever the environment
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
 
     faulthandler.enable(file=sys.stderr, all_threads=True)
     if hasattr(faulthandler, "register"):  # SIGUSR1: the host asks for our stacks before killing a stall

@@ -3,7 +3,10 @@
 Every class derives from :class:`gpi.errors.GpiError` (through
 :class:`PluginError`) and from the builtin that matches the failure, so callers
 may catch either. Messages say what was wrong, where (file, field, plugin,
-key) and what to do about it.
+key) and what to do about it. :class:`ProtocolError` (a malformed message
+between host and child) is the transport layer's
+:class:`gpi.shm.errors.ProtocolError`, re-exported: one class for the
+channel's frames and the plugin protocol's messages.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gpi.errors import GpiError
+from gpi.shm.errors import ProtocolError  # one class for frames and messages: the transport's
 
 __all__ = [
     "CapabilityError",
@@ -20,13 +24,14 @@ __all__ = [
     "KeyringError",
     "ManifestError",
     "ManifestNotFoundError",
+    "MessageError",
     "PluginCrashedError",
     "PluginError",
     "PluginLoadError",
     "PluginSystemError",
-    "PluginTimeoutError",
     "ProtocolError",
     "SignatureError",
+    "UnsafePathError",
 ]
 
 
@@ -109,9 +114,31 @@ class PluginCrashedError(PluginError, ChildProcessError):
     """A plugin's child process died (signal, exit, or killed by the sandbox)."""
 
 
-class PluginTimeoutError(PluginError, TimeoutError):
-    """A plugin's child did not answer within its deadline."""
+class MessageError(ProtocolError):
+    """A child's message failed its schema (:mod:`gpi.plugins.messages`).
+
+    ``plugin`` sent it, ``kind`` is the message kind, ``field`` the offending
+    field (``"logs[3] text"``) and ``reason`` what was wrong with it.
+    """
+
+    def __init__(self, message: str, *, plugin: str = "", kind: str = "", field: str = "", reason: str = ""):
+        super().__init__(message)
+        self.plugin = plugin
+        self.kind = kind
+        self.field = field
+        self.reason = reason
 
 
-class ProtocolError(PluginError, ValueError):
-    """A message between host and child is malformed, of a wrong version or unknown kind."""
+class UnsafePathError(PluginError, PermissionError):
+    """A plugin folder holds a link that leaves it, a FIFO, a socket or a device (:mod:`gpi.plugins.safewalk`).
+
+    ``path`` is the offending entry and ``reason`` what it is.
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, reason: str = ""):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0]) if self.args else ""

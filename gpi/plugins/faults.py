@@ -6,12 +6,17 @@ replay of a faulty run takes the same decisions.
 
 A crash report is one JSON file per fault under the run's data folder,
 written atomically (temporary file, fsync, rename).
+
+The two vocabularies every other module uses live here, at the bottom of the
+plugin layer: :class:`PluginState` (what a plugin is doing: the host's
+``LoadedPlugin.status``, the supervisor's decisions and the overlay's rows)
+and :class:`FaultKind` (what went wrong in one fault record of
+``PluginHost.faults``, and the replay fault kind it is recorded as).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections import deque
@@ -21,12 +26,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from gpi.fsio import atomic_write
+
 __all__ = [
     "CrashReport",
+    "FaultKind",
     "PluginState",
     "RestartPolicy",
     "Supervisor",
     "describe_exit",
+    "replay_fault_kind",
     "write_crash_report",
 ]
 
@@ -73,23 +82,50 @@ def write_crash_report(folder: str | Path, report: CrashReport) -> Path:
     while path.exists():
         path = folder / f"{stem}-{n}.json"
         n += 1
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(report.to_dict(), fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=True))
 
 
 class PluginState(StrEnum):
-    """Lifecycle of one plugin's child as the overlay shows it."""
+    """Lifecycle of one plugin: ``LoadedPlugin.status``, the supervisor's states, the overlay's rows."""
 
-    STARTING = "starting"
-    RUNNING = "running"
-    CRASHED = "crashed"
-    RESTARTING = "restarting"
-    DISABLED = "disabled"
+    STARTING = "starting"  # its child is being started (load, restart, swap)
+    RUNNING = "running"  # its systems run every tick
+    CRASHED = "crashed"  # its child could not be restarted; the supervisor retries or disables it
+    RESTARTING = "restarting"  # its child died; a new one starts at a later tick (backoff)
+    DISABLED = "disabled"  # the circuit breaker stopped it; a reload runs it again
+    STOPPED = "stopped"  # the host closed
+
+
+class FaultKind(StrEnum):
+    """The ``kind`` of a host fault record (``PluginHost.faults``); one per way a call can go wrong."""
+
+    TIMEOUT = "timeout"  # no answer within the call's deadline (or the child did not read what was sent)
+    CRASHED = "crashed"  # the child died or its channel broke
+    PROTOCOL = "protocol"  # the child sent something outside the protocol
+    EXCEPTION = "exception"  # plugin code raised
+    REJECTED = "rejected"  # the command list failed validation: the world is untouched
+    SAVE_REJECTED = "save_rejected"  # the call's save batch was refused: nothing written
+    RESTART_FAILED = "restart_failed"  # a new child did not start
+    DISABLED = "disabled"  # the circuit breaker disabled the plugin
+    RELOAD_FAILED = "reload_failed"  # a hot swap failed; the old code keeps running
+    FLOOD = "flood"  # the child printed past the output bounds (gpi.plugins.output): restarted
+
+    @property
+    def replay_kind(self) -> str:
+        """The replay fault kind (``gpi.replays.records.FAULT_KINDS``) this fault is recorded as."""
+        return _REPLAY_KINDS.get(self, "skipped")
+
+
+_REPLAY_KINDS = {FaultKind.TIMEOUT: "stalled", FaultKind.CRASHED: "crashed",
+                 FaultKind.RESTART_FAILED: "disabled", FaultKind.DISABLED: "disabled"}
+
+
+def replay_fault_kind(kind: str) -> str:
+    """The replay fault kind of a host fault ``kind`` (``"skipped"`` for anything not a stall, crash or disable)."""
+    try:
+        return FaultKind(kind).replay_kind
+    except ValueError:
+        return "restarted" if kind == "restarted" else "skipped"
 
 
 @dataclass(frozen=True)
@@ -113,10 +149,16 @@ class RestartPolicy:
 
 
 class Supervisor:
-    """Tracks faults per plugin and decides when to restart or disable it."""
+    """Tracks faults per plugin and decides when to restart or disable it.
 
-    def __init__(self, policy: RestartPolicy | None = None) -> None:
+    ``immediate_first``: the first fault of a streak restarts at the next
+    tick and the backoff starts with the second (the host's policy); else the
+    first fault already waits ``policy.delay(1)`` ticks.
+    """
+
+    def __init__(self, policy: RestartPolicy | None = None, *, immediate_first: bool = False) -> None:
         self.policy = policy or RestartPolicy()
+        self.immediate_first = immediate_first
         self._faults: dict[str, deque[int]] = {}
         self._consecutive: dict[str, int] = {}
         self._restart_at: dict[str, int] = {}
@@ -147,7 +189,8 @@ class Supervisor:
             )
             return PluginState.DISABLED
         self.state[plugin] = PluginState.RESTARTING
-        self._restart_at[plugin] = tick + 1 + self.policy.delay(self._consecutive[plugin])
+        n = self._consecutive[plugin] - (1 if self.immediate_first else 0)
+        self._restart_at[plugin] = tick + 1 + self.policy.delay(n)
         return PluginState.RESTARTING
 
     def due_restarts(self, tick: int) -> Sequence[str]:
@@ -158,5 +201,17 @@ class Supervisor:
             self.restarts[p] = self.restarts.get(p, 0) + 1
         return due
 
+    def restarts_pending(self) -> bool:
+        """Whether any plugin waits for a restart (cheap: checked every tick)."""
+        return bool(self._restart_at)
+
+    def forget(self, plugin: str) -> None:
+        """Drop the fault history of ``plugin`` (new code after a reload: the breaker starts over)."""
+        self._faults.pop(plugin, None)
+        self._consecutive.pop(plugin, None)
+        self._restart_at.pop(plugin, None)
+        self.disabled_reason.pop(plugin, None)
+
     def is_disabled(self, plugin: str) -> bool:
+        """Whether the circuit breaker disabled ``plugin``."""
         return self.state.get(plugin) == PluginState.DISABLED

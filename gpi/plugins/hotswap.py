@@ -22,13 +22,17 @@ swapped names land in ``TickReport.swaps``.
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gpi.plugins.host import PluginHost
 
-__all__ = ["HotSwapper"]
+__all__ = ["HISTORY_KEPT", "HotSwapper"]
+
+#: Swap attempts kept in :attr:`HotSwapper.history`.
+HISTORY_KEPT = 1024
 
 
 class HotSwapper:
@@ -46,8 +50,8 @@ class HotSwapper:
             watcher = PluginWatcher([Path(d) for d in dirs])
         self.watcher = watcher
         self._requested: set[str] = set()
-        #: (tick, plugin, ok) of every swap attempted.
-        self.history: list[tuple[int, str, bool]] = []
+        #: (tick, plugin, ok) of the latest swaps attempted.
+        self.history: deque[tuple[int, str, bool]] = deque(maxlen=HISTORY_KEPT)
 
     def request(self, name: str) -> None:
         """Swap ``name`` at the next tick boundary (as if its files had changed)."""

@@ -13,6 +13,8 @@ sandbox. The manifest format (TOML)::
     capabilities = ["draw", "spawn"]  # optional, from CAPABILITIES
     authors = ["Ada"]              # optional list of strings
     license = "MIT"                # optional string
+    kind = "python"                # optional: "python" (default) or "native"
+    library = "boids_native"       # kind = "native": the shared library (file, or lib<name>.so)
 
     [dependencies]                 # optional: plugin name = PEP 440 specifier
     physics = ">=1.0,<2"
@@ -85,7 +87,11 @@ _PLUGIN_KEYS = {
     "capabilities",
     "authors",
     "license",
+    "kind",
+    "library",
 }
+#: Plugin kinds: Python code, or a shared library implementing gpi/sdk/include/gpi_plugin.h.
+KINDS = ("python", "native")
 _TABLES = {"plugin", "dependencies", "sandbox"}
 _ENTRY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -105,6 +111,8 @@ class Manifest:
     sandbox: Mapping[str, int | float] = field(default_factory=dict)
     authors: tuple[str, ...] = ()
     license: str = ""
+    kind: str = "python"
+    library: str = ""
 
     __hash__ = None  # type: ignore[assignment]  # mappings inside; compare, don't hash
 
@@ -141,6 +149,8 @@ class Manifest:
             "sandbox": dict(self.sandbox),
             "authors": list(self.authors),
             "license": self.license,
+            "kind": self.kind,
+            "library": self.library,
         }
 
     @classmethod
@@ -160,6 +170,8 @@ class Manifest:
             sandbox=MappingProxyType(dict(data.get("sandbox", {}))),
             authors=tuple(data.get("authors", ())),
             license=str(data.get("license", "")),
+            kind=str(data.get("kind", "python")),
+            library=str(data.get("library", "")),
         )
 
     def __repr__(self) -> str:
@@ -189,7 +201,9 @@ def load_manifest(
             path=path,
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        from gpi.plugins.safewalk import read_file  # no link out of the folder, no FIFO, no device
+
+        text = read_file(folder, MANIFEST_NAME, limit=1 << 20).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}", path=path) from exc
     return parse_manifest(text, folder, abi=abi, check_entry=check_entry)
@@ -289,22 +303,14 @@ class _Validator:
                 f"speaks abi = {self.abi}; update the plugin for ABI {self.abi} "
                 f"(or use a GPI release that speaks ABI {abi})",
             )
-        entry = self.required_str(plugin, "entry", "a module name like 'main'")
-        if entry.endswith(".py") or not _ENTRY_PATTERN.fullmatch(entry):
-            raise self.expect(
-                "[plugin].entry",
-                "a module name like 'main' or 'pkg.module' (no '.py', no slashes)",
-                entry,
-            )
-        if self.check_entry:
-            target = _entry_target(self.folder, entry)
-            if not target.exists():
-                raise self.fail(
-                    "[plugin].entry",
-                    f"entry module {entry!r} not found: expected "
-                    f"{target.relative_to(self.folder)} in {self.folder} "
-                    f"(or a package folder {entry.replace('.', '/')}/ with __init__.py)",
-                )
+        kind = self.optional_str(plugin, "kind") or "python"
+        if kind not in KINDS:
+            raise self.expect("[plugin].kind", f"one of {', '.join(KINDS)}", kind)
+        library = self.optional_str(plugin, "library")
+        if kind == "native":
+            entry = self.native_library(plugin, library)
+        else:
+            entry = self.python_entry(plugin)
         description = self.optional_str(plugin, "description")
         license_ = self.optional_str(plugin, "license")
         authors = self.str_list(plugin, "authors", "a list of author names")
@@ -336,7 +342,45 @@ class _Validator:
             sandbox=MappingProxyType(sandbox),
             authors=tuple(authors),
             license=license_,
+            kind=kind,
+            library=library,
         )
+
+    def python_entry(self, plugin: dict[str, Any]) -> str:
+        entry = self.required_str(plugin, "entry", "a module name like 'main'")
+        if entry.endswith(".py") or not _ENTRY_PATTERN.fullmatch(entry):
+            raise self.expect(
+                "[plugin].entry",
+                "a module name like 'main' or 'pkg.module' (no '.py', no slashes)",
+                entry,
+            )
+        if self.check_entry:
+            target = _entry_target(self.folder, entry)
+            if not target.exists():
+                raise self.fail(
+                    "[plugin].entry",
+                    f"entry module {entry!r} not found: expected "
+                    f"{target.relative_to(self.folder)} in {self.folder} "
+                    f"(or a package folder {entry.replace('.', '/')}/ with __init__.py)",
+                )
+        return entry
+
+    def native_library(self, plugin: dict[str, Any], library: str) -> str:
+        if not library:
+            raise self.fail("[plugin].library", "missing; kind = \"native\" needs the shared library's name, "
+                            "like library = \"libboids_native.so\" (or \"boids_native\")")
+        if "/" in library or library.startswith("."):
+            raise self.expect("[plugin].library", "a file name in the plugin folder (no slashes)", library)
+        if "entry" in plugin:
+            raise self.fail("[plugin].entry", "not used by kind = \"native\" (the library's entry symbol is "
+                            "gpi_plugin_entry); remove it")
+        if self.check_entry:
+            from gpi.plugins.native.loader import library_path
+
+            if not library_path(self.folder, library).is_file():
+                raise self.fail("[plugin].library", f"library {library!r} not found in {self.folder} "
+                                "(build the plugin first)")
+        return ""
 
     def required_str(self, table: dict[str, Any], key: str, expected: str) -> str:
         fld = f"[plugin].{key}"

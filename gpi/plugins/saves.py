@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from gpi.plugins.faults import FaultKind
 from gpi.plugins.savestore import DEFAULT_QUOTA, MEMORY, SaveStore, SaveStoreError
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class HostSaves:
                     raise SaveStoreError(f"unknown save operation {op!r}")
             self.store.write(plugin, puts, list(deletes))
         except (SaveStoreError, TypeError, IndexError, KeyError) as exc:
-            self.host._fault("save_rejected", plugin, system, f"{source}: saves not written: {exc}")
+            self.host.events.fault(FaultKind.SAVE_REJECTED, plugin, system, f"{source}: saves not written: {exc}")
             return False
         self._version[plugin] = self._version.get(plugin, 0) + 1
         return True

@@ -12,6 +12,15 @@ Templates live in :mod:`gpi.plugins.template` as ``string.Template`` text
 (``$name``, ``$title``, ``$abi``). The generated plugin loads with
 :func:`~gpi.plugins.manifest.load_manifest` and its own test passes as
 generated.
+
+With ``lang="c"`` (``gpi new plugin NAME --lang c``) the folder is a CMake
+project instead (templates in ``gpi/sdk/templates/c``, ``@name@`` style so
+CMake's own ``${...}`` stays as it is)::
+
+    CMakeLists.txt        find_package(gpi) + gpi_add_plugin(NAME ...) + a ctest
+    src/NAME.c            one system (spawn, then move) and one draw call
+    tests/test_NAME.py    builds it with CMake and runs it through the host
+    README.md
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from string import Template
 from gpi.plugins.errors import PluginError
 from gpi.plugins.manifest import NAME_PATTERN
 
-__all__ = ["TEMPLATE_FILES", "ScaffoldError", "create_plugin"]
+__all__ = ["C_TEMPLATE_FILES", "TEMPLATE_FILES", "ScaffoldError", "create_plugin"]
 
 #: template file -> path inside the new plugin folder (``{name}`` is substituted).
 TEMPLATE_FILES: dict[str, str] = {
@@ -31,6 +40,15 @@ TEMPLATE_FILES: dict[str, str] = {
     "main.py.txt": "main.py",
     "test_plugin.py.txt": "tests/test_{name}.py",
     "README.md.txt": "README.md",
+}
+
+
+#: ``gpi/sdk/templates/c`` file -> path inside the new CMake project (``lang="c"``).
+C_TEMPLATE_FILES: dict[str, str] = {
+    "CMakeLists.txt.in": "CMakeLists.txt",
+    "src/plugin.c.in": "src/{name}.c",
+    "tests/test_plugin.py.in": "tests/test_{name}.py",
+    "README.md.in": "README.md",
 }
 
 
@@ -42,8 +60,14 @@ def _title(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_") if part) or name
 
 
-def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False) -> Path:
-    """Create ``parent/name`` from the templates and return it; refuses to overwrite files."""
+def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, lang: str = "python") -> Path:
+    """Create ``parent/name`` from the templates and return it; refuses to overwrite files.
+
+    ``lang`` is ``"python"`` (a plugin folder) or ``"c"`` (a CMake project
+    whose build lays out a native plugin folder).
+    """
+    if lang not in ("python", "c"):
+        raise ScaffoldError(f"unknown plugin language {lang!r}; use 'python' or 'c'")
     if not NAME_PATTERN.fullmatch(name):
         raise ScaffoldError(
             f"invalid plugin name {name!r}: use a lowercase identifier (letters a-z, digits, "
@@ -60,6 +84,8 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False) -
             f"(or pass --force to overwrite the template files)"
         )
     values = {"name": name, "title": _title(name), "abi": str(gpi.ABI_VERSION)}
+    if lang == "c":
+        return _create_c(folder, values)
     templates = resources.files("gpi.plugins.template")
     written: list[Path] = []
     for src, dest in TEMPLATE_FILES.items():
@@ -68,4 +94,19 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False) -
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         written.append(target)
+    return folder
+
+
+def _create_c(folder: Path, values: dict[str, str]) -> Path:
+    """Write the CMake project of a native plugin (``@key@`` placeholders)."""
+    from gpi.sdk import templates_dir
+
+    root = templates_dir() / "c"
+    for src, dest in C_TEMPLATE_FILES.items():
+        text = (root / src).read_text(encoding="utf-8")
+        for key, value in values.items():
+            text = text.replace(f"@{key}@", value)
+        target = folder / dest.format(name=values["name"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     return folder

@@ -55,7 +55,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from gpi.fsio import atomic_write
 from gpi.plugins.errors import KeyringError, SignatureError
+from gpi.plugins.safewalk import open_file, walk_files
 
 __all__ = [
     "SIGNATURE_NAME",
@@ -311,21 +313,12 @@ def file_hashes(plugin_dir: str | Path) -> dict[str, str]:
     if not root.is_dir():
         raise SignatureError(f"{root}: not a plugin folder", path=root)
     out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if not _excluded((*rel_dir.parts, d)))
-        for fname in filenames:
-            rel = (*rel_dir.parts, fname)
-            if _excluded(rel):
-                continue
-            full = Path(dirpath, fname)
-            if not full.is_file():
-                continue  # sockets, fifos, dangling links
-            h = hashlib.sha256()
-            with open(full, "rb") as f:
-                while chunk := f.read(_HASH_CHUNK):
-                    h.update(chunk)
-            out["/".join(rel)] = h.hexdigest()
+    for rel, full in walk_files(root, _excluded):  # never follows a link out; refuses FIFOs and devices
+        h = hashlib.sha256()
+        with os.fdopen(open_file(root, full), "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                h.update(chunk)
+        out["/".join(rel)] = h.hexdigest()
     return dict(sorted(out.items()))
 
 
@@ -369,10 +362,7 @@ def sign(plugin_dir: str | Path, private_key: str | Path | Ed25519PrivateKey) ->
         "signature": base64.b64encode(signature).decode("ascii"),
     }
     out = root / SIGNATURE_NAME
-    tmp = root / f".{SIGNATURE_NAME}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def _read_sig(path: Path) -> tuple[str, dict[str, str], bytes]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from gpi.ecs import World
 from gpi.errors import GpiError
+from gpi.fsio import AtomicFile
 
 __all__ = ["MAGIC", "SnapshotFileError", "load_world", "read_header", "save_world"]
 
@@ -38,18 +39,9 @@ def save_world(world: World, path: str | os.PathLike[str], *, tick: int = 0) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps({"tick": int(tick), "checksum": int(world.checksum()),
                          "entities": int(world.entity_count)}).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with AtomicFile(path) as fh:
         fh.write(MAGIC + struct.pack("<I", len(header)) + header)
         fh.write(world.snapshot())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
     return path
 
 

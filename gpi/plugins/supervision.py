@@ -26,23 +26,26 @@ fresh child gets at least :data:`FIRST_CALL_GRACE` seconds (lazy imports,
 page faults of a new arena).
 
 Children start through a fork-server (:mod:`gpi.plugins.zygote`) when the host
-asks for it: :class:`ZygoteProc` gives a zygote child the small part of the
-``subprocess.Popen`` interface the host uses.
+asks for it (:meth:`HostSupervision.zygote` starts it, and a new one when it
+died); :mod:`gpi.plugins.host.worker` forks from it.
+
+Supervision talks to the host only through its public members: ``plugins``,
+``events`` (faults and log lines), :meth:`~gpi.plugins.host.PluginHost.worker`,
+:meth:`~gpi.plugins.host.PluginHost.detach_worker`,
+:meth:`~gpi.plugins.host.PluginHost.respawn` and ``drain_output``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from gpi.plugins.faults import (
     CrashReport,
+    FaultKind,
     PluginState,
     RestartPolicy,
     Supervisor,
@@ -52,16 +55,14 @@ from gpi.plugins.faults import (
 
 if TYPE_CHECKING:
     from gpi.plugins.host import PluginHost
-    from gpi.plugins.zygote import ForkServer, ZygoteChild
+    from gpi.plugins.zygote import ForkServer
 
 __all__ = [
     "DEFAULT_POLICY",
     "FIRST_CALL_GRACE",
     "STALL_FACTOR",
     "HostSupervision",
-    "ZygoteProc",
     "default_data_dir",
-    "spawn_child",
 ]
 
 #: A manifest's ``budget_ms`` times this is the call's kill deadline (when above the host's).
@@ -72,11 +73,8 @@ FIRST_CALL_GRACE = 5.0
 DEFAULT_POLICY = RestartPolicy(base_ticks=1, max_ticks=64, max_faults=5, window_ticks=600)
 #: Lines of a child's output kept for its crash report.
 LOG_TAIL = 40
-#: Seconds a stalled child's stack dump may take to arrive (it usually takes milliseconds).
-STACK_DUMP_WAIT = 5.0
-# How a faulthandler dump ends: the main thread (listed last) started in runpy (``python -m``),
-# or its stack was deeper than faulthandler prints.
-_DUMP_LAST_FRAMES = (" in _run_module_as_main", "  ...")
+#: Crash report paths kept in :attr:`HostSupervision.reports` (the files stay on disk).
+REPORTS_KEPT = 256
 # Fields of a plugin's last successful call record that its crash report shows.
 _LAST_COMMAND_FIELDS = ("tick", "system", "status", "ops", "cmd_bytes")
 
@@ -90,79 +88,7 @@ def default_data_dir() -> Path:
     return Path(base) / "gpi"
 
 
-# -- starting children through the fork-server -------------------------------------------------
-
-
-class ZygoteProc:
-    """A zygote child seen through the ``subprocess.Popen`` methods the host uses."""
-
-    def __init__(self, child: ZygoteChild, stdout: BinaryIO) -> None:
-        self._child = child
-        self.pid = child.pid
-        self.stdout: BinaryIO | None = stdout
-
-    @property
-    def returncode(self) -> int | None:
-        return self._child.returncode
-
-    def poll(self) -> int | None:
-        """Exit code once the child is gone, else None."""
-        try:
-            return self._child.poll()
-        except Exception:  # the zygote is gone: so is its child (death signal)
-            return self._child.returncode if self._child.returncode is not None else -9
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait for the exit; raises ``subprocess.TimeoutExpired`` like Popen."""
-        try:
-            code = self._child.wait(timeout)
-        except Exception:
-            code = -9
-        if code is None:
-            raise subprocess.TimeoutExpired(f"zygote child {self.pid}", timeout or 0.0)
-        self._child.close()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL the child."""
-        self._child.kill()
-
-
-def spawn_child(child_sock: socket.socket, zygote: ForkServer | None, env: dict[str, str]) -> Any:
-    """Start a plugin child on ``child_sock``: forked by ``zygote``, else a fresh interpreter.
-
-    Either way the child's stdout and stderr are one pipe whose read end is
-    the returned object's ``.stdout``.
-    """
-    if zygote is not None:
-        r, w = os.pipe()
-        try:
-            child = zygote.spawn("gpi.plugins.child:zygote_main", {}, [child_sock.fileno(), w])
-        except BaseException:
-            os.close(r)
-            raise
-        finally:
-            os.close(w)
-        return ZygoteProc(child, os.fdopen(r, "rb"))
-    return subprocess.Popen(
-        [sys.executable, "-m", "gpi.plugins.child", "--sock", str(child_sock.fileno())],
-        pass_fds=[child_sock.fileno()], close_fds=True, env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
-
 # -- the host's supervisor ---------------------------------------------------------------------
-
-
-class _TickSupervisor(Supervisor):
-    """:class:`Supervisor` whose first fault restarts at once (then backs off)."""
-
-    def fault(self, plugin: str, tick: int) -> PluginState:
-        state = super().fault(plugin, tick)
-        if state is PluginState.RESTARTING:
-            n = self._consecutive.get(plugin, 1)
-            self._restart_at[plugin] = tick + 1 + self.policy.delay(n - 1)
-        return state
 
 
 class HostSupervision:
@@ -174,15 +100,14 @@ class HostSupervision:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.crash_dir = self.data_dir / "crashes"
         self.policy = policy or DEFAULT_POLICY
-        self.supervisor = _TickSupervisor(self.policy)
-        #: Paths of the crash reports written, oldest first.
-        self.reports: list[Path] = []
+        self.supervisor = Supervisor(self.policy, immediate_first=True)  # first fault: back next tick
+        #: Paths of the latest crash reports written, oldest first.
+        self.reports: deque[Path] = deque(maxlen=REPORTS_KEPT)
         self._fresh: set[str] = set()  # plugins whose child has not finished a call yet
         self._last_ok: dict[str, dict[str, Any]] = {}
         self._tails: dict[str, deque[str]] = {}
         self._zygote: ForkServer | None = None
         self._zygote_failed = False
-        self._swapped: list[str] = []  # reloads since the last tick started (-> TickReport.swaps)
         host.on_call_record(self._on_record)
 
     # -- lifecycle hooks called by the host --------------------------------------------------
@@ -200,7 +125,7 @@ class HostSupervision:
     def runnable(self, plugin: str) -> bool:
         """Whether ``plugin``'s systems run this tick (not disabled, not waiting for a restart)."""
         lp = self.host.plugins.get(plugin)
-        return lp is not None and lp.status == "running" and plugin in self.host._workers
+        return lp is not None and lp.status == PluginState.RUNNING and self.host.worker(plugin) is not None
 
     def deadline(self, plugin: str) -> float:
         """Seconds a call of ``plugin`` may take before its child is killed."""
@@ -230,23 +155,20 @@ class HostSupervision:
 
     def child_died(self, plugin: str) -> None:
         """A child failed during a wave: reap it, report, then schedule a restart or disable."""
-        from gpi.plugins.host import _ProcessWorker
-
         host = self.host
         lp = host.plugins.get(plugin)
-        worker = host._workers.pop(plugin, None)
+        worker = host.detach_worker(plugin)
         if lp is None:
             if worker is not None:
                 worker.close()
             return
         tick = host.tick_count
-        fault = next((f for f in reversed(host.faults)
-                      if f.get("plugin") == plugin and f.get("tick") == tick), None)
+        fault = host.events.last_fault(plugin, tick)
         code = None
         if worker is not None:
-            if fault is not None and fault.get("kind") == "timeout" and isinstance(worker, _ProcessWorker):
-                _dump_stacks(worker)  # faulthandler in the child prints where it is stuck
-            code = worker.kill() if isinstance(worker, _ProcessWorker) else None
+            if fault is not None and fault.get("kind") == FaultKind.TIMEOUT:
+                worker.dump_stacks()  # faulthandler in the child prints where it is stuck
+            code = worker.kill()
             worker.close()  # joins the output pump: the child's last lines are in
         self._fresh.discard(plugin)
         host.drain_output()
@@ -255,7 +177,7 @@ class HostSupervision:
             plugin=plugin,
             system=fault.get("system") if fault else None,
             tick=tick,
-            kind="stalled" if kind == "timeout" else "crashed",
+            kind="stalled" if kind == FaultKind.TIMEOUT else "crashed",
             exit=describe_exit(code),
             signal=_signal_name(code),
             returncode=code,
@@ -272,14 +194,14 @@ class HostSupervision:
         state = self.supervisor.fault(plugin, tick)
         lp.pid = None
         if state is PluginState.DISABLED:
-            lp.status = "disabled"
+            lp.status = PluginState.DISABLED
             msg = self.supervisor.disabled_reason[plugin] + (
                 f"; last fault: {report.kind} ({report.exit}) in system {report.system!r} at tick {tick}; "
                 f"crash reports in {self.crash_dir}; fix the plugin and reload it to run it again")
-            host._fault("disabled", plugin, "", msg)
+            host.events.fault(FaultKind.DISABLED, plugin, "", msg)
         else:
-            lp.status = "restarting"
-            host._emit_log(plugin, "warning", f"child {report.kind} ({report.exit}) at tick {tick}; "
+            lp.status = PluginState.RESTARTING
+            host.events.log(plugin, "warning", f"child {report.kind} ({report.exit}) at tick {tick}; "
                                               f"restart scheduled (report: {path})")
 
     def _traceback(self, plugin: str) -> str:
@@ -294,7 +216,7 @@ class HostSupervision:
         try:
             path = write_crash_report(self.crash_dir, report)
         except OSError as exc:
-            self.host._emit_log(report.plugin, "error", f"cannot write crash report under {self.crash_dir}: {exc}")
+            self.host.events.log(report.plugin, "error", f"cannot write crash report under {self.crash_dir}: {exc}")
             return None
         self.reports.append(path)
         return path
@@ -302,22 +224,17 @@ class HostSupervision:
     def before_tick(self) -> list[str]:
         """Restart the plugins whose backoff ends at this tick; returns their names."""
         host = self.host
-        if self._swapped:
-            report = host._report
-            if report is not None:  # swaps done between ticks (reload() by hand, the overlay, the watcher)
-                report.swaps.extend(n for n in self._swapped if n not in report.swaps)
-            self._swapped.clear()
         done = []
         if self._zygote is not None and self._zygote.exited():  # one poll of its pidfd per tick
             done = self._replace_fork_server()
-        if not self.supervisor._restart_at:  # nothing waits for a restart (the common case)
+        if not self.supervisor.restarts_pending():  # nothing waits for a restart (the common case)
             return done
         for plugin in self.supervisor.due_restarts(host.tick_count):
             lp = host.plugins.get(plugin)
-            if lp is None or lp.status == "disabled":
+            if lp is None or lp.status == PluginState.DISABLED:
                 continue
             lp.restarts = self.supervisor.restarts.get(plugin, lp.restarts + 1)
-            if host._respawn(plugin):
+            if host.respawn(plugin):
                 done.append(plugin)
             else:
                 self.child_died(plugin)  # a failed start counts as another fault
@@ -325,13 +242,8 @@ class HostSupervision:
 
     def reenable(self, plugin: str) -> None:
         """Forget the circuit-breaker state of ``plugin`` (after a successful reload)."""
-        sup = self.supervisor
-        sup._faults.pop(plugin, None)
-        sup._consecutive.pop(plugin, None)
-        sup._restart_at.pop(plugin, None)
-        sup.disabled_reason.pop(plugin, None)
+        self.supervisor.forget(plugin)
         self.started(plugin)
-        self._swapped.append(plugin)
 
     # -- the fork-server ---------------------------------------------------------------------
 
@@ -348,43 +260,54 @@ class HostSupervision:
         z, self._zygote = self._zygote, None
         assert z is not None
         code = z.wait(0)
-        orphans = sorted(name for name, w in host._workers.items() if getattr(w, "zygote", None) is z)
-        host._emit_log("host", "warning", f"fork-server {z.pid} died ({describe_exit(code)}); "
+        orphans = sorted(name for name in host.plugins if getattr(host.worker(name), "zygote", None) is z)
+        host.events.log("host", "warning", f"fork-server {z.pid} died ({describe_exit(code)}); "
                                           f"restarting the children it forked: {orphans}")
         z.close()
         done = []
         for plugin in orphans:
-            worker = host._workers.pop(plugin)
+            worker = host.detach_worker(plugin)
+            assert worker is not None
             kill = getattr(worker, "kill", None)  # a process worker: SIGKILL through its pidfd, wait for the exit
             if kill is not None:
                 kill()
             worker.close()
             lp = host.plugins[plugin]
             lp.restarts = self.supervisor.restarts[plugin] = self.supervisor.restarts.get(plugin, 0) + 1
-            if host._respawn(plugin):
+            if host.respawn(plugin):
                 done.append(plugin)
             else:
                 self.child_died(plugin)  # a failed start is a fault, as after a crash
         return done
 
-    def zygote(self, env: dict[str, str]) -> ForkServer | None:
-        """The host's fork-server, started on first use (None if it cannot start)."""
+    def zygote(self) -> ForkServer | None:
+        """The host's fork-server, started on first use (None if it cannot start).
+
+        It runs in :func:`~gpi.plugins.sandbox.policy.child_environment`, the
+        environment every plugin child gets (its children inherit it).
+        """
         z = self._zygote
         if z is not None and z.exited():  # it died since the tick started: start another
-            self.host._emit_log("host", "warning", "fork-server died; starting a new one")
+            self.host.events.log("host", "warning", "fork-server died; starting a new one")
             z.close()
             self._zygote = None
         if self._zygote is not None or self._zygote_failed:
             return self._zygote
         try:
+            from gpi.plugins.sandbox.policy import child_environment
             from gpi.plugins.zygote import DEFAULT_PRELOAD, ForkServer
 
-            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.cython_ext.drawlist", "gpi.plugins._zygote_warm")
-            self._zygote = ForkServer(preload=preload, env=env)
+            preload = (*DEFAULT_PRELOAD, "gpi.plugins.child", "gpi.draw", "gpi.plugins._zygote_warm")
+            self._zygote = ForkServer(preload=preload, env=child_environment())
         except Exception as exc:
             self._zygote_failed = True
-            self.host._emit_log("host", "warning", f"fork-server unavailable, children start with Popen: {exc}")
+            self.host.events.log("host", "warning", f"fork-server unavailable, children start with Popen: {exc}")
         return self._zygote
+
+    def retained(self) -> dict[str, int]:
+        """Counts of what supervision keeps between ticks (see ``PluginHost.retained``)."""
+        return {"crash_reports": len(self.reports), "last_calls": len(self._last_ok),
+                "output_tails": sum(len(t) for t in self._tails.values())}
 
     # -- status for the overlay --------------------------------------------------------------
 
@@ -395,7 +318,7 @@ class HostSupervision:
             layers = {}
             for lname, ls in ((lp.sandbox or {}).get("layers") or {}).items():
                 layers[str(lname)] = bool(ls.get("active")) if isinstance(ls, dict) else bool(ls)
-            last = next((f for f in reversed(self.host.faults) if f.get("plugin") == name), None)
+            last = self.host.events.last_fault(name)
             rows.append({"name": name, "state": lp.status, "restarts": lp.restarts, "pid": lp.pid,
                          "rss": _rss(lp.pid), "sandbox_layers": layers,
                          "last_error": str(last["error"])[:300] if last else "",
@@ -407,43 +330,6 @@ class HostSupervision:
         z, self._zygote = self._zygote, None
         if z is not None:
             z.close()
-
-
-def _dump_stacks(worker: Any, wait: float = STACK_DUMP_WAIT) -> None:
-    """Send SIGUSR1 to a stalled child (its faulthandler prints every thread's stack) and wait for the dump.
-
-    The dump has arrived when the outermost frame of the child's main thread
-    (printed last) is among its output lines: waiting a fixed time instead
-    loses the dump whenever the machine is busy. ``wait`` only bounds a child
-    that prints no dump.
-    """
-    import signal
-
-    proc = getattr(worker, "proc", None)
-    if proc is None or proc.poll() is not None:
-        return
-    lines = getattr(worker, "lines", None)
-    name = worker.plugin.name
-    before = _dump_ends(lines, name)
-    try:
-        os.kill(proc.pid, signal.SIGUSR1)
-    except OSError:
-        return
-    end = time.monotonic() + wait
-    seen = -1
-    while time.monotonic() < end and proc.poll() is None:
-        if lines is not None and len(lines) != seen:
-            seen = len(lines)
-            if _dump_ends(lines, name) > before:
-                return
-        time.sleep(0.002)
-
-
-def _dump_ends(lines: Any, name: str) -> int:
-    """How many of ``name``'s output lines end a faulthandler dump (the main thread's outermost frame)."""
-    if lines is None:
-        return 0
-    return sum(1 for who, text in list(lines) if who == name and text.rstrip().endswith(_DUMP_LAST_FRAMES))
 
 
 def _signal_name(code: int | None) -> str | None:

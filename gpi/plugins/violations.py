@@ -26,10 +26,10 @@ result (``error["violation"]``, from
 :func:`gpi.plugins.sandbox.classify_violation`); otherwise
 :func:`classify_error` maps the error's type, errno and traceback text the same
 way; a dead child's exit status goes through
-:func:`gpi.plugins.sandbox.classify_exit` when available.
+:func:`gpi.plugins.sandbox.classify_exit`.
 
-:class:`ViolationMonitor` attaches to a :class:`~gpi.plugins.host.PluginHost`
-through its public hooks (faults and log lines), keeps the records and counts
+:class:`ViolationMonitor` subscribes to a host's faults (its
+:class:`~gpi.plugins.host.events.HostEvents`), keeps the records and counts
 them per plugin and per layer; telemetry and the overlay read it. Records are
 informational: the refusal has happened whether or not it is reported, and a
 plugin that catches its own ``PermissionError`` hides it from this log.
@@ -40,9 +40,12 @@ from __future__ import annotations
 import errno
 import re
 import signal
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from gpi.plugins.faults import FaultKind
+from gpi.plugins.sandbox.report import classify_exit
 
 __all__ = [
     "HOST_LAYERS",
@@ -59,9 +62,10 @@ HOST_LAYERS = ("deadline", "validation", "protocol", "process")
 LAYERS = frozenset({"rlimits", "no_new_privs", "pdeathsig", "netns", "landlock", "seccomp", "memfd_seal",
                     *HOST_LAYERS})
 _TEXT = 500  # characters kept of any text a child sent
+#: Violation records kept in :attr:`ViolationMonitor.records` (the counts cover every one).
+RECORDS_KEPT = 10_000
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
-_EXIT = re.compile(r"child exited \(code (-?\d+)\)")
 
 
 def classify_error(error: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -117,12 +121,7 @@ def classify_exit_code(returncode: int | None) -> dict[str, Any]:
     """``{"layer", "what"}`` for a child that died with ``returncode`` (``Popen`` convention)."""
     if returncode is None:
         return {"layer": "process", "what": "child died (exit status unknown)"}
-    try:
-        from gpi.plugins.sandbox import classify_exit
-    except ImportError:  # the sandbox package is optional
-        info = None
-    else:
-        info = classify_exit(returncode)
+    info = classify_exit(returncode)
     if info is not None and returncode != -signal.SIGKILL:
         return {"layer": str(info["layer"]), "what": str(info["what"]), "returncode": returncode}
     if returncode < 0:
@@ -146,19 +145,19 @@ def from_fault(fault: Mapping[str, Any], returncode: int | None = None, *, confi
     kind = str(fault.get("kind") or "")
     err = str(fault.get("error") or "")
     info: dict[str, Any] | None
-    if kind == "exception":
+    if kind == FaultKind.EXCEPTION:
         # The host keeps the child's {type, message, traceback} in the fault's error text.
         m = re.search(r" raised (\w+): (.*)", err, re.S)
         error = {"type": m.group(1) if m else "", "message": m.group(2) if m else err,
                  "traceback": fault.get("traceback", ""), "violation": fault.get("violation")}
         info = classify_error(error) if confined or fault.get("violation") else None
-    elif kind == "timeout":
+    elif kind == FaultKind.TIMEOUT:
         info = {"layer": "deadline", "what": f"no answer within the deadline: {err}"}
-    elif kind == "rejected":
+    elif kind == FaultKind.REJECTED:
         info = {"layer": "validation", "what": f"command list rejected, world unchanged: {err}"}
-    elif kind == "protocol":
+    elif kind == FaultKind.PROTOCOL:
         info = {"layer": "protocol", "what": f"child broke the protocol: {err}"}
-    elif kind == "crashed":
+    elif kind == FaultKind.CRASHED:
         info = classify_exit_code(returncode)
     else:
         info = None
@@ -183,22 +182,18 @@ class ViolationMonitor:
         mon.layers("socket_connect")     # -> {"seccomp": 30}
     """
 
-    def __init__(self, host: Any, on_violation: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Watch ``host`` (a :class:`~gpi.plugins.host.PluginHost`) from now on."""
+    def __init__(self, host: Any, on_violation: Callable[[dict[str, Any]], None] | None = None,
+                 limit: int = RECORDS_KEPT) -> None:
+        """Watch ``host`` (a :class:`~gpi.plugins.host.PluginHost`: its ``events`` and ``plugins``) from now on."""
         self.host = host
-        self.records: list[dict[str, Any]] = []
-        self._seen = len(host.faults)
-        self._exits: dict[tuple[str, int], int | None] = {}
+        #: The latest violation records, oldest first (a window; the counts below cover them all).
+        self.records: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._per_layer: Counter[tuple[str, str]] = Counter()  # (plugin, layer) -> records ever
+        self._pending: list[dict[str, Any]] = []  # faults published since the last update()
         self._hooks: list[Callable[[dict[str, Any]], None]] = []
         if on_violation is not None:
             self._hooks.append(on_violation)
-        host.on_log(self._on_log)
-
-    def _on_log(self, source: str, level: str, text: str) -> None:
-        m = _EXIT.search(text)
-        if m is not None:
-            code = None if m.group(1) is None else int(m.group(1))
-            self._exits[(source.split("/")[0], int(self.host.tick_count))] = code
+        host.events.on_fault(self._pending.append)
 
     def _confined(self, plugin: str) -> bool:
         lp = self.host.plugins.get(plugin)
@@ -211,41 +206,54 @@ class ViolationMonitor:
         self._hooks.append(fn)
 
     def update(self) -> list[dict[str, Any]]:
-        """Turn faults recorded since the last call into violation records; returns the new ones."""
-        faults = self.host.faults
-        if len(faults) == self._seen:  # no new fault (the common case)
+        """Turn faults published since the last call into violation records; returns the new ones.
+
+        Called by the host at the end of each tick, once supervision has
+        added the dead children's exit status to their faults.
+        """
+        if not self._pending:  # no new fault (the common case)
             return []
         new: list[dict[str, Any]] = []
-        for fault in faults[self._seen:]:
+        for fault in self._pending:
             code = fault.get("returncode")  # set by the host's supervision when it reaped the child
-            if code is None:
-                code = self._exits.get((str(fault.get("plugin")), int(fault.get("tick") or 0)))
             rec = from_fault(fault, code, confined=self._confined(str(fault.get("plugin"))))
             if rec is not None:
                 new.append(rec)
-        self._seen = len(faults)
+        self._pending.clear()
         self.records.extend(new)
+        for rec in new:
+            self._per_layer[(str(rec["plugin"]), str(rec["layer"]))] += 1
         for rec in new:
             for fn in self._hooks:
                 fn(rec)
         return new
 
     def for_plugin(self, plugin: str) -> list[dict[str, Any]]:
-        """Every record naming ``plugin``."""
+        """The kept records naming ``plugin``."""
         return [r for r in self.records if r["plugin"] == plugin]
 
     def count(self, plugin: str | None = None) -> int:
-        """Number of records (of ``plugin``, or all)."""
-        return len(self.records) if plugin is None else len(self.for_plugin(plugin))
+        """Number of violations ever recorded (of ``plugin``, or all)."""
+        return sum(n for (p, _), n in self._per_layer.items() if plugin is None or p == plugin)
 
     def layers(self, plugin: str | None = None) -> dict[str, int]:
-        """Records per layer (of ``plugin``, or all)."""
-        recs = self.records if plugin is None else self.for_plugin(plugin)
-        return dict(Counter(r["layer"] for r in recs))
+        """Violations per layer (of ``plugin``, or all)."""
+        out: Counter[str] = Counter()
+        for (p, layer), n in self._per_layer.items():
+            if plugin is None or p == plugin:
+                out[layer] += n
+        return dict(out)
 
     def counts(self) -> dict[str, int]:
-        """Records per plugin."""
-        return dict(Counter(str(r["plugin"]) for r in self.records))
+        """Violations per plugin."""
+        out: Counter[str] = Counter()
+        for (p, _), n in self._per_layer.items():
+            out[p] += n
+        return dict(out)
+
+    def retained(self) -> dict[str, int]:
+        """Counts of what the monitor keeps between ticks (see ``PluginHost.retained``)."""
+        return {"violations": len(self.records), "violation_counters": len(self._per_layer)}
 
     def __repr__(self) -> str:
         return f"ViolationMonitor({len(self.records)} violations: {self.counts()})"

@@ -51,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from gpi.plugins.errors import ProtocolError
+from gpi.shm.errors import ProtocolError
+from gpi.shm.protocol import PROTOCOL_VERSION  # the channel's: one version for frames and messages
 
 __all__ = [
     "FIELDS",
@@ -62,8 +63,6 @@ __all__ = [
     "pack_value",
     "unpack_value",
 ]
-
-PROTOCOL_VERSION = 1
 
 #: Required fields of every kind.
 FIELDS: dict[str, tuple[str, ...]] = {

@@ -21,6 +21,15 @@ interval gains nothing. Workers start with the ``spawn`` method (no state
 inherited from a host with threads and shared memory); start-up costs an
 interpreter, the imports and the simulator (plugin children included), which
 is why :class:`VerifyPool` can be started before the clock is read.
+
+Workers run plugin code (a confined worker runs every plugin in its own
+process), so the parent trusts a worker as little as a plugin child: nothing
+a worker sends is ever unpickled. Both directions carry msgpack arrays of
+plain data over the pipe's byte frames (:func:`_pack`, :func:`_decode`),
+each frame at most :data:`MAX_FRAME` bytes, and the parent checks every
+message against its schema (``["ready", pid]``, ``["sums", first,
+[uint64, ...]]``, ``["error" | "unavailable", text, traceback]``); anything
+else makes the worker faulty (:class:`VerifyWorkerError`).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ import traceback
 from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+import msgpack
 
 from gpi.replays.errors import ReplayError, SimulatorUnavailableError, VerifyWorkerError
 from gpi.replays.format import ReplayHeader
@@ -52,6 +63,40 @@ SEGMENT_GRACE = 30.0
 #: parallelism, so numerical libraries get one thread each (OpenBLAS threads
 #: busy-wait and two pools of them halve a 2-core machine)
 WORKER_ENV: dict[str, str] = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: bytes of one message between the parent and a worker (a segment's checksums: 9 bytes a tick)
+MAX_FRAME = 64 << 20
+#: characters of a worker's error text and traceback kept by the parent
+MAX_ERROR_TEXT = 64 * 1024
+
+
+def _pack(*msg: Any) -> bytes:
+    """One message as a msgpack array (plain data only: it cannot carry code)."""
+    return msgpack.packb(list(msg), use_bin_type=True)
+
+
+def _decode(data: bytes, i: int) -> tuple[Any, ...]:
+    """A worker's message, checked against its schema; :class:`VerifyWorkerError` names what was wrong."""
+
+    def bad(what: str) -> VerifyWorkerError:
+        return VerifyWorkerError(f"verify worker {i} is faulty: it sent {what}; its answers are not trusted")
+
+    try:
+        msg = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise bad(f"a {len(data)}-byte frame that is not a msgpack message ({type(exc).__name__}), "
+                  f"starting {data[:8].hex()}") from None
+    if type(msg) is not list or not msg or type(msg[0]) is not str:
+        raise bad(f"a {type(msg).__name__} where a message array was expected")
+    kind = msg[0]
+    if kind == "ready" and len(msg) == 2 and type(msg[1]) is int and 0 < msg[1] < 1 << 22:
+        return tuple(msg)
+    if kind == "sums" and len(msg) == 3 and type(msg[1]) is int and msg[1] >= 0 and type(msg[2]) is list:
+        if all(type(c) is int and 0 <= c < 1 << 64 for c in msg[2]):
+            return tuple(msg)
+        raise bad("checksums that are not 64-bit unsigned integers")
+    if kind in ("error", "unavailable") and len(msg) == 3 and type(msg[1]) is str and type(msg[2]) is str:
+        return kind, msg[1][:MAX_ERROR_TEXT], msg[2][:MAX_ERROR_TEXT]
+    raise bad(f"a malformed {kind[:40]!r} message of {len(msg)} fields")
 
 
 def segments(replay: Replay) -> list[tuple[int, int]]:
@@ -84,20 +129,20 @@ def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send(("ready", os.getpid()))
+            conn.send_bytes(_pack("ready", os.getpid()))
             while True:
-                msg = conn.recv()
+                msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":
                     break
-                first, last = msg[1], msg[2]
-                sums = [c for _, _, c in _run(rp, sim, first, last + 1)]
-                conn.send(("sums", first, sums))
+                first, last = int(msg[1]), int(msg[2])
+                sums = [int(c) for _, _, c in _run(rp, sim, first, last + 1)]
+                conn.send_bytes(_pack("sums", first, sums))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent went away or stopped us
     except BaseException as exc:
         kind = "unavailable" if isinstance(exc, SimulatorUnavailableError) else "error"
         try:
-            conn.send((kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            conn.send_bytes(_pack(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         except OSError:
             pass
     finally:
@@ -159,10 +204,19 @@ class VerifyPool:
         ready = wait([conn, proc.sentinel], timeout)
         if conn in ready:
             try:
-                msg: tuple[Any, ...] = conn.recv()
-                return msg
+                data = conn.recv_bytes(MAX_FRAME)
             except EOFError:
                 pass
+            except OSError as exc:  # a frame over MAX_FRAME, or a broken pipe
+                self._kill(i)
+                raise VerifyWorkerError(f"verify worker {i} is faulty: its message could not be read "
+                                        f"({exc}); its answers are not trusted") from None
+            else:
+                try:
+                    return _decode(data, i)
+                except VerifyWorkerError:
+                    self._kill(i)
+                    raise
         elif not ready:
             raise VerifyWorkerError(f"verify worker {i} did not start its simulator in {START_TIMEOUT:.0f} s")
         proc.join(1.0)
@@ -192,7 +246,7 @@ class VerifyPool:
         def hand_out(i: int) -> None:
             if queue:
                 first, last = queue.pop()
-                self._conns[i].send(("seg", first, last))
+                self._conns[i].send_bytes(_pack("seg", first, last))
                 limit = math.inf if self.tick_timeout is None else self.grace + self.tick_timeout * (last - first + 1)
                 busy[i] = (first, last, time.monotonic() + limit)
 
@@ -207,6 +261,13 @@ class VerifyPool:
                     for i in list(busy):
                         if self._conns[i] in ready or self._procs[i].sentinel in ready:
                             msg = self._expect(i, "sums", None)
+                            want_first, want_last = busy[i][0], busy[i][1]
+                            if msg[1] != want_first or len(msg[2]) != want_last - want_first + 1:
+                                self._kill(i)
+                                raise VerifyWorkerError(
+                                    f"verify worker {i} is faulty: asked for ticks {want_first}..{want_last}, "
+                                    f"it answered {len(msg[2])} checksums from tick {msg[1]}; its answers "
+                                    "are not trusted")
                             done[msg[1]] = msg[2]
                             del busy[i]
                             hand_out(i)
@@ -222,6 +283,13 @@ class VerifyPool:
                         self._procs[i].kill()
                 except ReplayError:
                     pass
+
+    def _kill(self, i: int) -> None:
+        """Stop worker ``i`` for good (it is faulty or stalled)."""
+        proc = self._procs[i]
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5.0)
 
     def _stalled(self, i: int, first: int, last: int, _deadline: float) -> None:
         proc = self._procs[i]
@@ -241,7 +309,7 @@ class VerifyPool:
         self._closed = True
         for conn in self._conns:
             try:
-                conn.send(("quit",))
+                conn.send_bytes(_pack("quit"))
             except OSError:
                 pass
         for proc in self._procs:

@@ -15,7 +15,8 @@ point is readable. Blocks after a damaged one are not used even if intact,
 since ticks must be contiguous. ``strict=True`` raises
 :class:`~gpi.replays.errors.CorruptBlockError` instead. A file that was closed
 cleanly ends with an end block (``complete``); bytes after it are reported as
-``"trailing"``.
+``"trailing"``. A recording that had to stop before its run ended (a tick it
+could not record) says why in its end block: :attr:`Replay.stopped`.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Replay:
     keyframes: dict[int, int]
     tail: TailInfo | None
     complete: bool
+    stopped: str | None
     final_chain: int | None
     _cache: tuple[int, list[TickRecord]] | None
     _file: IO[bytes] | None = None
@@ -125,6 +127,7 @@ class Replay:
         self.keyframes = {}
         self.tail = None
         self.complete = False
+        self.stopped = None
         self.final_chain = None
         self._cache = None
         f = open(self.path, "rb")  # noqa: SIM115 - kept open for the object's life
@@ -341,6 +344,8 @@ class Replay:
             if marker == BLOCK_END:
                 self.complete = True
                 self.final_chain = chain
+                if isinstance(payload, dict) and payload.get("stopped") is not None:
+                    self.stopped = str(payload["stopped"])[:2000]  # recording ended early, and why
                 offset += size
                 if offset < self.file_size:
                     self._stop("trailing", offset, index, next_tick, "bytes after the end block")

@@ -51,6 +51,7 @@ __all__ = [
     "diff",
     "diff_simulated",
     "check_checksums",
+    "incomplete_reason",
     "seek",
     "verify",
 ]
@@ -103,9 +104,22 @@ class VerifyResult:
     details: list[Difference] = field(default_factory=list)
     details_source: str = ""
     message: str = ""
+    #: why the replay holds fewer ticks than its run had ("" when it is whole): every tick it
+    #: holds was checked, but a recording that stopped early vouches for nothing after that
+    incomplete: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+def incomplete_reason(replay: Replay) -> str:
+    """Why ``replay`` ends early ("" if it does not): its recording stopped, or it holds no ticks."""
+    if replay.stopped:
+        return (f"the replay holds {replay.tick_count} ticks: its recording stopped early "
+                f"({replay.stopped})")
+    if replay.tick_count == 0:
+        return "the replay holds no ticks: nothing was recorded"
+    return ""
 
 
 @dataclass
@@ -269,7 +283,10 @@ def check_checksums(
     msg = f"{done} ticks verified, every checksum and chain matched"
     if replay.tail is not None:
         msg += f"; the file's {replay.tail.describe()}"
-    return VerifyResult(ok=True, ticks_checked=done, message=msg)
+    short = incomplete_reason(replay)
+    if short:
+        msg += f"; {short}"
+    return VerifyResult(ok=True, ticks_checked=done, message=msg, incomplete=short)
 
 
 def _diverged(

@@ -347,19 +347,21 @@ class Recorder:
             return
         self._flush_block()
 
-    def close(self) -> None:
-        """Flush, write the end block and close the file; safe to call twice."""
+    def close(self, stopped: str | None = None) -> None:
+        """Flush, write the end block and close the file; safe to call twice.
+
+        ``stopped``: why recording ended before the run did (a tick could not
+        be recorded); the end block keeps it and :attr:`Replay.stopped
+        <gpi.replays.reader.Replay.stopped>` and ``verify`` report it.
+        """
         if self._closed:
             return
         try:
             self._flush_block()
-            end = pack_block(
-                BLOCK_END,
-                self._next_tick,
-                0,
-                self._chain,
-                {"ticks": self._next_tick - self.header.start_tick},
-            )
+            info: dict[str, Any] = {"ticks": self._next_tick - self.header.start_tick}
+            if stopped:
+                info["stopped"] = str(stopped)[:2000]
+            end = pack_block(BLOCK_END, self._next_tick, 0, self._chain, info)
             self._write(end)
             if self.fsync:
                 os.fsync(self._fd)

@@ -33,20 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-try:  # the replay format owns the canonical InputState
-    from gpi.replays.inputs import InputState
-except ImportError:  # pragma: no cover - until gpi.replays.inputs lands
-    from dataclasses import dataclass, field
-
-    @dataclass(frozen=True)
-    class InputState:  # type: ignore[no-redef]
-        """One tick of player input (stand-in until gpi.replays.inputs exists)."""
-
-        keys: frozenset[str] = frozenset()
-        mouse: tuple[int, int] = (0, 0)
-        buttons: frozenset[int] = frozenset()
-        axes: dict[str, float] = field(default_factory=dict)
-
+from gpi.replays.inputs import InputState  # the replay format owns the canonical InputState
 
 __all__ = ["InputMapper", "InputState", "key_name"]
 

@@ -14,7 +14,7 @@ runs as many ticks as fit in it::
 Rendering draws the state ``alpha`` of the way from the previous tick to the
 current one, so motion stays smooth when the frame rate and the tick rate
 differ: draw lists carry each moving vertex's displacement during the last
-tick (``motion``, see :mod:`gpi.cython_ext.drawlist`) and the renderer draws
+tick (``motion``, see :mod:`gpi.draw`) and the renderer draws
 ``pos - motion * (1 - alpha)`` (``Renderer.render(..., alpha=result.alpha)``).
 
 Catch-up cap: after a long stall (a debugger, a slow frame) the loop would

@@ -145,18 +145,3 @@ def test_same_value_in_a_fresh_process() -> None:
 def test_reference_module_fallback_signature() -> None:
     # Same call shape as the kernel: (data, seed) -> int.
     assert isinstance(ck.checksum_bytes_reference(b"abc", 5), int)
-
-
-def test_fallback_gives_the_same_world_checksum(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpi.ecs import Component, World
-    from gpi.ecs.checksum import world_checksum
-
-    with World() as w:
-        w.register(Component("P", "float32", (2,)), Component("H", "int16"))
-        w.spawn(1001, {"P": np.random.default_rng(1).random((1001, 2)), "H": 3})
-        w.spawn(5, {"H": 4})
-        w.insert_resource("r", {"b": 1, "a": [1.5, "x"]})
-        compiled = w.checksum()
-        monkeypatch.setattr(ck, "_ext", None)
-        assert world_checksum(w, cache=False) == compiled
-        assert w.checksum() == compiled

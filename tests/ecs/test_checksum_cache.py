@@ -15,7 +15,7 @@ from gpi.cython_ext import checksum as ck
 from gpi.ecs import Component, World, WorldView
 from gpi.ecs.checksum import checksum_parts, world_checksum
 
-kernel = pytest.mark.skipif(ck._ext is None, reason="compiled checksum kernel not built")
+kernel = pytest.mark.skipif(ck.KERNEL is None, reason="compiled checksum kernel not built")
 
 
 def _arrays() -> list[np.ndarray]:
@@ -43,7 +43,7 @@ def test_weak_references_hash_like_their_objects(impl: str) -> None:
 
 @kernel
 def test_prefetch_distance_changes_no_value() -> None:
-    ext = ck._ext
+    ext = ck.KERNEL
     assert ext is not None
     arrays = _arrays() + [np.arange(70_000, dtype=np.uint32)]
     lengths = [a.nbytes for a in arrays]
@@ -84,7 +84,7 @@ def test_column_gone_within_an_epoch_is_planned_again(world: World) -> None:
     table.columns["Health"][:40] += 1
     table.chunk_cache.clear()
     gc.collect()
-    plan = world._checksum_state.plan  # type: ignore[attr-defined]
+    plan = world.storage.checksum_cache.plan
     assert any(isinstance(b, weakref.ref) and b() is None for b in plan.buffers)  # the old column is gone
     assert world.checksum() == world_checksum(world, cache=False)
 
@@ -173,7 +173,7 @@ def test_numpy_fallback_state_gives_the_same_values(monkeypatch: pytest.MonkeyPa
 
     with build() as w:
         want = w.checksum()
-    monkeypatch.setattr(ck, "_ext", None)
+    monkeypatch.setattr(ck, "KERNEL", None)
     with build() as w:  # its checksum state is made with the numpy reference as kernel
         assert w.checksum() == want
         w.spawn(2, {"Tint": 1})

@@ -1,8 +1,8 @@
 """The whole-column fast path of CommandBuffer.from_wire decodes exactly what the general path does.
 
-Model: ``_decode_op`` (the general, checking decoder). For any wire op, well formed
+Model: ``decode_op`` (the general, checking decoder). For any wire op, well formed
 or not, ``from_wire`` must give the same op dict (same keys, order and values) or
-the same error message as decoding through ``_decode_op`` alone.
+the same error message as decoding through ``decode_op`` alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpi.ecs import CommandBuffer, CommandError, decode_inline, encode_inline
-from gpi.ecs.commands import _decode_op
+from gpi.ecs.commands.wire import decode_op
 
 GOOD = [encode_inline(np.zeros((3, 2), np.float32)), encode_inline(np.arange(4, dtype=np.uint32))]
 ARRAYS = st.sampled_from([
@@ -46,7 +46,7 @@ def wire_ops(draw: Any) -> dict[str, Any]:
 
 def general(w: dict[str, Any]) -> dict[str, Any] | str:
     try:
-        return _decode_op(w, decode_inline, "op 0")
+        return decode_op(w, decode_inline, "op 0")
     except CommandError as exc:  # from_wire names the op when the message does not
         msg = str(exc)
         return msg if msg.startswith("op 0") else f"op 0: {msg}"
@@ -56,7 +56,7 @@ def general(w: dict[str, Any]) -> dict[str, Any] | str:
 
 def fast(w: dict[str, Any]) -> dict[str, Any] | str:
     try:
-        return CommandBuffer.from_wire({"v": 1, "ops": [w]})._ops[0]
+        return CommandBuffer.from_wire({"v": 1, "ops": [w]}).ops[0]
     except CommandError as exc:
         return str(exc)
 
@@ -87,6 +87,6 @@ def test_the_fast_path_keeps_the_values_array_zero_copy() -> None:
     backing = np.ones((4, 2), np.float32)
     w = {"op": "set_chunk", "name": "Position", "table": 1, "version": 2, "rows": 4, "epoch": 3,
          "values": "ref"}
-    op = CommandBuffer.from_wire({"v": 1, "ops": [w]}, lambda ref: backing)._ops[0]
+    op = CommandBuffer.from_wire({"v": 1, "ops": [w]}, lambda ref: backing).ops[0]
     assert op["values"] is backing
     assert list(op) == ["op", "name", "table", "version", "rows", "values", "epoch"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpi.ecs import Component, SnapshotError, World
-from gpi.ecs.snapshot import FLAG_BODY_HASH, FORMAT_VERSION, MAGIC, _parse
+from gpi.ecs.snapshot import FLAG_BODY_HASH, FORMAT_VERSION, MAGIC, parse_snapshot
 
 _HEADER = struct.Struct("<8sIIQQ")
 _CONTENT_CHECKSUM_FLAG = 0x04  # bit 2 of the lz4 frame's FLG byte
@@ -36,7 +36,7 @@ def _flags(snap: bytes) -> int:
 
 def _old_style(snap: bytes) -> bytes:
     """The same snapshot as the previous writer made it: lz4 content checksum on, arrays via tobytes()."""
-    checksum, body = _parse(snap)
+    checksum, body = parse_snapshot(snap)
     compressed = lz4.frame.compress(msgpack.packb(body, use_bin_type=True), content_checksum=True)
     return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, checksum, len(compressed)) + compressed
 
@@ -48,9 +48,9 @@ def test_no_content_checksum_and_same_body_as_before() -> None:
         old = _old_style(snap)
         assert _flags(old) & _CONTENT_CHECKSUM_FLAG
         # the body is what the old writer packed (astype(...).tobytes() per array)
-        ent = w._entities
+        ent = w.storage.entities
         n = ent.count
-        _, body = _parse(snap)
+        _, body = parse_snapshot(snap)
         assert body["entities"]["generation"] == ent.generation[:n].astype("<u4").tobytes()
         assert body["entities"]["free"] == ent.free.astype("<i8").tobytes()
         for t, te in zip(w.tables, body["tables"]):
@@ -92,7 +92,7 @@ def test_every_damaged_byte_is_refused_and_the_world_kept() -> None:
 def test_a_change_the_world_checksum_cannot_see_is_caught_by_the_body_hash() -> None:
     with _world() as w:
         snap = w.snapshot()
-        checksum, body = _parse(snap)
+        checksum, body = parse_snapshot(snap)
         payload = lz4.frame.compress(msgpack.packb(dict(body, seed=body["seed"] + 1), use_bin_type=True))
         unhashed = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, checksum, len(payload)) + payload
         with World.from_snapshot(unhashed) as c:  # a flags-0 snapshot has only the world checksum...
@@ -104,7 +104,7 @@ def test_a_change_the_world_checksum_cannot_see_is_caught_by_the_body_hash() -> 
 
 def test_sizes_are_checked_before_allocating() -> None:
     with _world() as w:
-        checksum, body = _parse(w.snapshot())
+        checksum, body = parse_snapshot(w.snapshot())
     huge = dict(body)
     huge["entities"] = dict(body["entities"], count=1 << 40)  # would ask for terabytes
     for bad in (huge, dict(body, tables=[dict(body["tables"][0], rows=1 << 40)] + body["tables"][1:])):

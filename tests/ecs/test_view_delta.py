@@ -59,7 +59,7 @@ def test_row_changes_travel_as_deltas_and_views_are_reused(world: World) -> None
     m = Mirror(world)
     try:
         m.sync()
-        table = m.view._tables[0]
+        table = m.view.tables[0]
         col = table.columns["Position"]
         world.despawn(ids[:3])
         world.spawn(2, {"Position": 5, "Velocity": 6})
@@ -69,14 +69,14 @@ def test_row_changes_travel_as_deltas_and_views_are_reused(world: World) -> None
         m.sync()
         assert m.deltas == 1 and m.view.epoch == world.epoch
         assert state(m.view) == state(world)
-        assert m.view._tables[0] is table and table.columns["Position"] is col  # no new numpy views
+        assert m.view.tables[0] is table and table.columns["Position"] is col  # no new numpy views
         assert not m.view.is_alive(ids[0]) and m.view.is_alive(ids[5])
         # a new table or component needs the full layout
         world.spawn(1, {"Health": 4})
         assert layout_delta(m.layout, world.layout()) is None
         m.sync()
         assert m.full == 2 and state(m.view) == state(world)
-        assert m.view._tables[0] is table  # the untouched table's views survive a full update too
+        assert m.view.tables[0] is table  # the untouched table's views survive a full update too
     finally:
         m.close()
 
@@ -86,11 +86,11 @@ def test_growth_into_a_new_segment_needs_a_full_layout(world: World) -> None:
     m = Mirror(world)
     try:
         m.sync()
-        old = m.view._tables[0]
+        old = m.view.tables[0]
         world.spawn(5000, {"Position": 2})  # the table and the entity index move to bigger segments
         assert layout_delta(m.layout, world.layout()) is None
         m.sync()
-        assert m.view._tables[0] is not old
+        assert m.view.tables[0] is not old
         assert state(m.view) == state(world)
     finally:
         m.close()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gpi.cython_ext.checksum import checksum_buffers
 from gpi.ecs import Component, LayoutError, World
-from gpi.ecs.checksum import CHECKSUM_TAG, _encode_resources, checksum_parts, world_checksum
+from gpi.ecs.checksum import CHECKSUM_TAG, checksum_parts, encode_resources, world_checksum
 from gpi.ecs.resources import canonical_packb
 
 
@@ -156,4 +156,4 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 @settings(max_examples=80, deadline=None)
 @given(items=st.dictionaries(st.text(min_size=1, max_size=40), values, max_size=6))
 def test_fast_resource_encoding_is_canonical(items: dict[str, object]) -> None:
-    assert _encode_resources(items, msgpack.Packer(use_bin_type=True)) == canonical_packb(items)
+    assert encode_resources(items, msgpack.Packer(use_bin_type=True)) == canonical_packb(items)

@@ -73,7 +73,7 @@ def record(g: Golden, path: Path | None = None) -> Path:
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
     from gpi.replays import InputState
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     out = path or g.replay
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,8 @@ def render(g: Golden, ticks: tuple[int, ...] | None = None, *, force: bool = Fal
     unless ``force``.
     """
     from gpi.replays import Replay
-    from gpi.runtime.replay_sim import HostSimulator, render_ticks
+    from gpi.runtime.replay.render import render_ticks
+    from gpi.runtime.replay.simulation import HostSimulator
 
     with Replay.open(g.replay) as rp, HostSimulator(rp.header, search=search, isolation="none",
                                                      force=force) as sim:

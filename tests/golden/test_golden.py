@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gpi.replays import PluginMismatchError, Replay, verify
-from gpi.runtime.replay_sim import HostSimulator
+from gpi.runtime.replay.simulation import HostSimulator
 
 
 def _diff_dir(tmp_path: Path) -> Path:

@@ -198,7 +198,7 @@ def test_signature_policy_refuses_unsigned_plugins(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("isolation", ["process", "none"])
 def test_draw_systems_fill_their_draw_list(isolation: str) -> None:
-    from gpi.cython_ext.drawlist import read_header
+    from gpi.draw import read_header
 
     with World(seed=4) as world, PluginHost(world, isolation=isolation, sandbox=False) as host:
         host.load(EX / "movement", EX / "boids")

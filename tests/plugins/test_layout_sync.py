@@ -31,7 +31,7 @@ def run(dirs: list[Path], isolation: str, ticks: int, population: int = 120) -> 
             report = host.tick({"keys": ["left"] if t % 20 < 10 else []})
             assert not (report.errors or report.rejected or report.skipped), (t, host.faults[:3])
             sums.append(world.checksum())
-        workers = dict(host._workers)
+        workers = {name: host.worker(name) for name in host.plugins}
         counts = {name: (getattr(w, "layouts_sent", 0), getattr(w, "deltas_sent", 0)) for name, w in workers.items()}
     host.layout_counts = counts  # type: ignore[attr-defined]
     return sums, host

@@ -61,7 +61,7 @@ def test_verify_with_a_simulator(rec: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_verify_without_a_simulator_exits_2(rec: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "verify", str(rec), "--simulator", "gpi_no_such_module:make"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "cannot import the simulator module 'gpi_no_such_module'" in capsys.readouterr().err
 
 
 def test_diff_and_play(rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,8 +28,8 @@ from gpi.replays import (
     seek,
     verify,
 )
-from gpi.runtime.recording import HostRecorder
-from gpi.runtime.replay_sim import HostSimulator, find_plugin_dirs
+from gpi.runtime.replay.recording import HostRecorder
+from gpi.runtime.replay.simulation import HostSimulator, find_plugin_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -170,7 +170,7 @@ _KILLED_SCRIPT = """
 import sys
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
-from gpi.runtime.recording import HostRecorder
+from gpi.runtime.replay.recording import HostRecorder
 dirs, path = sys.argv[1].split(","), sys.argv[2]
 with World(seed=5) as world, PluginHost(world, isolation="none") as host:
     host.load(*dirs)

@@ -17,8 +17,8 @@ import pytest
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
 from gpi.replays import Replay, verify
-from gpi.runtime.recording import HostRecorder
-from gpi.runtime.replay_sim import HostSimulator
+from gpi.runtime.replay.recording import HostRecorder
+from gpi.runtime.replay.simulation import HostSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"

@@ -18,16 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gpi.runtime.app import (
-    App,
-    AppConfig,
-    AppError,
-    SceneError,
-    demo_plugin_dirs,
-    load_scene,
-    parse_screenshot,
-)
+from gpi.runtime.app import App, AppConfig, AppError
 from gpi.runtime.clock import ManualClock
+from gpi.runtime.config import demo_plugin_dirs, load_scene, parse_screenshot
+from gpi.runtime.errors import SceneError
 from gpi.runtime.overlay import OverlayAction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,14 +140,15 @@ def test_headless_without_render_in_process():
 
 
 class ListRecorder:
-    """A minimal recorder: keeps (tick, input, checksum) rows in memory."""
+    """A minimal recorder: keeps (host tick, input, checksum) rows in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: App) -> None:
+        self.app = app
         self.rows: list[tuple[int, dict, int]] = []
         self.closed = False
 
-    def record_tick(self, tick, input_state, checksum):
-        self.rows.append((tick, input_state.to_dict(), checksum))
+    def after_tick(self, input_state):
+        self.rows.append((self.app.host.tick_count - 1, input_state.to_dict(), self.app.world.checksum()))
 
     def close(self):
         self.closed = True
@@ -173,20 +168,28 @@ def test_overlay_actions_drive_loop_reload_and_recording(tmp_path):
         clock.advance(1 / 60)
         app.loop.advance()
         assert app.tick == 4  # time scale 2: two ticks per sixtieth of a second
-        # reload: this host has no reload; the app says so and carries on
+        # reload: the host hot-swaps the plugin between ticks; the world and the tick stay
+        old = app.host.plugins["spawner"]
+        entities = app.world.entity_count
         app.handle_actions([OverlayAction("reload", plugin="spawner")])
-        assert any("reload" in line for line in app.logs) or hasattr(app.host, "reload")
-        # recording through the factory hook
-        assert app.start_recording(tmp_path / "r.gpir") is False or app.recorder is not None
+        assert app.host.plugins["spawner"] is not old
+        assert app.logs[-1] == "plugin 'spawner' reloaded at tick 4"
+        assert app.world.entity_count == entities and app.tick == 4
+        # a plugin that is not loaded: logged, the app carries on
+        assert app.reload_plugin("nope") is False
+        assert "reload of plugin 'nope' failed: KeyError" in app.logs[-1]
+        # recording through the default factory, then through a custom one
+        assert app.start_recording(tmp_path / "r.gpir") and app.recorder is not None
         app.stop_recording()
-        rec = ListRecorder()
+        assert app.recorder is None and (tmp_path / "r.gpir").stat().st_size > 0
+        rec = ListRecorder(app)
         app.recorder_factory = lambda a, path: rec
         app.handle_actions([OverlayAction("record_start")])
         assert app.recorder is rec
         app.run_headless(3)
         app.handle_actions([OverlayAction("record_stop")])
         assert rec.closed and app.recorder is None
-        assert [r[0] for r in rec.rows] == [4, 5, 6]
+        assert [r[0] for r in rec.rows] == [4, 5, 6]  # the host's tick numbers
         assert rec.rows[-1][2] == app.world.checksum()
 
 
@@ -261,12 +264,11 @@ def test_default_recorder_writes_a_readable_replay(tmp_path):
                          min_size=1, max_size=4), min_size=1, max_size=4))
 def test_bridge_places_calls_inside_waves_inside_frames(ticks):
     """Host-style records (all calls of a wave received, then applied one by one) -> valid telemetry."""
-    from gpi.runtime.app import _TelemetryBridge
-    from gpi.runtime.telemetry import Telemetry
+    from gpi.runtime.telemetry import Telemetry, TelemetryBridge
 
     now = [1_000_000]
     tel = Telemetry(clock_ns=lambda: now[0])
-    bridge = _TelemetryBridge(tel)
+    bridge = TelemetryBridge(tel)
     for tick, waves in enumerate(ticks):
         tel.begin_frame(tick)
         now[0] += 100

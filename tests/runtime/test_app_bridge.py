@@ -7,8 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpi.runtime.app import _TelemetryBridge
-from gpi.runtime.telemetry import CallRecord, Telemetry
+from gpi.runtime.telemetry import CallRecord, Telemetry, TelemetryBridge
 
 
 class ModelBridge:
@@ -80,7 +79,7 @@ record = st.fixed_dictionaries(
                           st.booleans()), min_size=1, max_size=5))
 def test_bridge_reports_what_the_plain_reading_reports(ticks):
     results = []
-    for cls in (_TelemetryBridge, ModelBridge):
+    for cls in (TelemetryBridge, ModelBridge):
         now = [1_000_000]
         tel = Telemetry(clock_ns=lambda now=now: now[0])
         bridge = cls(tel)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpi.runtime.app import App, AppConfig, AppError, demo_plugin_dirs
+from gpi.runtime.app import App, AppConfig, AppError
+from gpi.runtime.config import demo_plugin_dirs
 
 
 @pytest.mark.gl
@@ -46,7 +47,7 @@ def test_cached_overlay_frames_still_show_the_overlay():
         fresh = app.renderer.read_pixels().astype(int)
         app.render_frame()  # reuses the overlay's pixels
         cached = app.renderer.read_pixels().astype(int)
-        x0, y0, x1, y1 = app._overlay_rect
+        x0, y0, x1, y1 = app.overlay_cache.rect
         assert x1 - x0 > 300 and y1 - y0 > 400  # the ImGui window, found by its title
         h = fresh.shape[0]
         region = (slice(h - y1, h - y0), slice(x0, x1))

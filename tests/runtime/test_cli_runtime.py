@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,42 @@ def test_profile_writes_trace_plot_tables_and_leak_report(tmp_path, capsys):
     assert (out / "frame_times.png").read_bytes()[:4] == b"\x89PNG"
     assert "movement" in (out / "systems.txt").read_text()
     assert "host" in (out / "leaks.txt").read_text()
+
+
+_LEAKY_PROFILE = """
+import sys
+from gpi.runtime.app import App
+from gpi.runtime.cli import main
+
+kept = []
+tick = App._on_tick
+
+def leaky(self, t, dt):  # the host keeps 4.5 KiB a tick, touched (in RSS), never let go
+    tick(self, t, dt)
+    kept.append(b"x" * 4608)
+
+App._on_tick = leaky
+code = main(sys.argv[1:])
+assert len(kept) == 1200
+sys.exit(code)
+"""
+
+
+@pytest.mark.subprocess
+def test_profile_leak_check_catches_a_host_growing_4_5_mib_per_1k_ticks(tmp_path):
+    """The growth issue 14 saw (+4.5 MiB per 1000 ticks), over 1,200 ticks: suspect, exit 3.
+
+    In a fresh process: one whose heap has room freed by earlier tests would
+    grow into it without its RSS growing.
+    """
+    argv = ["profile", str(EX / "movement"), str(EX / "spawner"), "--ticks", "1200", "--out", str(tmp_path),
+            "--isolation", "none", "--population", "100", "--leak-check", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", _LEAKY_PROFILE, *argv], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "suspect RSS growth in host" in proc.stderr
+    assert "retained records" in proc.stdout
 
 
 @pytest.mark.parametrize("argv, message", [

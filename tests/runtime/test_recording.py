@@ -20,7 +20,7 @@ import pytest
 from gpi.ecs import World
 from gpi.plugins.host import PluginHost
 from gpi.replays import InputState, Replay
-from gpi.runtime.recording import HostRecorder
+from gpi.runtime.replay.recording import HostRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpi.cython_ext import drawlist as d
-from gpi.cython_ext.drawlist import DrawList
+from gpi import draw as d
+from gpi.draw import DrawList
 from gpi.runtime.render import Camera, RenderError
 from gpi.runtime.window import Window
 from gpi.shm.segment import Segment
@@ -158,7 +158,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     from gpi.shm.fdpass import recv_with_fds
     from gpi.shm.segment import Segment
-    from gpi.cython_ext.drawlist import DrawList
+    from gpi.draw import DrawList
     sock = socket.socket(fileno=int(sys.argv[1]))
     msg, fds = recv_with_fds(sock)
     seg = Segment.attach(fds[0], msg["size"], readonly=False)

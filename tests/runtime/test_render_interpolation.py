@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpi.cython_ext.drawlist import DrawList
+from gpi.draw import DrawList
 from gpi.runtime.render import Camera
 from gpi.runtime.window import Window
 from gpi.shm.segment import Segment
@@ -134,7 +134,8 @@ def test_a_bad_motion_offset_is_skipped_not_fatal(gl):
 
 
 def _app_config(**kw):
-    from gpi.runtime.app import AppConfig, demo_plugin_dirs
+    from gpi.runtime.app import AppConfig
+    from gpi.runtime.config import demo_plugin_dirs
 
     return AppConfig(plugins=demo_plugin_dirs(names=("spawner", "movement", "boids")), isolation="none",
                      population=60, headless=True, overlay=False, width=128, height=128, memory_every=0,
@@ -142,7 +143,7 @@ def _app_config(**kw):
 
 
 def test_boids_draw_their_last_tick_displacement_as_motion():
-    from gpi.cython_ext import drawlist as d
+    from gpi import draw as d
     from gpi.runtime.app import App
 
     with App(_app_config()) as app:
@@ -185,8 +186,9 @@ def test_windowed_loop_renders_between_ticks():
 
 
 def test_host_drawn_entities_carry_their_velocity_as_motion():
-    from gpi.cython_ext import drawlist as d
-    from gpi.runtime.app import App, AppConfig, demo_plugin_dirs
+    from gpi import draw as d
+    from gpi.runtime.app import App, AppConfig
+    from gpi.runtime.config import demo_plugin_dirs
 
     cfg = AppConfig(plugins=demo_plugin_dirs(names=("spawner", "movement")), isolation="none",
                     population=30, headless=True, overlay=False, width=128, height=128, memory_every=0)

@@ -11,8 +11,8 @@ from gpi.plugins.host import PluginHost
 from gpi.plugins.hoststate import HostStateError, decode_host_state, encode_host_state
 from gpi.replays import Replay, seek, verify
 from gpi.runtime.cli import main
-from gpi.runtime.recording import HostRecorder
-from gpi.runtime.replay_sim import HostSimulator
+from gpi.runtime.replay.recording import HostRecorder
+from gpi.runtime.replay.simulation import HostSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 DIARY = ROOT / "tests" / "replays" / "fixtures" / "diary"

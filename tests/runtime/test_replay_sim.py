@@ -6,7 +6,6 @@ Everything runs the real example plugins in isolation ``none`` (the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,9 @@ import pytest
 from gpi.replays import Player, Replay, verify
 from gpi.runtime.cli import main
 from gpi.runtime.overlay.replay_panel import ReplayControls, entity_rows, pick_entity
-from gpi.runtime.replay_sim import HostSimulator, arena_camera, render_ticks
+from gpi.runtime.replay.render import render_ticks
+from gpi.runtime.replay.simulation import HostSimulator
+from gpi.runtime.scene import arena_camera
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -67,7 +68,7 @@ def test_cli_verify_and_render(app_replay: Path, tmp_path: Path, capsys: pytest.
 def test_cli_verify_names_nondeterminism(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     path = tmp_path / "jitter.gpir"
     with World(seed=1) as world, PluginHost(world, isolation="none") as host:
@@ -87,7 +88,7 @@ def test_cli_plugins_search_path(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     first = tmp_path / "first"
     shutil.copytree(EXAMPLES / "movement", first / "movement")
@@ -150,17 +151,16 @@ def test_controls_and_inspector(app_replay: Path) -> None:
 
 @pytest.mark.gl
 def test_windowed_play_headless(app_replay: Path) -> None:
-    from gpi.runtime.replay_sim import play
+    from gpi.runtime.replay.render import play
 
     with Replay.open(app_replay) as rp, HostSimulator(rp.header) as sim:
-        args = argparse.Namespace(to=40, max_frames=3, headless=True)
-        assert play(rp, sim, args) == 0
+        assert play(rp, sim, to=40, max_frames=3, headless=True) == 0
 
 
 def _record_keys(path: Path, switch_at: int | None) -> None:
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     with World(seed=6) as world, PluginHost(world, isolation="none") as host:
         host.load(EXAMPLES / "movement", EXAMPLES / "player")
@@ -178,7 +178,7 @@ def test_cli_diff_and_play(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["replay", "diff", str(a), str(a)]) == 0
     assert main(["replay", "diff", str(a), str(b)]) == 1
     assert "tick 25: input differs" in capsys.readouterr().out
-    sim = "gpi.runtime.replay_sim:make_simulator"
+    sim = "gpi.runtime.replay.simulation:make_simulator"
     assert main(["replay", "diff", str(a), str(b), "--simulator", sim]) == 1
     out = capsys.readouterr().out
     assert "part at tick 25 (inputs differ)" in out

@@ -10,7 +10,7 @@ import pytest
 
 from gpi.replays import Replay, SimulatorUnavailableError, VerifyPool, verify, verify_parallel
 from gpi.runtime.cli import main
-from gpi.runtime.replay_sim import HostSimulator, confined_simulator, make_simulator
+from gpi.runtime.replay.simulation import HostSimulator, confined_simulator, make_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -24,7 +24,7 @@ def _record(path: Path, dirs: list[Path], ticks: int, *, isolation: str, keyfram
             population: int | None = None) -> None:
     from gpi.ecs import World
     from gpi.plugins.host import PluginHost
-    from gpi.runtime.recording import HostRecorder
+    from gpi.runtime.replay.recording import HostRecorder
 
     with World(seed=5) as world, PluginHost(world, isolation=isolation) as host:
         host.load(*dirs)
@@ -106,7 +106,7 @@ def test_verify_all_systems_runs_draw_systems_too(demo: Path, capsys: pytest.Cap
 
 def test_a_confined_worker_has_room_for_every_plugins_memory(tmp_path: Path) -> None:
     from gpi.plugins.sandbox import SandboxPolicy
-    from gpi.runtime.replay_sim import _confined_policy
+    from gpi.runtime.replay.simulation import _confined_policy
 
     dirs = []
     for name, mb in (("big", 6000), ("bigger", 9000)):

@@ -284,3 +284,33 @@ def test_wave_stats():
     for key, s in stats.items():
         durs = [w.dur_ns * 1e-6 for w in list(tel.waves) if (w.stage, w.wave) == key][-50:]
         assert s.count == 50 and s.mean == pytest.approx(np.mean(durs))
+
+
+def test_leak_check_catches_4_5_mib_per_1k_ticks_within_1200_ticks():
+    """The growth `gpi profile --leak-check` used to call "ok": now suspect; allocator wobble stays ok."""
+    mib = 1024 * 1024
+    rng = np.random.default_rng(5)
+    samples = [
+        MemorySample(tick=t, t_ns=t, rss={
+            "host": int(80 * mib + 4.5 * mib * t / 1000 + rng.normal(0, 0.3 * mib)),
+            "child": int(40 * mib + (3 * mib if (t // 120) % 2 else 0)),  # arenas come and go
+        })
+        for t in range(0, 1201, 12)
+    ]
+    reports = {r.label: r for r in leak_check(samples)}
+    assert reports["host"].suspect
+    assert reports["host"].slope_mib_per_1k_ticks == pytest.approx(4.5, rel=0.1)
+    assert not reports["child"].suspect
+    # the threshold is in MiB per 1000 ticks
+    assert not leak_check(samples, max_slope_mib=5.0)[0].suspect
+
+
+def test_retained_counts_stop_growing_once_the_windows_are_full():
+    tel = Telemetry(window=50, history=200)
+    fill(tel, frames=250)
+    first = tel.retained()
+    fill(tel, frames=300, seed=8)
+    assert tel.retained() == first
+    assert first["calls"] == first["waves"] == first["frames"] == 200
+    assert first["system_windows"] == 50 * len(SYSTEMS) and first["frame_window"] == 50
+    assert tel.history_dropped > 0

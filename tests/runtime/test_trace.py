@@ -84,3 +84,32 @@ def test_unwritable_trace_path(tmp_path):
     with pytest.raises(TraceWriteError) as exc:
         write_chrome_trace(Telemetry(), blocker / "trace.json")
     assert isinstance(exc.value, OSError) and "Chrome trace" in str(exc.value)
+
+
+def test_streamed_trace_holds_every_record_and_none_in_memory(tmp_path):
+    path = tmp_path / "out" / "trace.json"
+    tel = Telemetry(history=16, trace_path=path, clock_ns=lambda: 1_000_000_000)
+    fill(tel, frames=40)
+    tel.sample_memory(39)
+    assert not path.exists()  # appears whole, at the end
+    assert len(tel.calls) == 16  # the history is bounded ...
+    tel.finish_trace({"run": "stream"})
+    doc = json.loads(path.read_text())
+    events = doc["traceEvents"]
+    for ev in events:
+        check_event(ev)
+    cats = Counter(e.get("cat") for e in events if e["ph"] == "X")
+    # ... the file is not: every frame, wave and call of the run
+    assert cats["frame"] == 40 and cats["wave"] == 40 * 3 and cats["system"] == 40 * len(SYSTEMS)
+    assert doc["otherData"]["run"] == "stream" and doc["otherData"]["events"] == len(events)
+    assert sum(1 for e in events if e["ph"] == "C") == 1
+    tel.close()  # already finished: nothing changes
+    assert json.loads(path.read_text()) == doc
+    assert [p.name for p in path.parent.iterdir()] == ["trace.json"]
+
+
+def test_stream_of_an_unwritable_path_fails_up_front(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TraceWriteError, match="Chrome trace"):
+        Telemetry(trace_path=blocker / "trace.json")

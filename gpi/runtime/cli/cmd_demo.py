@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for demo.png and demo_profile/ (default out)")
     p.add_argument("--render-every", type=int, default=6, metavar="N",
                    help="headless: draw a frame every N ticks (default 6; 0: only the screenshot)")
+    p.add_argument("--native", action="store_true",
+                   help="use the C boids plugin (examples/plugins/boids_native, built with CMake on first use) "
+                        "instead of the Python one")
     p.set_defaults(handler=_demo)
 
 
@@ -51,6 +54,15 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"gpi demo: example plugins not found: {', '.join(map(str, missing))}; "
               "run the demo from a source checkout of gpi-sandbox", file=sys.stderr)
         return 1
+    if args.native:  # boids steering in C: same behaviour class, faster (docs/plugin-guide.md)
+        from gpi.plugins.native.build import BuildError, build_project, plugin_dirs
+
+        try:
+            built = plugin_dirs(build_project(root / "boids_native"))["boids_native"]
+        except (BuildError, KeyError) as exc:
+            print(f"gpi demo: error: cannot build examples/plugins/boids_native: {exc}", file=sys.stderr)
+            return 1
+        dirs = [built if d.name == "boids" else d for d in dirs]
     if args.entities < 0:
         print(f"gpi demo: error: --entities must be >= 0, got {args.entities}", file=sys.stderr)
         return 2

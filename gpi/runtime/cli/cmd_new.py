@@ -34,19 +34,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dir", type=Path, default=Path("."), help="parent folder (default: current folder)"
     )
     plug.add_argument("--force", action="store_true", help="overwrite files in an existing folder")
+    plug.add_argument("--lang", choices=("python", "c"), default="python",
+                      help="python (default): a plugin folder; c: a CMake project building a native plugin")
     plug.set_defaults(handler=_new_plugin)
 
 
 def _new_plugin(args: argparse.Namespace) -> int:
-    from gpi.plugins.scaffold import TEMPLATE_FILES, create_plugin
+    from gpi.plugins.scaffold import C_TEMPLATE_FILES, TEMPLATE_FILES, create_plugin
 
+    lang = getattr(args, "lang", "python")
     try:
-        folder = create_plugin(args.name, args.dir, force=args.force)
+        folder = create_plugin(args.name, args.dir, force=args.force, lang=lang)
     except (PluginError, OSError) as exc:
         print(f"gpi new plugin: error: {exc}", file=sys.stderr)
         return 1
     print(f"created plugin {args.name!r} in {folder}:")
-    for dest in TEMPLATE_FILES.values():
+    for dest in (C_TEMPLATE_FILES if lang == "c" else TEMPLATE_FILES).values():
         print(f"  {folder / dest.format(name=args.name)}")
-    print(f"next: python -m pytest {folder / 'tests'}")
+    if lang == "c":
+        print(f'next: cmake -S {folder} -B {folder / "build"} -Dgpi_DIR="$(gpi sdk --cmakedir)" && '
+              f"cmake --build {folder / 'build'} && ctest --test-dir {folder / 'build'}")
+    else:
+        print(f"next: python -m pytest {folder / 'tests'}")
     return 0

@@ -7,8 +7,14 @@ prints the per-system table and writes under ``--out`` (default
 ``out/profile``): ``trace.json`` (Chrome trace; open it in Perfetto),
 ``frame_times.png``, ``systems.txt`` and, with ``--leak-check``,
 ``leaks.txt``: the RSS growth of the host and each child (sampled every
-``--memory-every`` ticks, first 20 % skipped as warm-up). A suspect leak
-makes the exit status 3 so CI can gate on it. ``--render`` draws every tick
+``--memory-every`` ticks, first 20 % skipped as warm-up; a line fitted
+through the rest, suspect above ``--max-growth`` MiB per 1000 ticks, see
+:mod:`gpi.runtime.telemetry.memory`) and how many records the app, its
+telemetry and its host retain at the end of the warm-up and at the end. A
+suspect leak makes the exit status 3 so CI can gate on it. The trace is
+streamed to disk as the run goes (every call of the run, held nowhere in
+memory). With ``--leak-check`` the statistics windows are as long as the
+warm-up (at most 600 ticks), so they are full before the measured part. ``--render`` draws every tick
 offscreen (scene and overlay, SDL + EGL) so frame times include rendering.
 
 The helpers here (:func:`check_plugin_dirs`, :func:`progress_bar`) are shared
@@ -22,6 +28,9 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from gpi.runtime.telemetry.memory import DEFAULT_MAX_SLOPE_MIB
 
 __all__ = ["check_plugin_dirs", "positive_int", "progress_bar", "register"]
 
@@ -82,6 +91,22 @@ def progress_bar(total: int, description: str, *, enabled: bool = True) -> Itera
         yield lambda done: prog.update(task, completed=done)
 
 
+LEAK_WARMUP = 0.2
+"""Fraction of the ticks the leak check skips (caches and bounded windows fill first)."""
+
+
+def _retained_table(retained: dict[str, tuple[int, int]], warm: int) -> Any:
+    """Records held at the end of the warm-up and at the end, per store."""
+    from rich.table import Table
+
+    table = Table(title="retained records")
+    for col, justify in (("store", "left"), (f"tick {warm}", "right"), ("end", "right"), ("growth", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, (a, b) in sorted(retained.items()):
+        table.add_row(name, str(a), str(b), f"{b - a:+d}")
+    return table
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gpi profile``."""
     p = subparsers.add_parser(
@@ -94,6 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ticks", type=positive_int, required=True, help="ticks to run")
     p.add_argument("--out", default="out/profile", help="output folder (default: out/profile)")
     p.add_argument("--leak-check", action="store_true", help="report RSS growth of host and children")
+    p.add_argument("--max-growth", type=float, default=DEFAULT_MAX_SLOPE_MIB, metavar="MIB",
+                   help=f"leak check: suspect above this many MiB per 1000 ticks (default {DEFAULT_MAX_SLOPE_MIB})")
     p.add_argument("--memory-every", type=non_negative_int, default=None,
                    help="ticks between RSS samples (default: 60, or ticks/100 with --leak-check)")
     p.add_argument("--isolation", choices=("process", "none"), default="process",
@@ -128,19 +155,29 @@ def run(args: argparse.Namespace) -> int:
     every = args.memory_every
     if every is None:
         every = max(1, args.ticks // 100) if args.leak_check else 60
+    warm = int(args.ticks * LEAK_WARMUP)
+    # a leak check measures after the warm-up, so every bounded window must be full by then
+    window = max(60, min(warm, 600)) if args.leak_check else max(600, min(args.ticks, 10_000))
     cfg = AppConfig(plugins=dirs, seed=args.seed, isolation=args.isolation, render=args.render,
                     headless=True, overlay=args.render,
                     population=args.population, memory_every=every,
-                    telemetry_window=max(600, min(args.ticks, 10_000)))
+                    telemetry_window=window, telemetry_history=window, host_records=window,
+                    trace_path=Path(args.out) / "trace.json")
     try:
         with App(cfg) as app:
             app.start()
+            retained: dict[str, tuple[int, int]] = {}
             with progress_bar(args.ticks, "profiling", enabled=not args.no_progress) as update:
                 shots = {app.tick + args.ticks: args.screenshot} if args.screenshot else None
-                app.run_headless(args.ticks, render_every=1 if args.render else 0, screenshots=shots,
-                                 progress=update)
+                first = app.retained()
+                if warm:  # the retained counts once warm, then at the end
+                    app.run_headless(warm, render_every=1 if args.render else 0, progress=update)
+                    first = app.retained()
+                app.run_headless(args.ticks - warm, render_every=1 if args.render else 0, screenshots=shots,
+                                 progress=lambda done: update(warm + done))
+                retained = {k: (first.get(k, 0), v) for k, v in app.retained().items()}
             app.telemetry.sample_memory(app.tick, app.child_pids())
-            report = app.write_profile(args.out)
+            report = app.write_profile(args.out, leak_warmup=LEAK_WARMUP, max_slope_mib=args.max_growth)
             problems = app.telemetry.validate()
     except (GpiError, OSError) as exc:
         err.print(f"gpi profile: error: {exc}")
@@ -159,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"leak report: {report.leaks_txt}")
         else:
             err.print("leak check: fewer than two memory samples; run more ticks or lower --memory-every")
+        out.print(_retained_table(retained, warm))
         if report.suspect_leaks:
             names = ", ".join(r.label for r in report.suspect_leaks)
             err.print(f"leak check: suspect RSS growth in {names}")

@@ -10,10 +10,11 @@
   :mod:`gpi.replays.parallel`), and systems that cannot change the world
   (draw-only) are skipped;
 - ``gpi replay diff A B``: the first tick where two recordings part;
-- ``gpi replay play FILE [--to TICK]``: re-simulate headless to a tick and print
-  its checksum (the windowed player comes from the simulator hook);
+- ``gpi replay play FILE [--to TICK] [--window]``: re-simulate headless to a
+  tick and print its checksum, or play in a window
+  (:func:`gpi.runtime.replay.render.play`);
 - ``gpi replay render FILE --ticks 10,50 --out DIR`` (or ``--tick T`` repeated):
-  PNGs of chosen ticks (from the simulator hook).
+  PNGs of chosen ticks (:func:`gpi.runtime.replay.render.render`).
 
 ``--plugins DIR`` (repeatable) tells the simulator where to look for the
 replay's plugins when the recorded folders are gone.
@@ -21,17 +22,18 @@ replay's plugins when the recorded folders are gone.
 Re-simulation needs a simulator, built by a factory ``f(header) ->
 Simulator`` (see :mod:`gpi.replays.verify`). ``--simulator module:function``
 or ``path/to/file.py:function`` names it; the default is
-``$GPI_REPLAY_SIMULATOR`` or ``gpi.runtime.replay_sim:make_simulator``. The
-module may also define ``play(replay, simulator, args) -> int`` and
-``render(replay, simulator, ticks, out_dir) -> list[path]``. When no
-simulator can be built the command says so and exits 2.
+``$GPI_REPLAY_SIMULATOR`` or ``gpi.runtime.replay.simulation:make_simulator``.
+A factory may take keyword arguments ``force``, ``plugins``, ``isolation``,
+``skip_effect_free`` and ``data_dir``; it gets those it names. Playing in a
+window and rendering draw the simulator's ``world`` through the app's scene
+(:mod:`gpi.runtime.scene`). When no simulator can be built, or it has no
+world to draw, the command says so and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
 import functools
 import importlib
 import importlib.util
@@ -59,10 +61,12 @@ from gpi.replays import (
     verify_parallel,
 )
 from gpi.replays.parallel import segments
+from gpi.runtime.cli.replay_info import info_dict, print_info
+from gpi.safetext import neutralise
 
 __all__ = ["DEFAULT_SIMULATOR", "load_simulator", "register", "worker_simulator"]
 
-DEFAULT_SIMULATOR = "gpi.runtime.replay_sim:make_simulator"
+DEFAULT_SIMULATOR = "gpi.runtime.replay.simulation:make_simulator"
 #: ``verify --jobs auto`` goes parallel from this many ticks (30 s at 60 Hz):
 #: below it, starting the workers costs more than they save
 AUTO_PARALLEL_TICKS = 1800
@@ -210,8 +214,8 @@ def _load_hook(spec: str) -> tuple[ModuleType, str]:
             module = importlib.import_module(mod_name)
     except ImportError as exc:
         raise SimulatorUnavailableError(
-            f"re-simulation is not available yet: cannot import {mod_name!r} ({exc}). "
-            "Pass --simulator module:function, or set GPI_REPLAY_SIMULATOR"
+            f"cannot import the simulator module {mod_name!r} ({exc}); "
+            "pass --simulator module:function, or set GPI_REPLAY_SIMULATOR"
         ) from exc
     return module, attr
 
@@ -233,7 +237,8 @@ def load_simulator(
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise SimulatorUnavailableError(
-            f"re-simulation is not available yet: {module.__name__} has no function {attr!r}"
+            f"the simulator module {module.__name__} has no function {attr!r}; "
+            "pass --simulator module:function, or set GPI_REPLAY_SIMULATOR"
         )
     try:
         params = inspect.signature(factory).parameters
@@ -294,136 +299,15 @@ def _simulator(args: argparse.Namespace, header: ReplayHeader, **options: Any) -
         return load_simulator(args.simulator, header, **options)
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def _info_dict(rp: Replay) -> dict[str, Any]:
-    h = rp.header
-    seconds = rp.tick_count / h.tick_rate
-    return {
-        "file": rp.path,
-        "file_bytes": rp.file_size,
-        "engine_version": h.engine_version,
-        "abi_version": h.abi_version,
-        "seed": h.seed,
-        "tick_rate": h.tick_rate,
-        "start_tick": h.start_tick,
-        "keyframe_interval": h.keyframe_interval,
-        "checksum_interval": h.checksum_interval,
-        "created": h.created,
-        "plugins": [dict(p) for p in h.plugins],
-        "components": [c.get("name", "?") for c in h.schema],
-        "initial_snapshot_bytes": len(h.initial_snapshot),
-        "ticks": rp.tick_count,
-        "first_tick": rp.start_tick if rp.tick_count else None,
-        "last_tick": rp.last_tick,
-        "seconds": seconds,
-        "blocks": len(rp.blocks),
-        "keyframes": rp.keyframe_ticks,
-        "bytes_per_tick": rp.bytes_per_tick(),
-        "bytes_per_tick_without_keyframes": rp.bytes_per_tick(include_keyframes=False),
-        "bytes_per_second": rp.data_bytes / seconds if seconds else 0.0,
-        "complete": rp.complete,
-        "tail": None
-        if rp.tail is None
-        else {
-            "kind": rp.tail.kind,
-            "offset": rp.tail.offset,
-            "block": rp.tail.block_index,
-            "tick": rp.tail.tick,
-            "reason": rp.tail.reason,
-            "lost_bytes": rp.tail.lost_bytes,
-        },
-    }
-
-
-# -- handlers ------------------------------------------------------------------
-
-
 @_exits
 def _info(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     with rp:
-        d = _info_dict(rp)
+        d = info_dict(rp)
     if args.json:
         print(json.dumps(d))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    con = Console()
-    t = Table(title=f"replay {args.file}", show_header=False)
-    t.add_column("field", style="bold")
-    t.add_column("value")
-    created = (
-        _dt.datetime.fromtimestamp(d["created"], _dt.UTC).isoformat(timespec="seconds")
-        if d["created"]
-        else "-"
-    )
-    kfs = d["keyframes"]
-    kf_text = f"{len(kfs)}" + (
-        f" (ticks {', '.join(map(str, kfs[:6]))}{', ...' if len(kfs) > 6 else ''})" if kfs else ""
-    )
-    rows = [
-        ("engine / ABI", f"{d['engine_version']} / ABI {d['abi_version']}"),
-        ("created", created),
-        ("seed", str(d["seed"])),
-        ("tick rate", f"{d['tick_rate']:g} Hz"),
-        (
-            "ticks",
-            f"{d['ticks']} ({d['first_tick']}..{d['last_tick']}, {d['seconds']:.1f} s)"
-            if d["ticks"]
-            else "0",
-        ),
-        ("blocks", str(d["blocks"])),
-        ("keyframes", f"{kf_text}, every {d['keyframe_interval']} ticks"),
-        (
-            "checksums",
-            f"chain per block, plus every {d['checksum_interval']} ticks and at keyframes"
-            if d["checksum_interval"]
-            else "chain per block, plus at keyframes",
-        ),
-        ("components", ", ".join(d["components"]) or "-"),
-        ("initial snapshot", _fmt_bytes(d["initial_snapshot_bytes"])),
-        ("file size", _fmt_bytes(d["file_bytes"])),
-        (
-            "bytes per tick",
-            f"{d['bytes_per_tick']:.2f} ({d['bytes_per_tick_without_keyframes']:.2f} without keyframe blocks)",
-        ),
-        ("bytes per second", f"{d['bytes_per_second']:.1f}"),
-    ]
-    if d["tail"] is not None:
-        tl = d["tail"]
-        rows.append(
-            (
-                "damage",
-                f"[red]{tl['kind']} tail at byte {tl['offset']} (block {tl['block']}): "
-                f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {tl['reason']}[/red]",
-            )
-        )
-    rows.append(
-        (
-            "closed cleanly",
-            "[green]yes[/green]"
-            if d["complete"]
-            else "[yellow]no (recorder did not close; readable up to the last block)[/yellow]",
-        )
-    )
-    for k, v in rows:
-        t.add_row(k, v)
-    con.print(t)
-    if d["plugins"]:
-        pt = Table(title="plugins")
-        for col in ("name", "version", "content hash"):
-            pt.add_column(col)
-        for p in d["plugins"]:
-            pt.add_row(str(p["name"]), str(p["version"]), str(p["content_hash"]))
-        con.print(pt)
+    else:
+        print_info(d, str(args.file))
     return 0
 
 
@@ -506,10 +390,14 @@ def _verify(args: argparse.Namespace) -> int:
                 label = "verifying" if jobs == 1 else f"verifying ({jobs} workers)"
                 task = bar.add_task(label, total=rp.tick_count)
                 res = run(lambda done, total: bar.update(task, completed=done))
+        if res.ok and res.incomplete:  # every tick it holds matched, but it holds too few
+            con.print(f"[yellow]INCOMPLETE[/yellow] {neutralise(res.message, markup=True)}", highlight=False,
+                      soft_wrap=True)
+            return 1
         if res.ok:
-            con.print(f"[green]OK[/green] {res.message}")
+            con.print(f"[green]OK[/green] {neutralise(res.message, markup=True)}")
             return 0
-        con.print(f"[red]DIVERGED[/red] {res.message}")
+        con.print(f"[red]DIVERGED[/red] {neutralise(res.message, markup=True)}")
         if res.details:
             from rich.table import Table
 
@@ -552,17 +440,25 @@ def _diff(args: argparse.Namespace) -> int:
     return 0 if res.same else 1
 
 
+def _drawable(args: argparse.Namespace, sim: Any, what: str) -> bool:
+    """Whether ``sim`` has a world to draw; says so (for ``what``) when it has none."""
+    if hasattr(sim, "world"):
+        return True
+    _err(f"{what} draws the simulator's world, and the one from {args.simulator} has none")
+    return False
+
+
 @_exits
 def _play(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     with rp:
-        sim, module = _simulator(args, rp.header)
+        sim, _ = _simulator(args, rp.header)
         if args.window:
-            play_fn = getattr(module, "play", None)
-            if play_fn is None:
-                _err("windowed playback is not available yet: the simulator module has no play()")
+            if not _drawable(args, sim, "windowed playback"):
                 return 2
-            return int(play_fn(rp, sim, args) or 0)
+            from gpi.runtime.replay.render import play
+
+            return play(rp, sim, to=args.to)
         last = rp.last_tick
         if last is None:
             _err(f"{args.file}: the replay holds no ticks")
@@ -573,9 +469,7 @@ def _play(args: argparse.Namespace) -> int:
         except ReplayError as exc:
             _err(str(exc))
             return 1
-        checksum = getattr(sim, "checksum", None)
-        extra = f", checksum {checksum():#018x}" if callable(checksum) else ""
-        print(f"simulated to tick {to}{extra}")
+        print(f"simulated to tick {to}, checksum {sim.checksum():#018x}")
         return 0
 
 
@@ -583,10 +477,8 @@ def _play(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     rp = _open(args.file)
     with rp:
-        sim, module = _simulator(args, rp.header)
-        render_fn = getattr(module, "render", None)
-        if render_fn is None:
-            _err("rendering is not available yet: the simulator module has no render()")
+        sim, _ = _simulator(args, rp.header)
+        if not _drawable(args, sim, "rendering"):
             return 2
         ticks = list(args.tick)
         try:
@@ -597,7 +489,8 @@ def _render(args: argparse.Namespace) -> int:
         if not ticks:
             _err("name the ticks to render with --ticks 10,50 or --tick T (repeat)")
             return 1
-        args.out.mkdir(parents=True, exist_ok=True)
-        for path in render_fn(rp, sim, ticks, args.out):
+        from gpi.runtime.replay.render import render
+
+        for path in render(rp, sim, ticks, args.out):
             print(path)
         return 0

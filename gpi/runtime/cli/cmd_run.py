@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpi.safetext import neutralise
+
 __all__ = ["add_common", "register", "run_app", "scripted_keys"]
 
 
@@ -75,7 +77,7 @@ def _positive_float(text: str) -> float:
 
 
 def _screenshot(text: str) -> tuple[int, Path]:
-    from gpi.runtime.app import parse_screenshot
+    from gpi.runtime.config import parse_screenshot
 
     try:
         return parse_screenshot(text)
@@ -134,7 +136,8 @@ def _size(text: str) -> tuple[int, int] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gpi.runtime.app import SceneError, load_scene
+    from gpi.runtime.config import load_scene
+    from gpi.runtime.errors import SceneError
 
     title = "gpi run"
     if args.scene is not None and args.plugins:
@@ -202,7 +205,7 @@ def run_app(
         width=size[0], height=size[1], title=title, tick_rate=1.0 / args.dt,
         population=args.population if args.population is not None else (scene.population if scene else None),
         sandbox=False if args.no_sandbox else None, parallel=not args.serial,
-        telemetry_window=max(600, min(ticks or 600, 20_000)),
+        telemetry_window=max(600, min(ticks or 600, 3600)),  # statistics over the last minute at most
     )
     if scene is not None:
         cfg.camera_center, cfg.camera_zoom = scene.camera_center, scene.camera_zoom
@@ -214,7 +217,7 @@ def run_app(
         try:
             app.start()
         except (GpiError, OSError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {neutralise(exc, markup=True)}", highlight=False, soft_wrap=True)
             return 1
         for name, value in (resources or {}).items():
             app.world.insert_resource(name, value)
@@ -245,7 +248,7 @@ def run_app(
                         app.render_frame(fresh_overlay=True)
                         app.save_screenshot(final_screenshot)
         except GpiError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {neutralise(exc, markup=True)}", highlight=False, soft_wrap=True)
             return 1
         elapsed = time.perf_counter() - t0
         app.stop_recording()
@@ -296,16 +299,18 @@ def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
     summary.add_row("ticks/s", f"{ticks / max(elapsed, 1e-9):,.1f}")
     frame = app.telemetry.frame_stats()
     summary.add_row("frame ms (mean / p95 / max)", f"{frame.mean:.2f} / {frame.p95:.2f} / {frame.max:.2f}")
-    summary.add_row("faults", str(len(app.host.faults)))
+    summary.add_row("faults", str(app.host.events.fault_count))
     summary.add_row("checksum", f"{app.world.checksum():#018x}")
     for lp in app.host.plugins.values():
         layers = (lp.sandbox or {}).get("layers") or {}
         active = [n for n, layer in layers.items() if isinstance(layer, Mapping) and layer.get("active")]
-        summary.add_row(f"plugin {lp.name}", f"{lp.status}, restarts {lp.restarts}, "
-                                             f"sandbox: {', '.join(active) or 'none'}")
+        summary.add_row(f"plugin {neutralise(lp.name, markup=True)}", f"{lp.status}, restarts {lp.restarts}, "
+                        f"sandbox: {neutralise(', '.join(active) or 'none', markup=True)}")
     console.print(summary)
-    for f in app.host.faults[:5]:
-        console.print(f"[yellow]fault[/yellow] tick {f['tick']} {f['kind']}: {str(f['error']).splitlines()[0]}")
+    for f in app.host.faults[:5]:  # plugin text: control characters and rich markup neutralised
+        first = (str(f["error"]).splitlines() or [""])[0]
+        console.print(f"[yellow]fault[/yellow] tick {f['tick']} {neutralise(f['kind'], markup=True)}: "
+                      f"{neutralise(first, markup=True, limit=500)}", highlight=False, soft_wrap=True)
     for line in app.logs:
-        if "not available" in line or "failed" in line:
-            console.print(f"[yellow]note[/yellow] {line}")
+        if "not available" in line or "failed" in line or "recording stopped early" in line:
+            console.print(f"[yellow]note[/yellow] {neutralise(line, markup=True)}", highlight=False, soft_wrap=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gpi.plugins.faults import PluginState
 from gpi.runtime.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ __all__ = [
     "apply_loop_actions",
 ]
 
-PLUGIN_STATES = ("running", "crashed", "restarting", "disabled")
+PLUGIN_STATES = tuple(str(s) for s in PluginState)
 """The states a plugin can be shown in."""
 
 ACTION_KINDS = (

@@ -59,6 +59,8 @@ _STATE_COLORS = {
     "crashed": (0.95, 0.30, 0.30, 1.0),
     "restarting": (0.95, 0.80, 0.25, 1.0),
     "disabled": (0.55, 0.55, 0.55, 1.0),
+    "starting": (0.60, 0.75, 0.95, 1.0),
+    "stopped": (0.55, 0.55, 0.55, 1.0),
 }
 _MOUSE_EVENTS = (
     sdl2.SDL_MOUSEMOTION,

@@ -1,7 +1,7 @@
 """The replay panel: timeline scrubber, transport buttons and entity inspector.
 
 A separate ImGui window, "GPI replay", drawn by the windowed replay player
-(:func:`gpi.runtime.replay_sim.play`) beside or instead of the profiler:
+(:func:`gpi.runtime.replay.render.play`) beside or instead of the profiler:
 
 - **Timeline**: a slider over the replay's readable ticks (dragging it seeks,
   re-simulating from the nearest keyframe), the current tick, the keyframe

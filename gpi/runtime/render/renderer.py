@@ -1,8 +1,8 @@
 """The OpenGL 3.3 core renderer: draws draw lists straight out of shared memory.
 
 Each frame the renderer takes the draw lists of the host and of every child
-(each a byte region in the format of :mod:`gpi.cython_ext.drawlist`: a
-:class:`~gpi.cython_ext.drawlist.DrawList`, a :class:`gpi.shm.Segment`, a
+(each a byte region in the format of :mod:`gpi.draw`: a
+:class:`~gpi.draw.DrawList`, a :class:`gpi.shm.Segment`, a
 numpy array or any buffer), and for each one:
 
 1. reads and validates its header and batch table (a copy of a few hundred
@@ -50,12 +50,12 @@ from typing import Any
 
 import numpy as np
 
-from gpi.cython_ext.drawlist import (
+from gpi.draw import (
     MOTION_SIZE,
     VERTEX_SIZE,
     DrawList,
     DrawListError,
-    _as_u8,
+    as_u8,
     read_batches,
     read_header,
 )
@@ -91,7 +91,7 @@ def resolve_region(source: Any) -> np.ndarray:
     """The flat uint8 array behind a draw-list ``source`` (DrawList, Segment, array, buffer)."""
     if isinstance(source, DrawList):
         return source.buffer
-    return _as_u8(source, writable=False)
+    return as_u8(source, writable=False)
 
 
 def _compile(kind: int, src: str, name: str) -> int:

@@ -1,7 +1,7 @@
 """GLSL 3.30 core shaders of the 2D renderer.
 
 One program draws every draw-list vertex (float32 x, y + normalised uint8
-RGBA, see :mod:`gpi.cython_ext.drawlist`): the vertex shader moves each
+RGBA, see :mod:`gpi.draw`): the vertex shader moves each
 vertex back along its motion (float32 dx, dy: how far it moved during the
 last tick; a constant zero for lists without a motion stream) by
 ``u_lag = 1 - alpha`` of it, so a frame drawn ``alpha`` of the way between two

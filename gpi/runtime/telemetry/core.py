@@ -6,15 +6,21 @@ feed it :class:`~.records.CallRecord`, :class:`~.records.WaveRecord`,
 overlay, the ``gpi profile`` table, the Chrome trace and the frame-time plot
 all read from here, so every figure on screen is also available headless.
 
-Two kinds of storage, both bounded:
+Everything it keeps is bounded, so a host that runs for a day holds what it
+held after a minute (:meth:`Telemetry.retained` counts it):
 
 - *Rolling windows* (``window`` entries; default 600, ten seconds at 60 Hz):
   frame times, the last calls of each system, and per-frame per-system time
   (one column per frame, for the stacked plot). Statistics (mean, p95, max)
   are computed over these.
-- *History* (``history`` entries per kind; default 200 000): every record in
-  order, for the trace file. When full, the oldest records go first and
-  :attr:`Telemetry.history_dropped` counts them.
+- *History* (``history`` entries per kind; default 4096): the latest records
+  in order, for :meth:`Telemetry.validate` and an in-memory trace. When full,
+  the oldest records go first and :attr:`Telemetry.history_dropped` counts
+  them.
+- *Trace stream* (``trace_path``): every record is also written to a Chrome
+  trace file as it is made (:class:`~.trace.TraceStream`), so a trace of the
+  whole run costs no memory; :meth:`Telemetry.finish_trace` (or
+  :meth:`Telemetry.close`) puts the file in place.
 
 Frame bookkeeping: calls and waves recorded between two frame records belong
 to the later frame. :meth:`Telemetry.validate` checks the nesting invariants
@@ -32,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -40,10 +47,13 @@ from gpi.runtime.telemetry.errors import TelemetryError
 from gpi.runtime.telemetry.memory import LeakReport, leak_check, rss_bytes
 from gpi.runtime.telemetry.records import CallRecord, FrameRecord, MemorySample, WaveRecord
 from gpi.runtime.telemetry.stats import Stats, summarize
+from gpi.runtime.telemetry.trace import TraceStream
 
-__all__ = ["SYSTEM_SORT_KEYS", "SystemRow", "Telemetry", "sort_rows"]
+__all__ = ["DEFAULT_HISTORY", "SYSTEM_SORT_KEYS", "SystemRow", "Telemetry", "sort_rows"]
 
 _NS_TO_MS = 1e-6
+DEFAULT_HISTORY = 4096
+"""Records of each kind kept in order (about a minute of a 60 Hz demo's calls)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +125,9 @@ class Telemetry:
         self,
         window: int = 600,
         *,
-        history: int = 200_000,
+        history: int = DEFAULT_HISTORY,
         clock_ns: Callable[[], int] = monotonic_ns,
+        trace_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if window < 1 or history < 1:
             raise TelemetryError(
@@ -144,6 +155,10 @@ class Telemetry:
         """Memory samples in order (for plots, the trace and the leak check)."""
         self.history_dropped = 0
         """Records pushed out of the history because it was full."""
+        self.trace: TraceStream | None = None
+        """The Chrome trace being streamed to disk, if ``trace_path`` was given."""
+        if trace_path is not None:
+            self.trace = TraceStream(trace_path, origin_ns=clock_ns())
 
     # -- recording ----------------------------------------------------------
     def now_ns(self) -> int:
@@ -166,6 +181,8 @@ class Telemetry:
         calls.append(record)
         self._frame_calls_ns[key] = self._frame_calls_ns.get(key, 0) + record.host_wall_ns
         self._push(self.calls, record)
+        if self.trace is not None:
+            self.trace.call(record)
 
     def record_wave(
         self, tick: int, wave: int, start_ns: int, dur_ns: int, stage: str = ""
@@ -178,6 +195,8 @@ class Telemetry:
             durations = self._wave_ns[(rec.stage, rec.wave)] = deque(maxlen=self.window)
         durations.append(rec.dur_ns)
         self._push(self.waves, rec)
+        if self.trace is not None:
+            self.trace.wave(rec)
         return rec
 
     def record_frame(self, tick: int, start_ns: int, dur_ns: int, ticks: int = 1) -> FrameRecord:
@@ -199,6 +218,8 @@ class Telemetry:
         self._frame_calls_ns.clear()
         self._frame_waves_ns = 0
         self._push(self.frames, rec)
+        if self.trace is not None:
+            self.trace.frame(rec)
         return rec
 
     def begin_frame(self, tick: int) -> None:
@@ -243,11 +264,40 @@ class Telemetry:
                 rss[label] = value
         sample = MemorySample(int(tick), self._clock_ns(), rss)
         self._push(self.memory, sample)
+        if self.trace is not None:
+            self.trace.memory(sample)
         return sample
 
     def clear(self) -> None:
-        """Forget everything (windows and history)."""
+        """Forget the windows and the history (a trace being streamed goes on)."""
+        trace = self.trace
         self.__init__(self.window, history=self.history, clock_ns=self._clock_ns)  # type: ignore[misc]
+        self.trace = trace
+
+    def finish_trace(self, metadata: Mapping[str, object] | None = None) -> Path | None:
+        """Close the streamed trace (``otherData`` gets ``metadata``); its path, or None if none."""
+        if self.trace is None:
+            return None
+        other = {"frames": self._frame_count, **(metadata or {})}
+        return self.trace.close(other)
+
+    def close(self) -> None:
+        """Put a streamed trace in place (what was recorded so far); safe twice."""
+        if self.trace is not None and not self.trace.closed:
+            self.finish_trace({"closed_early": True})
+
+    def retained(self) -> dict[str, int]:
+        """How many records each store holds now: flat once the windows are full (the leak test's view)."""
+        return {
+            "calls": len(self.calls),
+            "waves": len(self.waves),
+            "frames": len(self.frames),
+            "memory": len(self.memory),
+            "system_windows": sum(len(d) for d in self._calls_by_key.values()),
+            "system_series": sum(len(d) for d in self._series.values()),
+            "wave_windows": sum(len(d) for d in self._wave_ns.values()),
+            "frame_window": len(self._frame_ns),
+        }
 
     # -- reading --------------------------------------------------------------
     @property

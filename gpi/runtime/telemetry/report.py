@@ -3,7 +3,10 @@
 :func:`write_profile` takes a filled :class:`~.core.Telemetry` and an output
 directory and writes:
 
-- ``trace.json``: the Chrome trace (open it in https://ui.perfetto.dev);
+- ``trace.json``: the Chrome trace (open it in https://ui.perfetto.dev):
+  the whole run when the telemetry streamed it (``trace_path``; the stream
+  is closed here and ``out_dir/trace.json`` is where it should point), else
+  what its bounded history holds;
 - ``frame_times.png``: the frame-time plot;
 - ``systems.txt``: the per-system table as plain text (the same table
   :func:`~.table.system_table` prints in colour);
@@ -25,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpi.runtime.telemetry.core import Telemetry
-from gpi.runtime.telemetry.memory import LeakReport
+from gpi.runtime.telemetry.memory import DEFAULT_MAX_SLOPE_MIB, LeakReport
 from gpi.runtime.telemetry.plot import plot_frame_times
 from gpi.runtime.telemetry.table import leak_table, system_table
 from gpi.runtime.telemetry.trace import write_chrome_trace
@@ -64,11 +67,14 @@ def write_profile(
     budget_ms: float | None = 1000.0 / 60.0,
     metadata: dict[str, Any] | None = None,
     leak_warmup: float = 0.2,
+    max_slope_mib: float = DEFAULT_MAX_SLOPE_MIB,
 ) -> ProfileReport:
     """Write the trace, the frame-time PNG and the tables under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trace = write_chrome_trace(telemetry, out / "trace.json", metadata=metadata)
+    streamed = telemetry.finish_trace(metadata)
+    trace = streamed if streamed is not None else write_chrome_trace(telemetry, out / "trace.json",
+                                                                     metadata=metadata)
     frames = [f.dur_ns * 1e-6 for f in telemetry.frames]
     plot = plot_frame_times(frames, out / "frame_times.png", budget_ms=budget_ms) if frames else None
     systems = system_table(telemetry)
@@ -76,7 +82,7 @@ def write_profile(
     systems_txt.write_text(_as_text(systems), encoding="utf-8")
     report = ProfileReport(trace=trace, plot=plot, systems_txt=systems_txt, systems=systems)
     if len(telemetry.memory) >= 2:
-        report.leaks = telemetry.leak_report(warmup=leak_warmup)
+        report.leaks = telemetry.leak_report(warmup=leak_warmup, max_slope_mib=max_slope_mib)
         report.leaks_table = leak_table(report.leaks)
         report.leaks_txt = out / "leaks.txt"
         report.leaks_txt.write_text(_as_text(report.leaks_table), encoding="utf-8")
