@@ -85,11 +85,12 @@ class OutputPump:
         self._clock = clock
         self._rate, self._burst, self._max_pending = rate, burst, max_pending
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a line was kept, or the pipe closed
         self._lines: deque[str] = deque()
         self._pending = 0
         self._dropped = Dropped()
+        self._closed = False
         self.total_bytes = 0
-        self._watch: tuple[Callable[[str], bool], threading.Event, list[bool]] | None = None  # wait_line
         self._thread = threading.Thread(target=self._pump, name=f"gpi-out-{name}", daemon=True)
         self._thread.start()
 
@@ -146,9 +147,9 @@ class OutputPump:
                 stream.close()
             except (OSError, ValueError):
                 pass
-            watch = self._watch
-            if watch is not None:  # no more lines will come
-                watch[1].set()
+            with self._lock:
+                self._closed = True
+                self._arrived.notify_all()
 
     def _line(self, raw: bytes, cut: bool) -> None:
         text = raw.decode("utf-8", "replace").rstrip()
@@ -160,12 +161,9 @@ class OutputPump:
                 return
             self._lines.append(text)
             self._pending += len(raw)
+            self._arrived.notify_all()
         if self._on_line is not None:
             self._on_line(text)
-        watch = self._watch
-        if watch is not None and watch[0](text):
-            watch[2].append(True)
-            watch[1].set()
 
     # -- the host's side ---------------------------------------------------------------------
 
@@ -179,20 +177,31 @@ class OutputPump:
             dropped, self._dropped = self._dropped, Dropped()
         return lines, dropped
 
-    def wait_line(self, match: Callable[[str], bool], start: Callable[[], object], timeout: float) -> bool:
-        """Call ``start()``, then wait until a line read after it satisfies ``match``.
+    def mark(self) -> int:
+        """How many lines wait for :meth:`take` now: pass it to :meth:`wait_for` as ``since``."""
+        with self._lock:
+            return len(self._lines)
 
-        True when one came; False after ``timeout`` s, or as soon as the pipe closes without one.
+    def wait_for(self, match: Callable[[str], bool], since: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a line after the first ``since`` waiting ones that ``match``-es.
+
+        For the host's thread between two :meth:`take` calls (a stalled
+        child's stack dump): it waits for the line itself, not for a guess of
+        how long the child takes to print it. False on timeout or once the
+        pipe has closed without such a line.
         """
-        done, hit = threading.Event(), list[bool]()
-        self._watch = (match, done, hit)
-        try:
-            start()
-            if self._thread.is_alive():
-                done.wait(timeout)
-            return bool(hit)
-        finally:
-            self._watch = None
+        end = time.monotonic() + timeout
+        with self._lock:
+            checked = since
+            while True:
+                lines = self._lines
+                if any(match(lines[i]) for i in range(checked, len(lines))):
+                    return True
+                checked = len(lines)
+                left = end - time.monotonic()
+                if left <= 0 or self._closed:
+                    return False
+                self._arrived.wait(left)
 
     def join(self, timeout: float = 1.0) -> None:
         """Wait for the pipe to close (the child is gone) and the last lines to be read."""

@@ -180,7 +180,7 @@ class App:
             if self.config.overlay:
                 from gpi.runtime.overlay import Overlay
 
-                self.overlay = Overlay(self.window, width=self._overlay_width())
+                self.overlay = Overlay(self.window, width=self.overlay_width())
         except Exception:
             self._close_window()
             raise
@@ -251,7 +251,8 @@ class App:
         me = os.getpid()
         return {n: int(lp.pid) for n, lp in self.host.plugins.items() if lp.pid and lp.pid != me}
 
-    def _overlay_width(self) -> float:
+    def overlay_width(self) -> float:
+        """Width of the overlay's window in screen units (half the window, 320 to 680)."""
         return float(min(680, max(320, self.config.width // 2)))
 
     def camera(self) -> Camera:
@@ -260,7 +261,7 @@ class App:
         left = 0.0
         if self.overlay is not None and self.overlay.visible and self.window is not None:
             scale = w / max(self.window.size[0], 1)  # overlay width is in screen units
-            left = min((self._overlay_width() + 20) * scale, w * 0.6)
+            left = min((self.overlay_width() + 20) * scale, w * 0.6)
         return arena_camera((w, h), center=self.config.camera_center, zoom=self.config.camera_zoom, left=left)
 
     def retained(self) -> dict[str, int]:
@@ -302,7 +303,8 @@ class App:
     # -- ticks ------------------------------------------------------------------------------
 
     def _on_tick(self, tick: int, dt: float) -> None:
-        state = self.mapper.snapshot()
+        # the pointer in world units too (axes mouse_world_x/y, gpi.plugins.input), when a window shows it
+        state = self.mapper.snapshot(self.camera().screen_to_world if self.window is not None else None)
         if self.input_source is not None:
             scripted = self.input_source(tick)
             state = scripted if isinstance(scripted, InputState) else InputState.from_dict(scripted)
@@ -343,7 +345,10 @@ class App:
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close(stopped)
+                if stopped:  # a recorder keeps why it stopped early (Recorder.close(stopped=...))
+                    rec.close(stopped)
+                else:
+                    rec.close()  # any recorder: close() is all the recorder protocol needs
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 
@@ -407,7 +412,7 @@ class App:
                                                      alpha=alpha)
         if self.overlay is None:
             return []
-        return self.overlay_cache.draw(self.overlay, self.window, self.overlay_model, self._overlay_width())
+        return self.overlay_cache.draw(self.overlay, self.window, self.overlay_model, self.overlay_width())
 
     def save_screenshot(self, path: str | os.PathLike[str]) -> Path:
         """Save the current back buffer (scene + overlay) as a PNG."""

@@ -44,7 +44,7 @@ def gl_run(tmp_path_factory: pytest.TempPathFactory):
         report = app.write_profile(tmp / "profile")
         yield {"app_ticks": ran, "shot": shot, "telemetry": app.telemetry, "report": report,
                "systems": app.host.system_keys(), "stats": app.last_frame_stats,
-               "entities": app.world.entity_count, "overlay_width": app._overlay_width()}
+               "entities": app.world.entity_count, "overlay_width": app.overlay_width()}
 
 
 @pytest.mark.gl
@@ -150,7 +150,7 @@ class ListRecorder:
     def after_tick(self, input_state):
         self.rows.append((self.app.host.tick_count - 1, input_state.to_dict(), self.app.world.checksum()))
 
-    def close(self):
+    def close(self, stopped=None):
         self.closed = True
 
 

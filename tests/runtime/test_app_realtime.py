@@ -27,7 +27,7 @@ def test_realtime_loop_stops_and_shoots_at_exact_ticks(tmp_path):
         assert app.tick == 12 and not app.loop.paused
         assert [p.name for p in app.screenshots_taken] == ["five.png", "twelve.png"]
         img = np.asarray(Image.open(tmp_path / "twelve.png").convert("RGB")).astype(int)
-        scene = img[:, int(app._overlay_width()) + 30:]
+        scene = img[:, int(app.overlay_width()) + 30:]
         # no child draws in isolation 'none': the host draws the entities in their Tint
         assert (np.abs(scene - np.array([13, 18, 31])).sum(axis=2) > 60).sum() > 100
         assert app.telemetry.validate() == []
