@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Headless unless a screen is present: SDL's offscreen driver with Mesa EGL.
 HEADLESS_ENV := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl)
 
-.PHONY: demo test lint typecheck pytest build sysdeps clean bench
+.PHONY: demo test test-repeat lint typecheck pytest build sysdeps clean bench
 
 $(STAMP): pyproject.toml setup.py $(wildcard gpi/cython_ext/*.pyx)
 	@$(MAKE) --no-print-directory sysdeps
@@ -29,10 +29,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# In file order (-p no:randomly): a red `make test` reruns in the same order.
 pytest: $(STAMP)
-	SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl $(PY) -m pytest -q
+	SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl $(PY) -m pytest -q -p no:randomly
 
 test: lint typecheck pytest
+
+# The whole pytest suite three times in a row, each in a new shuffled order (pytest-randomly,
+# a fresh seed per run, printed so a failing order can be rerun with --randomly-seed=N).
+test-repeat: $(STAMP)
+	@for i in 1 2 3; do \
+	  seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); start=$$(date +%s); \
+	  echo "== test-repeat run $$i/3: --randomly-seed=$$seed"; \
+	  SDL_VIDEODRIVER=offscreen PYOPENGL_PLATFORM=egl $(PY) -m pytest -q --randomly-seed=$$seed \
+	    || { echo "== test-repeat run $$i/3 FAILED (--randomly-seed=$$seed)"; exit 1; }; \
+	  echo "== test-repeat run $$i/3 passed in $$(( $$(date +%s) - start )) s (--randomly-seed=$$seed)"; \
+	done
 
 bench: $(STAMP)
 	for b in benchmarks/*_bench.py; do $(PY) $$b --quick || exit 1; done

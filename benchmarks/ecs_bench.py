@@ -163,6 +163,107 @@ def measure_extras(n: int) -> dict[str, float]:
                 "restore_ms": t_load * 1e3, "snapshot_bytes": float(len(snap))}
 
 
+def _redraw_work(pos: np.ndarray) -> np.ndarray:
+    """A render-side job per row: screen rectangles from positions (camera offset, zoom, half size)."""
+    screen = (pos - np.float32(500.0)) * np.float32(1.6)
+    out = np.empty((len(pos), 4), np.float32)
+    out[:, 0:2] = screen - np.float32(2.0)
+    out[:, 2:4] = screen + np.float32(2.0)
+    return out
+
+
+def measure_changed(n: int, quick: bool) -> dict[str, float]:
+    """A changed=["Position"] query (1% of rows written since the last run) plus the job, vs the job on every row."""
+    from gpi.ecs.changes import filter_chunks
+
+    with _gpi_world(n) as w:
+        w.track_changes("Position")
+        info0 = w.begin_system("bench")
+        ids = np.concatenate([c.entities for c in w.query("Position")])
+        moved = np.random.default_rng(1).choice(ids, n // 100, replace=False)
+        w.set_many("Position", moved, 1.0)
+        info = w.begin_system("bench")
+        assert info["last"] == info0["this"]
+
+        def changed_side() -> None:
+            for fc in filter_chunks(w.query("Position"), ("Position",), (), info["last"], info["this"]):
+                _redraw_work(fc["Position"])
+
+        def full_side() -> None:
+            for c in w.query("Position"):
+                _redraw_work(c["Position"])
+
+        got = sum(len(fc) for fc in filter_chunks(w.query("Position"), ("Position",), (), info["last"], info["this"]))
+        assert got == len(moved)
+        calls = 20 if quick else 50
+        return _interleaved({"changed": changed_side, "full": full_side}, {"changed": calls, "full": calls},
+                            5 if quick else 9)
+
+
+def measure_tick_cost(n: int, quick: bool) -> dict[str, float]:
+    """The movement update as plugins do it (a set_chunk command list applied), with and without Position ticks."""
+    from gpi.ecs import CommandBuffer
+
+    worlds = {"ticks": _gpi_world(n), "plain": _gpi_world(n)}
+    try:
+        worlds["ticks"].track_changes("Position")
+
+        def side(w: World) -> Callable[[], None]:
+            def tick() -> None:
+                buf = CommandBuffer()
+                for c in w.query("Position", "Velocity"):
+                    buf.set_chunk(c, "Position", c["Position"] + c["Velocity"] * DT)
+                w.apply(buf)
+            return tick
+
+        calls = 20 if quick else 50
+        return _interleaved({k: side(w) for k, w in worlds.items()}, {k: calls for k in worlds},
+                            5 if quick else 9)
+    finally:
+        for w in worlds.values():
+            w.close()
+
+
+def _tree_world(n: int, fanout: int = 4) -> tuple[World, np.ndarray]:
+    """A world holding one ChildOf tree of ``n`` nodes (breadth-first ids, ``fanout`` children each)."""
+    from gpi.ecs.relations import Relation
+
+    w = World()
+    w.register(POSITION)
+    w.declare_relation(Relation("ChildOf", on_delete="remove"))
+    ids = [w.spawn(1, {"Position": 0})]
+    made = 1
+    while made < n:
+        parents = ids[-1]
+        k = min(len(parents) * fanout, n - made)
+        kids = w.spawn(k, {"Position": 0, "ChildOf": np.repeat(parents, fanout)[:k]})
+        ids.append(kids)
+        made += k
+    return w, np.concatenate(ids)
+
+
+def measure_tree_despawn(n: int, quick: bool) -> dict[str, float]:
+    """despawn_recursive(root) of an n-node tree vs despawn(all its ids) in one call (fresh worlds each time)."""
+    rec: list[float] = []
+    flat: list[float] = []
+    for _ in range(3 if quick else 7):
+        for side in ("recursive", "flat"):
+            w, ids = _tree_world(n)
+            try:
+                t0 = time.perf_counter()
+                if side == "recursive":
+                    gone = w.despawn_recursive(ids[:1])
+                    rec.append(time.perf_counter() - t0)
+                    assert len(gone) == n and w.entity_count == 0
+                else:
+                    w.despawn(ids)
+                    flat.append(time.perf_counter() - t0)
+                    assert w.entity_count == 0
+            finally:
+                w.close()
+    return {"recursive": statistics.median(rec), "flat": statistics.median(flat)}
+
+
 def measure(quick: bool) -> dict[str, Any]:
     figures: dict[str, float] = {}
     sizes = [10_000, 100_000, 1_000_000]
@@ -182,6 +283,19 @@ def measure(quick: bool) -> dict[str, Any]:
     for k, v in measure_extras(100_000).items():
         figures[f"{k.replace('_ms', '')}_100k_ms" if k.endswith("_ms") else f"{k}_100k"] = round(v, 3)
 
+    ch = measure_changed(100_000, quick)
+    figures["changed_query_1pct_100k_ms"] = round(ch["changed"] * 1e3, 4)
+    figures["full_scan_100k_ms"] = round(ch["full"] * 1e3, 4)
+    figures["changed_speedup_1pct_100k"] = round(ch["full"] / ch["changed"], 1)
+    tc = measure_tick_cost(100_000, quick)
+    figures["movement_apply_100k_ticks_ms"] = round(tc["ticks"] * 1e3, 4)
+    figures["movement_apply_100k_plain_ms"] = round(tc["plain"] * 1e3, 4)
+    figures["change_tick_cost_movement_100k"] = round(tc["ticks"] / tc["plain"], 3)
+    tr = measure_tree_despawn(10_000, quick)
+    figures["despawn_recursive_tree_10k_ms"] = round(tr["recursive"] * 1e3, 3)
+    figures["despawn_same_ids_10k_ms"] = round(tr["flat"] * 1e3, 3)
+    figures["despawn_recursive_vs_flat_10k"] = round(tr["recursive"] / tr["flat"], 2)
+
     def target(key: str, op: str, goal: float) -> dict[str, Any]:
         return bc.target(figures[key], op, goal)
 
@@ -189,6 +303,8 @@ def measure(quick: bool) -> dict[str, Any]:
         "esper_speedup_movement_100k": target("esper_speedup_movement_100k", ">=", 50),
         "esper_speedup_spawn_100k": target("esper_speedup_spawn_100k", ">=", 20),
         "query_overhead_vs_numpy_100k": target("query_overhead_vs_numpy_100k", "<=", 1.3),
+        "changed_speedup_1pct_100k": target("changed_speedup_1pct_100k", ">=", 20),
+        "change_tick_cost_movement_100k": target("change_tick_cost_movement_100k", "<=", 1.15),
     }
     return {"figures": figures, "targets": targets, "quick": quick}
 
@@ -217,6 +333,15 @@ def tables(result: dict[str, Any]) -> list[Any]:
         ("world checksum", f"{f['checksum_100k_ms']:.3f} ms"),
         ("snapshot (lz4)", f"{f['snapshot_100k_ms']:.2f} ms, {f['snapshot_bytes_100k'] / 1e6:.2f} MB"),
         ("from_snapshot", f"{f['restore_100k_ms']:.2f} ms"),
+        ("changed=[Position] query + job, 1% moved", f"{f['changed_query_1pct_100k_ms']:.3f} ms"),
+        ("same job, full scan", f"{f['full_scan_100k_ms']:.3f} ms"),
+        ("changed speedup", f"{f['changed_speedup_1pct_100k']:.1f}x"),
+        ("movement apply, Position ticks kept", f"{f['movement_apply_100k_ticks_ms']:.3f} ms"),
+        ("movement apply, no ticks", f"{f['movement_apply_100k_plain_ms']:.3f} ms"),
+        ("change-tick cost", f"{f['change_tick_cost_movement_100k']:.3f}x"),
+        ("despawn_recursive, 10k-node ChildOf tree", f"{f['despawn_recursive_tree_10k_ms']:.2f} ms"),
+        ("despawn the same 10k ids, one call", f"{f['despawn_same_ids_10k_ms']:.2f} ms"),
+        ("recursive / one call", f"{f['despawn_recursive_vs_flat_10k']:.2f}x"),
     ])
     return [movement, other]
 

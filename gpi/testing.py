@@ -74,7 +74,14 @@ def run_system(
     name = plugin.name or "test"
     caps = frozenset(CAPABILITIES if granted is None else granted)
     runner = SystemRunner(plugin, name, caps, world.seed if seed is None else seed, dt)
-    out = runner.run(world, system, tick, input_state, draw)
+    spec = plugin.systems[system]
+    changes = None
+    if spec.watches:  # change detection, as the host does it (gpi.ecs.changes)
+        world.track_changes(*spec.changed, *spec.added)
+        for n in spec.removed:
+            world.watch_removed(n, f"{name}.{system}")
+        changes = world.begin_system(f"{name}.{system}", spec.removed)
+    out = runner.run(world, system, tick, input_state, draw, changes=changes)
     if out["error"] is not None:
         e = out["error"]
         raise PluginSystemError(f"plugin {name!r} system {system!r} raised {e['type']}: {e['message']}\n"

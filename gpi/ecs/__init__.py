@@ -4,7 +4,10 @@
   layout for children, command-buffer validation and application, checksum,
   snapshots.
 - :class:`WorldView` (child): the same read API over read-only mappings.
-- :class:`CommandBuffer` and :class:`Access`: what systems send back.
+- :class:`Storage`: the state both of them own (components, entities, tables,
+  resources, events, segments, epoch); snapshots and the checksum read it.
+- :class:`CommandBuffer` and :class:`Access`: what systems send back
+  (:mod:`gpi.ecs.commands`: buffer, wire, validate, apply).
 """
 
 from gpi.ecs.commands import Access, CommandBuffer, decode_inline, encode_inline
@@ -24,6 +27,7 @@ from gpi.ecs.errors import (
 )
 from gpi.ecs.query import Chunk
 from gpi.ecs.reader import WorldReader
+from gpi.ecs.storage import Storage
 from gpi.ecs.view import WorldView, attach_segments, layout_segment_ids, missing_segment_ids
 from gpi.ecs.world import World
 
@@ -41,6 +45,7 @@ __all__ = [
     "MissingResourceError",
     "SchemaError",
     "SnapshotError",
+    "Storage",
     "UnknownComponentError",
     "World",
     "WorldReader",

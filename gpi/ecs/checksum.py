@@ -11,7 +11,13 @@ parts in one call), in this order (format ``gpi.ecs.checksum.v2``):
    component names): msgpack ``[names, rows]`` and ``entities[:rows]``;
 2. *values*: for the same tables in the same order, each column's live rows
    (columns sorted by name; never the unused capacity);
-3. *resources*: canonical msgpack (maps sorted by packed key).
+3. *resources*: canonical msgpack (maps sorted by packed key), followed, when
+   anything watches changes, by the packed change state
+   (:meth:`gpi.ecs.changes.ChangeState.state_bytes`) and, when relations are
+   declared, the canonical msgpack of their declarations.
+
+Tracked components' row ticks (added, then changed, per tracked name in order)
+follow each table's columns in part 2 (:mod:`gpi.ecs.changes`).
 
 Events are per-tick and not part of it. The free list is not either (it is
 implied by the operation history that the replay checks anyway), so a
@@ -96,6 +102,9 @@ def _parts(world: Storage, schema: bytes, shapes: dict[tuple[str, ...], _TableSh
         for name, itemsize in shape[1]:  # sorted by name
             columns.append(cols[name])
             col_lengths.append(rows * itemsize)
+        for name in t.tracked:  # change ticks (gpi.ecs.changes)
+            columns += [t.added_ticks[name], t.changed_ticks[name]]
+            col_lengths += [4 * rows, 4 * rows]
     return buffers, lengths, columns, col_lengths
 
 
@@ -111,7 +120,7 @@ def checksum_parts(world: WorldReader) -> tuple[list[Any], list[int]]:
 def _storage_parts(state: Storage) -> tuple[list[Any], list[int]]:
     packer = msgpack.Packer(use_bin_type=True)
     buffers, lengths, columns, col_lengths = _parts(state, _schema_bytes(state), {}, packer)
-    res = encode_resources(state.resources.as_mapping(), packer)
+    res = encode_resources(state.resources.as_mapping(), packer) + _change_bytes(state)
     return [*buffers, *columns, res], [*lengths, *col_lengths, len(res)]
 
 
@@ -163,6 +172,15 @@ class _State:
             self.shapes = {}
         plan = self.plan = _Plan(world, self.schema, self.shapes, self.packer)
         return plan
+
+
+def _change_bytes(world: Storage) -> bytes:
+    """Change-detection state and relation declarations (empty when unused, so old checksums stand)."""
+    out = world.changes.state_bytes() if world.changes.active else b""
+    rels = world.relations
+    if rels:
+        out += canonical_packb([rels[n].to_dict() for n in sorted(rels)])
+    return out
 
 
 def _schema_bytes(world: Storage) -> bytes:
@@ -242,6 +260,8 @@ def storage_checksum(world: Storage, *, cache: bool = True) -> int:
             if items.get(k, _MISSING) is not v:
                 res = _resource_bytes(items, state)
                 break
+    if world.changes.active or world.relations:
+        res = res + _change_bytes(world)
     kernel = state.kernel
     try:
         return kernel(plan.buffers, plan.lengths, plan.struct_hash, res)

@@ -97,6 +97,16 @@ class Chunk:
             )
         col[...] = values
 
+    def ticks(self, name: str, kind: str = "changed") -> np.ndarray:
+        """The live rows' ``"changed"`` or ``"added"`` ticks of tracked component ``name`` (read-only)."""
+        table = self._table
+        store = table.changed_ticks if kind == "changed" else table.added_ticks
+        arr = store.get(name)
+        if arr is None:
+            raise LayoutError(f"component {name!r} has no change ticks in table {self.table_id} "
+                              f"(declare changed=/added= on the system so the world tracks it)")
+        return _ro(arr[: self.rows])
+
     def __contains__(self, name: object) -> bool:
         return name in self._table.name_set
 

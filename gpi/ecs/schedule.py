@@ -44,7 +44,8 @@ __all__ = [
     "conflicts",
 ]
 
-STAGES: tuple[str, ...] = ("input", "update", "post_update", "render")
+# "startup" systems run once per plugin load, before that plugin's first tick (the host picks them).
+STAGES: tuple[str, ...] = ("startup", "input", "update", "post_update", "render")
 
 
 class ScheduleError(EcsError, ValueError):

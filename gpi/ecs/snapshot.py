@@ -12,7 +12,9 @@ Byte layout (little-endian)::
                     entities {count, capacity, generation, table, row, free}
                     (raw little-endian array bytes), tables [{id, components,
                     rows, entities, columns {name: bytes}}] (live rows only),
-                    resources, events
+                    resources, events, and when used: changes (gpi.ecs.changes
+                    state; tables then carry ticks {name: [added, changed]}),
+                    relations [relation dicts], input_prev (last tick's keys)
     32+length 8     body hash, uint64 xxh64 of the body bytes (with FLAG_BODY_HASH)
 
 Two checks guard a snapshot: the body hash (xxh64, ~30 µs for a 10k-entity
@@ -44,9 +46,11 @@ import msgpack
 import numpy as np
 from xxhash import xxh64_intdigest
 
+from gpi.ecs.changes import ChangeState
 from gpi.ecs.checksum import storage_checksum
 from gpi.ecs.component import Component
 from gpi.ecs.errors import SnapshotError
+from gpi.ecs.relations import Relation
 from gpi.ecs.resources import Events, Resources
 from gpi.ecs.storage import Storage
 from gpi.ecs.table import MIN_ROWS
@@ -97,12 +101,20 @@ def encode_snapshot(world: WorldReader) -> bytes:
                 "rows": t.rows,
                 "entities": _raw(t.entities[: t.rows]),
                 "columns": {name: _raw(t.columns[name][: t.rows]) for name in t.names},
+                **({"ticks": {n: [_raw(t.added_ticks[n][: t.rows], "<u4"), _raw(t.changed_ticks[n][: t.rows], "<u4")]
+                              for n in t.tracked}} if t.tracked else {}),
             }
             for t in state.tables
         ],
         "resources": state.resources.to_dict(),
         "events": state.events.to_dict(),
     }
+    if state.changes.active:
+        body["changes"] = state.changes.to_state()
+    if state.relations:
+        body["relations"] = [state.relations[n].to_dict() for n in sorted(state.relations)]
+    if state.changes.prev_input:
+        body["input_prev"] = state.changes.prev_input
     packed = msgpack.packb(body, use_bin_type=True)
     # No lz4 content checksum: the header's world checksum is verified on load, which covers more.
     compressed = lz4.frame.compress(packed, content_checksum=False)
@@ -164,6 +176,9 @@ def _load(state: Storage, body: dict[str, Any]) -> None:
     state.seed = int(body["seed"])
     epoch = int(body["epoch"])
     state.register(Component.from_dict(d) for d in body["components"])
+    state.changes = ChangeState.from_state(body.get("changes"))
+    state.changes.prev_input = dict(body.get("input_prev") or {})
+    state.relations = {d["name"]: Relation.from_dict(d) for d in body.get("relations", ())}
     e = body["entities"]
     n = int(e["count"])
     _sized(e["generation"], 4 * n, "entities.generation")  # before anything is allocated for n
@@ -196,6 +211,12 @@ def _load(state: Storage, body: dict[str, Any]) -> None:
             for c in comps
         }
         t.append(ents, vals)
+        ticks = te.get("ticks", {})
+        if set(ticks) != set(t.tracked):
+            raise SnapshotError(f"snapshot tables[{i}] change ticks do not match the tracked components")
+        for tn, (added, changed) in ticks.items():
+            t.added_ticks[tn][:rows] = _array(added, "<u4", rows, f"tables[{i}].ticks.{tn}")
+            t.changed_ticks[tn][:rows] = _array(changed, "<u4", rows, f"tables[{i}].ticks.{tn}")
     state.set_epoch(epoch)
     # Cross-check the entity index against the tables.
     alive = np.flatnonzero(ent.table[:n] >= 0)

@@ -37,9 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from gpi.ecs.changes import ChangeState
 from gpi.ecs.component import Component
 from gpi.ecs.entities import EntityIndex
 from gpi.ecs.errors import LayoutError, SchemaError, UnknownComponentError
+from gpi.ecs.relations import Relation
 from gpi.ecs.resources import Events, Resources
 from gpi.ecs.table import MIN_ROWS, Table
 from gpi.shm import Segment
@@ -121,6 +123,8 @@ class Storage:
         self.resources = Resources()
         self.events = Events()
         self.epoch = 0
+        self.changes = ChangeState()  # change ticks, last runs, removal logs, started plugins (gpi.ecs.changes)
+        self.relations: dict[str, Relation] = {}  # relationship kinds (gpi.ecs.relations)
 
     @classmethod
     def create(cls, name: str = "gpi-ecs", *, seed: int = 0, first_id: int = 1) -> Storage:
@@ -201,7 +205,8 @@ class Storage:
 
     def add_table(self, components: tuple[Component, ...], capacity: int = MIN_ROWS) -> Table:
         """A new empty table (the next id) for ``components``, in its own segment."""
-        t = Table.create(len(self.tables), components, self._need_pool().create, capacity)
+        t = Table.create(len(self.tables), components, self._need_pool().create, capacity,
+                         tracked=tuple(self.changes.tracked))
         self.tables.append(t)
         self.archetypes[t.name_set] = t
         return t
@@ -235,10 +240,24 @@ class Storage:
         for t in self.tables:
             t.version = self.epoch
 
+    def retrack(self, tick: int) -> list[Table]:
+        """Give every table tick arrays for the tracked components (new ones stamped ``tick``); the moved tables."""
+        pool = self._need_pool()
+        moved = []
+        for t in self.tables:
+            old = t.retrack(tuple(self.changes.tracked), pool.create, tick)
+            if old is not None:
+                pool.release(old)
+                moved.append(t)
+        return moved
+
     def write_column(self, table_id: int, name: str, values: np.ndarray) -> None:
         """Overwrite the live rows of column ``name`` of table ``table_id`` (shape already checked)."""
         table = self.tables[table_id]
         table.columns[name][: table.rows] = values
+        ticks = table.changed_ticks.get(name)
+        if ticks is not None:  # change detection: every live row was written
+            ticks[: table.rows] = self.changes.stamp()
 
     # -- sharing and lifetime ------------------------------------------------------------
 

@@ -19,10 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from gpi.ecs.changes import ChangeState
 from gpi.ecs.component import Component
 from gpi.ecs.entities import id_index, make_ids
 from gpi.ecs.errors import MissingComponentError, SchemaError
 from gpi.ecs.reader import WorldReader
+from gpi.ecs.relations import (
+    CHILD_OF,
+    Relation,
+    check_plan,
+    check_targets,
+    descendants,
+    drop_dangling,
+    expand_despawn,
+    sweep,
+)
 from gpi.ecs.storage import Storage
 from gpi.ecs.table import Table
 from gpi.shm import Segment
@@ -98,12 +109,16 @@ class World(WorldReader):
             moved = id_index(table.entities[dst]).astype(np.int64)
             self._storage.entities.row[moved] = dst
 
-    def _move(self, src: Table, dst: Table, rows: np.ndarray, extra: dict[str, np.ndarray]) -> None:
-        """Move ``rows`` of ``src`` to the end of ``dst``; ``extra`` supplies columns src lacks."""
+    def _move(self, src: Table, dst: Table, rows: np.ndarray, extra: dict[str, np.ndarray], tick: int = 0) -> None:
+        """Move ``rows`` of ``src`` to the end of ``dst``; ``extra`` supplies columns src lacks (stamped ``tick``)."""
         ents = src.entities[rows]
         vals = {n: (src.columns[n][rows] if n in src.columns else extra[n]) for n in dst.names}
         self._storage.reserve(dst, len(rows))
-        start = dst.append(ents, vals)
+        start = dst.append(ents, vals, tick)
+        for n in dst.tracked:  # components the rows keep keep their ticks (gpi.ecs.changes)
+            if n in src.added_ticks:
+                dst.added_ticks[n][start:start + len(rows)] = src.added_ticks[n][rows]
+                dst.changed_ticks[n][start:start + len(rows)] = src.changed_ticks[n][rows]
         idx = id_index(ents).astype(np.int64)
         entities = self._storage.entities
         entities.table[idx] = dst.id
@@ -121,12 +136,14 @@ class World(WorldReader):
         if count == 0:
             return np.zeros(0, dtype=np.uint64)
         s = self._storage
+        for n in s.relations.keys() & arrays.keys():  # relation targets must be alive (gpi.ecs.relations)
+            check_targets(self, n, None, arrays[n])
         table = s.table_for(frozenset(arrays))
         s.reserve(table, count)
         idx = s.alloc_entities(count)
         entities = s.entities
         ids = make_ids(idx, entities.generation[idx])
-        start = table.append(ids, arrays)
+        start = table.append(ids, arrays, s.changes.stamp())
         entities.table[idx] = table.id
         entities.row[idx] = np.arange(start, start + count, dtype=np.int32)
         s.touch([table])
@@ -137,12 +154,53 @@ class World(WorldReader):
         arr, idx = self._ids_alive_unique(ids, "despawn")
         if not len(arr):
             return
+        s = self._storage
+        entities = s.entities
+        if s.relations:  # on_delete="despawn" sources go too (gpi.ecs.relations)
+            arr = expand_despawn(self, arr)
+            idx = entities.require_alive(arr, "despawn: ")
         touched = []
-        for table, _sel, rows in self._by_table(idx):
+        watched = s.changes.watchers
+        tick = s.changes.stamp() if watched else 0
+        for table, sel, rows in self._by_table(idx):
+            for name in table.names:
+                if name in watched:  # ctx.removed(name) (gpi.ecs.changes)
+                    s.changes.record_removed(name, arr[sel], tick)
             self._remove_from(table, rows)
             touched.append(table)
-        self._storage.entities.release(idx)
-        self._storage.touch(touched)
+        entities.release(idx)
+        s.touch(touched)
+        if s.relations:  # no relation keeps pointing at them
+            drop_dangling(self, arr)
+
+    def despawn_recursive(self, ids: Any, relation: str = CHILD_OF) -> np.ndarray:
+        """Despawn live ``ids`` and every entity below them by ``relation`` (dead ids are skipped).
+
+        Returns every id despawned (policies of other relations may take more).
+        """
+        arr = _as_ids(ids)
+        arr = np.unique(arr[self._storage.entities.alive_mask(arr)])
+        if relation in self._storage.components:
+            more = descendants(self, arr, (relation,))
+            arr = np.concatenate([arr, more]) if len(more) else arr
+        if len(arr):
+            self.despawn(arr)
+        return arr
+
+    # -- relations (gpi.ecs.relations) ---------------------------------------------------
+
+    @property
+    def relations(self) -> dict[str, Relation]:
+        """Declared relationship kinds by name (do not mutate; use :meth:`declare_relation`)."""
+        return self._storage.relations
+
+    def declare_relation(self, relation: Relation) -> None:
+        """Register a relationship kind and its component; the same declaration twice is a no-op."""
+        old = self._storage.relations.get(relation.name)
+        if old is not None and old != relation:
+            raise SchemaError(f"relation {relation.name!r} is already declared as {old}, not {relation}")
+        self.register(relation.component())
+        self._storage.relations[relation.name] = relation
 
     def add_component(self, ids: Any, name: str, values: Any) -> None:
         """Give live entities component ``name`` (set its value where they already have it)."""
@@ -151,13 +209,19 @@ class World(WorldReader):
         vals = comp.coerce(values, len(arr), f"add_component {name!r}")
         if not len(arr):
             return
+        s = self._storage
+        if name in s.relations:
+            check_targets(self, name, arr, vals)
         touched = []
+        tick = s.changes.stamp()
         for src, sel, rows in self._by_table(idx):
             if name in src.name_set:
                 src.columns[name][rows] = vals[sel]
+                if name in src.changed_ticks:
+                    src.changed_ticks[name][rows] = tick
                 continue
             dst = self._storage.neighbour(src, name, add=True)
-            self._move(src, dst, rows, {name: vals[sel]})
+            self._move(src, dst, rows, {name: vals[sel]}, tick)
             touched += [src, dst]
         if touched:
             self._storage.touch(touched)
@@ -169,9 +233,12 @@ class World(WorldReader):
         if not len(arr):
             return
         touched = []
-        for src, _sel, rows in self._by_table(idx):
+        for src, sel, rows in self._by_table(idx):
             if name not in src.name_set:
                 continue
+            changes = self._storage.changes
+            if name in changes.watchers:  # ctx.removed(name) (gpi.ecs.changes)
+                changes.record_removed(name, arr[sel], changes.stamp())
             dst = self._storage.neighbour(src, name, add=False)
             self._move(src, dst, rows, {})
             touched += [src, dst]
@@ -190,7 +257,12 @@ class World(WorldReader):
                 f"entity {int(eid):#x} has no component {name!r} (it has {list(table.names)}); "
                 f"use add_component"
             )
-        table.columns[name][row] = comp.coerce(value, 1, f"set {name!r}")[0]
+        val = comp.coerce(value, 1, f"set {name!r}")
+        if name in self._storage.relations:
+            check_targets(self, name, np.asarray([eid], np.uint64), val)
+        table.columns[name][row] = val[0]
+        if name in table.changed_ticks:
+            table.changed_ticks[name][row] = self._storage.changes.stamp()
 
     def set_many(self, name: str, ids: Any, values: Any) -> None:
         """Write component ``name`` of many live entities (all must have it)."""
@@ -199,6 +271,8 @@ class World(WorldReader):
         s = self._storage
         idx = s.entities.require_alive(arr, f"set {name!r}: ")
         vals = comp.coerce(values, len(arr), f"set {name!r}")
+        if name in s.relations:
+            check_targets(self, name, arr, vals)
         tids = s.entities.table[idx]
         for tid in np.unique(tids):
             table = s.tables[int(tid)]
@@ -206,9 +280,43 @@ class World(WorldReader):
                 raise MissingComponentError(
                     f"set {name!r}: entities of table {list(table.names)} have no {name!r}"
                 )
+        tick = s.changes.stamp()
         for tid in np.unique(tids):
             sel = tids == tid
-            s.tables[int(tid)].columns[name][s.entities.row[idx[sel]]] = vals[sel]
+            table = s.tables[int(tid)]
+            rows = s.entities.row[idx[sel]]
+            table.columns[name][rows] = vals[sel]
+            if name in table.changed_ticks:
+                table.changed_ticks[name][rows] = tick
+
+    # -- change detection (gpi.ecs.changes) -------------------------------------------
+
+    @property
+    def changes(self) -> ChangeState:
+        """The change tick, tracked components, last-run ticks, removal logs, started plugins."""
+        return self._storage.changes
+
+    def track_changes(self, *names: str) -> None:
+        """Keep added/changed ticks for components ``names`` from now on (existing rows: stamped now)."""
+        for n in names:
+            self.component(n)
+        s = self._storage
+        new = set(names) - s.changes.tracked
+        if not new:
+            return
+        s.changes.tracked |= new
+        touched = s.retrack(s.changes.stamp())
+        if touched:
+            s.touch(touched)
+
+    def watch_removed(self, name: str, key: str) -> None:
+        """System ``key`` wants ``removed(name)``: log removals and despawns of ``name``."""
+        self.component(name)
+        self._storage.changes.watch_removed(name, key)
+
+    def begin_system(self, key: str, removed: Any = ()) -> dict[str, Any]:
+        """Change-detection state for one call of system ``key`` (see :meth:`ChangeState.begin_system`)."""
+        return self._storage.changes.begin_system(key, tuple(removed))
 
     # -- resources and events -------------------------------------------------------
 
@@ -259,14 +367,22 @@ class World(WorldReader):
         """Check a command buffer completely; raises :class:`CommandError` listing every problem."""
         from gpi.ecs.commands import validate_buffer
 
-        validate_buffer(self, cmds, access, source)
+        check_plan(self, validate_buffer(self, cmds, access, source), source)
 
     def apply(self, cmds: Any, access: Any = None, source: str = "") -> None:
         """Validate, then apply a command buffer; a bad buffer is rejected whole, the world untouched."""
         from gpi.ecs.commands import apply_buffer, validate_buffer
 
         plan = validate_buffer(self, cmds, access, source)
-        apply_buffer(self, plan)
+        check_plan(self, plan, source)  # relation targets alive (gpi.ecs.relations)
+        changes = self._storage.changes
+        with changes.batch():  # one change tick for the whole list (gpi.ecs.changes)
+            apply_buffer(self, plan)
+            if self._storage.relations and any(op["op"] == "spawn" and set(op["values"]) & set(self.relations)
+                                               for op in plan):
+                sweep(self)  # spawned with a target this list also despawned
+        if changes.check_due():
+            changes.check_ticks(self._storage.tables)
 
     # -- snapshots ------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from gpi.ecs import CommandBuffer, WorldView, attach_segments, encode_inline
 from gpi.plugins import wire
 from gpi.plugins.context import SystemContext
 from gpi.plugins.errors import PluginLoadError, ProtocolError
-from gpi.plugins.sdk import Plugin, collect
+from gpi.plugins.sdk import Plugin, collect, describe_components
 from gpi.shm import Channel, recv_with_fds, send_with_fds
 
 __all__ = ["ARENA_THRESHOLD", "SystemRunner", "error_info", "import_plugin", "main"]
@@ -123,7 +123,7 @@ def _load_native(folder: Path, name: str, granted: Iterable[str] | None) -> Plug
 
 
 def _describe(p: Plugin) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return [c.to_dict() for c in p.components.values()], [s.to_dict() for s in p.systems.values()]
+    return describe_components(p), [s.to_dict() for s in p.systems.values()]
 
 
 class SystemRunner:
@@ -149,6 +149,7 @@ class SystemRunner:
         input_state: Mapping[str, Any] | None = None,
         draw: Any = None,
         alloc: Any = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``.
 
@@ -161,7 +162,7 @@ class SystemRunner:
                 draw.clear()
                 self._draw_tick = tick
         try:
-            return self._run(world, system, tick, input_state, draw, alloc)
+            return self._run(world, system, tick, input_state, draw, alloc, changes)
         finally:
             if draw is not None and draw is self.draw:
                 try:
@@ -170,7 +171,7 @@ class SystemRunner:
                     pass
 
     def _run(self, world: Any, system: str, tick: int, input_state: Mapping[str, Any] | None,
-             draw: Any, alloc: Any) -> dict[str, Any]:
+             draw: Any, alloc: Any, changes: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run ``system`` once; returns ``{cmds, logs, dropped, cpu_ns, child_ns, error}``."""
         spec = self.plugin.systems.get(system)
         t0 = time.perf_counter_ns()
@@ -185,7 +186,7 @@ class SystemRunner:
         readable = hit[1]
         ctx = SystemContext(world, spec, plugin=self.name, tick=tick, dt=self.dt, seed=self.seed,
                             granted=self.granted, input_state=input_state, draw=draw, alloc=alloc,
-                            saved=self.saved, readable=readable)
+                            saved=self.saved, readable=readable, changes=changes)
         error = None
         try:
             spec.fn(ctx)
@@ -224,10 +225,22 @@ def _confine(manifest: Mapping[str, Any], policy: Mapping[str, Any] | None) -> d
         return {"available": False, "detail": f"gpi.plugins.sandbox not importable: {exc}"}
     data = {k: v for k, v in policy.items() if k != "enabled"}
     pol = SandboxPolicy.from_dict(data)
-    report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid())
+    # With the pid-namespace layer this forks: the rest runs in the new pid 1 (see gpi.plugins.sandbox.pidns).
+    report = apply_sandbox(pol, manifest["dir"], expected_parent=os.getppid(), name=str(manifest["plugin"]),
+                           tick_seconds=float(manifest.get("dt") or 1 / 60))
     global _violations
     _violations = report.violations
     return {"available": True, **report.to_dict()}
+
+
+def _visible_pid() -> int:
+    """This process's pid as the host sees it (in a private pid namespace ``getpid()`` is 1)."""
+    try:
+        from gpi.plugins.sandbox.pidns import host_pid
+
+        return host_pid()
+    except Exception:  # no sandbox package, or /proc unreadable: the plain pid
+        return os.getpid()
 
 
 # -- the child process -----------------------------------------------------------------------
@@ -280,7 +293,7 @@ class _Child:
         draw = make_drawlist(self.channel.drawlist) if "draw" in hello["granted"] else None
         self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"], draw)
         comps, systems = _describe(plugin)
-        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=os.getpid(),
+        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=_visible_pid(),
                                            components=comps, systems=systems, sandbox=report))
         return self.loop()
 
@@ -343,7 +356,7 @@ class _Child:
             view.set_frame_state(msg.get("res"), msg.get("ev"))
             if outputs:
                 outputs.clear()
-            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc)
+            out = runner.run(view, msg["sys"], int(msg["tick"]), msg.get("input"), None, alloc, msg.get("chg"))
             cmds: CommandBuffer | None = out["cmds"]
             wire_cmds = None
             if cmds is not None and len(cmds):

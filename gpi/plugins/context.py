@@ -4,10 +4,15 @@
 
 - ``ctx.tick``, ``ctx.dt`` (fixed step), ``ctx.rng`` (a generator seeded from
   world seed, tick, plugin and system; see :mod:`gpi.plugins.rng`);
-- ``ctx.query(*names, with_=(), without=())`` over the read-only world (the
+- ``ctx.query(*names, with_=(), without=(), changed=(), added=())`` over the read-only world (the
   host's :class:`~gpi.ecs.World` in isolation ``none``, a
   :class:`~gpi.ecs.WorldView` over shared memory in a child), yielding chunks
   of contiguous read-only column views;
+- ``ctx.removed(name)``: ids that lost a declared ``removed=`` component since
+  the system last ran (change detection, :mod:`gpi.ecs.changes`);
+- relations (:mod:`gpi.ecs.relations`): ``ctx.children(e)``, ``ctx.parent(e)``,
+  ``ctx.related(e, R)``, ``ctx.targets(e, R)``, ``ctx.descendants(e)``;
+  ``ctx.set_relation``, ``ctx.remove_relation``, ``ctx.despawn_recursive``;
 - ``ctx.resource(name)``, ``ctx.events(name)`` for declared resources and events;
 - ``ctx.commands``: the :class:`~gpi.ecs.CommandBuffer` the host validates and
   applies after the wave (``ctx.spawn``/``ctx.despawn``/``ctx.send_event`` are
@@ -63,8 +68,10 @@ class SystemContext:
         alloc: Any = None,
         saved: Mapping[str, Any] | None = None,
         readable: frozenset[str] | None = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
         self.world = world
+        self._changes = changes  # {"last", "this", "removed"} from World.begin_system
         self._readable_set = readable  # spec.readable, when the caller already has it
         self._saved = saved if saved is not None else {}
         self._saves: list[list[Any]] = []  # ["put", key, value] / ["del", key], in call order
@@ -100,8 +107,17 @@ class SystemContext:
 
     # -- reading the world -------------------------------------------------------------
 
-    def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = ()) -> Iterator[Any]:
-        """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views."""
+    def query(self, *names: str, with_: Iterable[str] = (), without: Iterable[str] = (),
+              changed: Iterable[str] = (), added: Iterable[str] = ()) -> Iterator[Any]:
+        """Chunks of entities having ``names`` (and ``with_``, not ``without``); read-only views.
+
+        ``changed``/``added`` (declared on the system) keep only the rows whose
+        components were written / added since this system last ran: the chunks
+        are then gathered copies (:class:`~gpi.ecs.changes.FilteredChunk`).
+        """
+        changed_t, added_t = tuple(changed), tuple(added)
+        if changed_t or added_t:
+            return self._changed_query(names, tuple(with_), tuple(without), changed_t, added_t)
         readable = self._readable()
         for n in names:
             if n not in readable:
@@ -119,6 +135,127 @@ class SystemContext:
                 return iter(())
             without_t = tuple(n for n in without if n in known)
         return iter(self.world.query(*names, with_=with_t, without=without_t))
+
+    def _changed_query(self, names: tuple[str, ...], with_t: tuple[str, ...], without: tuple[str, ...],
+                       changed: tuple[str, ...], added: tuple[str, ...]) -> Iterator[Any]:
+        from gpi.ecs.changes import filter_chunks
+
+        for kind, got, declared in (("changed", changed, self.spec.changed), ("added", added, self.spec.added)):
+            bad = [n for n in got if n not in declared]
+            if bad:
+                raise _DeclaredAccessError(f"{self.where} filtered on {kind}={bad} but declared "
+                                           f"{kind}={list(declared)}; add them to {kind}=[...]")
+        info = self._change_info()
+        extra = tuple(n for n in (*changed, *added) if n not in names and n not in with_t)
+        chunks = list(self.query(*names, with_=(*with_t, *extra), without=without))
+        return iter(filter_chunks(chunks, changed, added, int(info["last"]), int(info["this"])))
+
+    def _change_info(self) -> Mapping[str, Any]:
+        if self._changes is None:
+            raise CapabilityError(f"{self.where}: no change-detection state was given to this call "
+                                  "(declare changed=/added=/removed= on the system)")
+        return self._changes
+
+    def removed(self, name: str) -> np.ndarray:
+        """Ids (uint64) that lost component ``name`` or were despawned since this system last ran.
+
+        ``name`` must be declared in ``removed=[...]``. Ids of despawned entities are dead.
+        """
+        if name not in self.spec.removed:
+            raise _DeclaredAccessError(f"{self.where} read removed({name!r}) but declared "
+                                       f"removed={list(self.spec.removed)}; add it to removed=[...]")
+        raw = self._change_info().get("removed", {}).get(name, b"")
+        return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+
+    @property
+    def last_run(self) -> int | None:
+        """The change tick this system last ran at (None unless it declares change detection)."""
+        return None if self._changes is None else int(self._changes["last"])
+
+    # -- relations (gpi.ecs.relations) --------------------------------------------------
+
+    def _check_relation(self, name: str, write: bool = False) -> None:
+        ok = name in (self.spec.writes if write else self._readable())
+        if not ok:
+            what = "writes" if write else "reads"
+            raise _DeclaredAccessError(f"{self.where} used relation {name!r} but did not declare it in {what}=[...]")
+
+    def related(self, eid: int, relation: str) -> np.ndarray:
+        """Ids of entities related to ``eid`` by ``relation`` (its sources), in table order."""
+        from gpi.ecs.relations import sources
+
+        self._check_relation(relation)
+        return sources(self.world, relation, [eid]) if relation in self.world.components else np.zeros(0, np.uint64)
+
+    def children(self, eid: int, relation: str = "ChildOf") -> np.ndarray:
+        """Entities whose ``relation`` (default ``ChildOf``) points at ``eid``."""
+        return self.related(eid, relation)
+
+    def targets(self, eid: int, relation: str) -> np.ndarray:
+        """The entities ``eid`` points at by ``relation``."""
+        from gpi.ecs.relations import targets_of
+
+        self._check_relation(relation)
+        return targets_of(self.world, eid, relation)
+
+    def parent(self, eid: int, relation: str = "ChildOf") -> int | None:
+        """``eid``'s target by exclusive ``relation`` (its parent), or None."""
+        t = self.targets(eid, relation)
+        return int(t[0]) if len(t) else None
+
+    def descendants(self, eid: Any, relation: str = "ChildOf") -> np.ndarray:
+        """Every entity below ``eid`` (one id or many) by ``relation``, breadth first."""
+        from gpi.ecs.relations import descendants
+
+        self._check_relation(relation)
+        return descendants(self.world, np.atleast_1d(np.asarray(eid, np.uint64)), (relation,))
+
+    def set_relation(self, ids: Any, relation: str, target: Any) -> None:
+        """Queue relating ``ids`` to ``target`` (exclusive: replaces the target; else adds one)."""
+        self._check_relation(relation, write=True)
+        ids_a = np.atleast_1d(np.asarray(ids, np.uint64))
+        comp = self.world.component(relation)
+        if not comp.shape:
+            self.commands.add_component(ids_a, relation, np.broadcast_to(np.asarray(target, np.uint64), ids_a.shape))
+            return
+        t = int(target)
+        rows = []
+        for e in ids_a.tolist():
+            cur = self.targets(e, relation).tolist()
+            if t not in cur:
+                cur.append(t)
+            if len(cur) > comp.shape[0]:
+                raise ValueError(f"{self.where}: entity {e:#x} already has {comp.shape[0]} {relation!r} targets")
+            rows.append(cur + [0] * (comp.shape[0] - len(cur)))
+        self.commands.add_component(ids_a, relation, np.asarray(rows, np.uint64).reshape(len(ids_a), -1))
+
+    def remove_relation(self, ids: Any, relation: str, target: Any = None) -> None:
+        """Queue removing ``relation`` from ``ids`` (only ``target`` for a non-exclusive one, if given)."""
+        self._check_relation(relation, write=True)
+        ids_a = np.atleast_1d(np.asarray(ids, np.uint64))
+        comp = self.world.component(relation)
+        if not comp.shape or target is None:
+            self.commands.remove_component(ids_a, relation)
+            return
+        keep_ids, keep_rows, drop = [], [], []
+        for e in ids_a.tolist():
+            cur = [x for x in self.targets(e, relation).tolist() if x != int(target)]
+            if cur:
+                keep_ids.append(e)
+                keep_rows.append(cur + [0] * (comp.shape[0] - len(cur)))
+            else:
+                drop.append(e)
+        if keep_ids:
+            self.commands.set(relation, np.asarray(keep_ids, np.uint64), np.asarray(keep_rows, np.uint64))
+        if drop:
+            self.commands.remove_component(np.asarray(drop, np.uint64), relation)
+
+    def despawn_recursive(self, ids: Any, relation: str = "ChildOf") -> None:
+        """Queue despawning ``ids`` and everything below them by ``relation`` (when the list applies)."""
+        if not self.spec.despawns:
+            raise _DeclaredAccessError(f"{self.where} despawned entities but did not declare despawns=True")
+        self._need("despawn", "despawn entities")
+        self.commands.despawn_recursive(ids, relation)
 
     def _readable(self) -> frozenset[str]:
         """``spec.readable`` (given by the runner, which works it out once per system)."""
@@ -161,11 +298,15 @@ class SystemContext:
         return copy.deepcopy(list(self.world.events(name)))
 
     @property
-    def input(self) -> Mapping[str, Any]:
-        """The input state of this tick (keys, mouse, axes); needs capability ``input``."""
+    def input(self) -> Any:
+        """The input of this tick (:class:`~gpi.plugins.input.Input`: a mapping with
+        ``pressed``/``just_pressed``/``just_released``, mouse buttons and positions, text);
+        needs capability ``input``."""
         self._need("input", "read input")
         if not self._input_copied:  # systems of one tick share the host's mapping in-process
-            self._input = copy.deepcopy(self._input)
+            from gpi.plugins.input import Input
+
+            self._input = Input(copy.deepcopy(dict(self._input)))
             self._input_copied = True
         return self._input
 

@@ -24,6 +24,8 @@ sandbox. The manifest format (TOML)::
     cpu_seconds = 30
     open_files = 64
     budget_ms = 4.0
+    threads = 2                    # threads the plugin may start (default 0: none)
+    cpu_quota = 0.5                # CPUs per tick (cgroup quota; default 1)
 
 Validation is strict: unknown tables and keys are errors (they are almost
 always typos), and every :class:`~gpi.plugins.errors.ManifestError` names the
@@ -75,6 +77,8 @@ SANDBOX_KEYS: Mapping[str, tuple[type, str]] = MappingProxyType(
         "cpu_seconds": (float, "a positive number (CPU time limit in seconds)"),
         "open_files": (int, "a positive integer (open file descriptor limit)"),
         "budget_ms": (float, "a positive number (per-tick time budget in ms)"),
+        "threads": (int, "an integer from 0 to 64 (threads the plugin may start; 0 = none)"),
+        "cpu_quota": (float, "a positive number (CPUs per tick, the cgroup quota)"),
     }
 )
 
@@ -444,7 +448,10 @@ class _Validator:
             ok_type = (int,) if kind is int else (int, float)
             if isinstance(value, bool) or not isinstance(value, ok_type):
                 raise self.expect(fld, expected, value)
-            if not math.isfinite(value) or value <= 0:
+            if key == "threads":
+                if not 0 <= value <= 64:
+                    raise self.expect(fld, expected, value)
+            elif not math.isfinite(value) or value <= 0:
                 raise self.expect(fld, expected, value)
             out[key] = value
         return out

@@ -85,9 +85,11 @@ class OutputPump:
         self._clock = clock
         self._rate, self._burst, self._max_pending = rate, burst, max_pending
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a line was kept, or the pipe closed
         self._lines: deque[str] = deque()
         self._pending = 0
         self._dropped = Dropped()
+        self._closed = False
         self.total_bytes = 0
         self._thread = threading.Thread(target=self._pump, name=f"gpi-out-{name}", daemon=True)
         self._thread.start()
@@ -145,6 +147,9 @@ class OutputPump:
                 stream.close()
             except (OSError, ValueError):
                 pass
+            with self._lock:
+                self._closed = True
+                self._arrived.notify_all()
 
     def _line(self, raw: bytes, cut: bool) -> None:
         text = raw.decode("utf-8", "replace").rstrip()
@@ -156,6 +161,7 @@ class OutputPump:
                 return
             self._lines.append(text)
             self._pending += len(raw)
+            self._arrived.notify_all()
         if self._on_line is not None:
             self._on_line(text)
 
@@ -170,6 +176,32 @@ class OutputPump:
             self._pending = 0
             dropped, self._dropped = self._dropped, Dropped()
         return lines, dropped
+
+    def mark(self) -> int:
+        """How many lines wait for :meth:`take` now: pass it to :meth:`wait_for` as ``since``."""
+        with self._lock:
+            return len(self._lines)
+
+    def wait_for(self, match: Callable[[str], bool], since: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a line after the first ``since`` waiting ones that ``match``-es.
+
+        For the host's thread between two :meth:`take` calls (a stalled
+        child's stack dump): it waits for the line itself, not for a guess of
+        how long the child takes to print it. False on timeout or once the
+        pipe has closed without such a line.
+        """
+        end = time.monotonic() + timeout
+        with self._lock:
+            checked = since
+            while True:
+                lines = self._lines
+                if any(match(lines[i]) for i in range(checked, len(lines))):
+                    return True
+                checked = len(lines)
+                left = end - time.monotonic()
+                if left <= 0 or self._closed:
+                    return False
+                self._arrived.wait(left)
 
     def join(self, timeout: float = 1.0) -> None:
         """Wait for the pipe to close (the child is gone) and the last lines to be read."""

@@ -52,6 +52,7 @@ __all__ = [
     "SystemSpec",
     "collect",
     "component",
+    "describe_components",
     "required_capabilities",
     "system",
 ]
@@ -96,6 +97,14 @@ class SystemSpec:
     after: tuple[str, ...] = ()
     spawns: bool = False
     despawns: bool = False
+    changed: tuple[str, ...] = ()  # change detection (gpi.ecs.changes): ctx.query(changed=...)
+    added: tuple[str, ...] = ()  # ctx.query(added=...)
+    removed: tuple[str, ...] = ()  # ctx.removed(name)
+
+    @property
+    def watches(self) -> bool:
+        """Whether the system uses change detection (its last-run tick is kept)."""
+        return bool(self.changed or self.added or self.removed)
 
     @property
     def readable(self) -> frozenset[str]:
@@ -120,6 +129,8 @@ class SystemSpec:
             "after": list(self.after),
             "spawns": self.spawns,
             "despawns": self.despawns,
+            **({"changed": list(self.changed), "added": list(self.added), "removed": list(self.removed)}
+               if self.watches else {}),
         }
 
     @classmethod
@@ -137,6 +148,9 @@ class SystemSpec:
             after=d.get("after"),
             spawns=bool(d.get("spawns", False)),
             despawns=bool(d.get("despawns", False)),
+            changed=d.get("changed"),
+            added=d.get("added"),
+            removed=d.get("removed"),
         )
 
 
@@ -156,7 +170,8 @@ def required_capabilities(spec: SystemSpec) -> set[str]:
 
 def _make_spec(fn: SystemFn | None, *, name: Any = None, stage: Any = "update", reads: Any = None,
                writes: Any = None, resources: Any = None, events: Any = None, before: Any = None,
-               after: Any = None, spawns: bool = False, despawns: bool = False) -> SystemSpec:
+               after: Any = None, spawns: bool = False, despawns: bool = False, changed: Any = None,
+               added: Any = None, removed: Any = None) -> SystemSpec:
     if name is None and fn is not None:
         name = getattr(fn, "__name__", None)
     if not isinstance(name, str) or not name.isidentifier():
@@ -178,6 +193,9 @@ def _make_spec(fn: SystemFn | None, *, name: Any = None, stage: Any = "update", 
         after=_names(after, "after", where),
         spawns=bool(spawns),
         despawns=bool(despawns),
+        changed=_names(changed, "changed", where),
+        added=_names(added, "added", where),
+        removed=_names(removed, "removed", where),
     )
 
 
@@ -199,12 +217,21 @@ def system(
     after: Iterable[str] | None = None,
     spawns: bool = False,
     despawns: bool = False,
+    changed: Iterable[str] | None = None,
+    added: Iterable[str] | None = None,
+    removed: Iterable[str] | None = None,
 ) -> Any:
-    """Declare a system; use as ``@system`` or ``@system(stage=..., reads=[...], ...)``."""
+    """Declare a system; use as ``@system`` or ``@system(stage=..., reads=[...], ...)``.
+
+    ``changed``/``added``: components whose change ticks it filters on
+    (``ctx.query(..., changed=[...])``); ``removed``: components whose removals
+    it reads (``ctx.removed(name)``).
+    """
 
     def mark(f: F) -> F:
         spec = _make_spec(f, name=name, stage=stage, reads=reads, writes=writes, resources=resources,
-                          events=events, before=before, after=after, spawns=spawns, despawns=despawns)
+                          events=events, before=before, after=after, spawns=spawns, despawns=despawns,
+                          changed=changed, added=added, removed=removed)
         setattr(f, _MARK, spec)
         return f
 
@@ -218,11 +245,34 @@ class Plugin:
         self.name = name
         self.components: dict[str, Component] = {}
         self.systems: dict[str, SystemSpec] = {}
+        self.relations: dict[str, dict[str, Any]] = {}  # relationship kinds (gpi.ecs.relations)
 
     def component(self, name: str, dtype: Any, shape: Any = ()) -> Component:
         """Declare a component; declaring the same schema twice is harmless."""
         c = Component(name, dtype, shape)
         self.add_component(c)
+        return c
+
+    def relation(self, name: str, *, exclusive: bool = True, on_delete: str = "remove",
+                 max_targets: int = 1) -> Component:
+        """Declare a relationship kind (see :mod:`gpi.ecs.relations`); returns its component.
+
+        ``exclusive``: one target per entity (``ChildOf``), else up to
+        ``max_targets``; ``on_delete``: ``"remove"`` the relation or ``"despawn"``
+        the entity when its target is despawned.
+        """
+        from gpi.ecs.relations import Relation
+
+        try:
+            rel = Relation(name, exclusive, on_delete, max_targets)
+        except ValueError as exc:
+            raise DeclarationError(str(exc)) from None
+        old = self.relations.get(name)
+        if old is not None and old != rel.to_dict():
+            raise DeclarationError(f"relation {name!r} declared twice with different settings")
+        c = rel.component()
+        self.add_component(c)
+        self.relations[name] = rel.to_dict()
         return c
 
     def add_component(self, c: Component) -> None:
@@ -250,6 +300,17 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"<Plugin {self.name!r} components={list(self.components)} systems={list(self.systems)}>"
+
+
+def describe_components(p: Plugin) -> list[dict[str, Any]]:
+    """The plugin's component dicts for the handshake; relations carry ``"relation"`` too."""
+    out = []
+    for c in p.components.values():
+        d = c.to_dict()
+        if c.name in p.relations:
+            d["relation"] = dict(p.relations[c.name])
+        out.append(d)
+    return out
 
 
 def collect(module: types.ModuleType, name: str = "") -> Plugin:

@@ -57,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from gpi.fsio import atomic_write
 from gpi.plugins.errors import KeyringError, SignatureError
-from gpi.plugins.safewalk import open_file, walk_files
+from gpi.plugins.safewalk import open_file, read_file, walk_files
 
 __all__ = [
     "SIGNATURE_NAME",
@@ -368,7 +368,7 @@ def sign(plugin_dir: str | Path, private_key: str | Path | Ed25519PrivateKey) ->
 def _read_sig(path: Path) -> tuple[str, dict[str, str], bytes]:
     """(key id, files, signature) from ``plugin.sig``; ValueError naming the problem."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_file(path.parent, path.name, limit=16 << 20).decode("utf-8"))  # no link out, no FIFO
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read {SIGNATURE_NAME}: {exc}") from exc
     if not isinstance(doc, dict):

@@ -260,7 +260,7 @@ class HostSupervision:
         z, self._zygote = self._zygote, None
         assert z is not None
         code = z.wait(0)
-        orphans = sorted(name for name in host.plugins if getattr(host.worker(name), "zygote", None) is z)
+        orphans = sorted(name for name in host.plugins if (w := host.worker(name)) is not None and w.zygote is z)
         host.events.log("host", "warning", f"fork-server {z.pid} died ({describe_exit(code)}); "
                                           f"restarting the children it forked: {orphans}")
         z.close()
@@ -268,9 +268,7 @@ class HostSupervision:
         for plugin in orphans:
             worker = host.detach_worker(plugin)
             assert worker is not None
-            kill = getattr(worker, "kill", None)  # a process worker: SIGKILL through its pidfd, wait for the exit
-            if kill is not None:
-                kill()
+            worker.kill()  # SIGKILL through its pidfd, wait for the exit
             worker.close()
             lp = host.plugins[plugin]
             lp.restarts = self.supervisor.restarts[plugin] = self.supervisor.restarts.get(plugin, 0) + 1

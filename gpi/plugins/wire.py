@@ -29,7 +29,9 @@ run         host->child  tick, sys (system name), epoch, first (reset the
                          saved (the plugin's save items, when they changed),
                          lay (a layout delta, ``gpi.ecs.view.layout_delta``:
                          when only row counts changed since the child's
-                         epoch; growth or new tables send ``layout`` instead)
+                         epoch; growth or new tables send ``layout`` instead),
+                         chg (change detection: {last, this, removed {name:
+                         id bytes}}, ``World.begin_system``; watching systems)
 result      child->host  tick, sys, cmds (CommandBuffer.to_wire or None), logs
                          [[level, text]], dropped, cpu_ns, child_ns, error
                          (None or {type, message, traceback}), saves

@@ -25,7 +25,7 @@ is why :class:`VerifyPool` can be started before the clock is read.
 Workers run plugin code (a confined worker runs every plugin in its own
 process), so the parent trusts a worker as little as a plugin child: nothing
 a worker sends is ever unpickled. Both directions carry msgpack arrays of
-plain data over the pipe's byte frames (:func:`_pack`, :func:`_decode`),
+plain data over the pipe's byte frames (:func:`pack_message`, :func:`decode_worker_message`),
 each frame at most :data:`MAX_FRAME` bytes, and the parent checks every
 message against its schema (``["ready", pid]``, ``["sums", first,
 [uint64, ...]]``, ``["error" | "unavailable", text, traceback]``); anything
@@ -51,7 +51,7 @@ from gpi.replays.format import ReplayHeader
 from gpi.replays.reader import Replay
 from gpi.replays.verify import Progress, Simulator, VerifyResult, _run, check_checksums
 
-__all__ = ["VerifyPool", "VerifyWorkerError", "segments", "verify_parallel"]
+__all__ = ["VerifyPool", "VerifyWorkerError", "decode_worker_message", "pack_message", "segments", "verify_parallel"]
 
 SimulatorFactory = Callable[[ReplayHeader], Simulator]
 
@@ -69,12 +69,12 @@ MAX_FRAME = 64 << 20
 MAX_ERROR_TEXT = 64 * 1024
 
 
-def _pack(*msg: Any) -> bytes:
+def pack_message(*msg: Any) -> bytes:
     """One message as a msgpack array (plain data only: it cannot carry code)."""
     return msgpack.packb(list(msg), use_bin_type=True)
 
 
-def _decode(data: bytes, i: int) -> tuple[Any, ...]:
+def decode_worker_message(data: bytes, i: int) -> tuple[Any, ...]:
     """A worker's message, checked against its schema; :class:`VerifyWorkerError` names what was wrong."""
 
     def bad(what: str) -> VerifyWorkerError:
@@ -129,20 +129,20 @@ def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send_bytes(_pack("ready", os.getpid()))
+            conn.send_bytes(pack_message("ready", os.getpid()))
             while True:
                 msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":
                     break
                 first, last = int(msg[1]), int(msg[2])
                 sums = [int(c) for _, _, c in _run(rp, sim, first, last + 1)]
-                conn.send_bytes(_pack("sums", first, sums))
+                conn.send_bytes(pack_message("sums", first, sums))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent went away or stopped us
     except BaseException as exc:
         kind = "unavailable" if isinstance(exc, SimulatorUnavailableError) else "error"
         try:
-            conn.send_bytes(_pack(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            conn.send_bytes(pack_message(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         except OSError:
             pass
     finally:
@@ -213,7 +213,7 @@ class VerifyPool:
                                         f"({exc}); its answers are not trusted") from None
             else:
                 try:
-                    return _decode(data, i)
+                    return decode_worker_message(data, i)
                 except VerifyWorkerError:
                     self._kill(i)
                     raise
@@ -246,7 +246,7 @@ class VerifyPool:
         def hand_out(i: int) -> None:
             if queue:
                 first, last = queue.pop()
-                self._conns[i].send_bytes(_pack("seg", first, last))
+                self._conns[i].send_bytes(pack_message("seg", first, last))
                 limit = math.inf if self.tick_timeout is None else self.grace + self.tick_timeout * (last - first + 1)
                 busy[i] = (first, last, time.monotonic() + limit)
 
@@ -309,7 +309,7 @@ class VerifyPool:
         self._closed = True
         for conn in self._conns:
             try:
-                conn.send_bytes(_pack("quit"))
+                conn.send_bytes(pack_message("quit"))
             except OSError:
                 pass
         for proc in self._procs:

@@ -306,7 +306,8 @@ class App:
     # -- ticks ------------------------------------------------------------------------------
 
     def _on_tick(self, tick: int, dt: float) -> None:
-        state = self.mapper.snapshot()
+        # the pointer in world units too (axes mouse_world_x/y, gpi.plugins.input), when a window shows it
+        state = self.mapper.snapshot(self.camera().screen_to_world if self.window is not None else None)
         if self.input_source is not None:
             scripted = self.input_source(tick)
             state = scripted if isinstance(scripted, InputState) else InputState.from_dict(scripted)
@@ -347,7 +348,10 @@ class App:
         rec, self.recorder = self.recorder, None
         if rec is not None:
             try:
-                rec.close(stopped)
+                if stopped:  # a recorder keeps why it stopped early (Recorder.close(stopped=...))
+                    rec.close(stopped)
+                else:
+                    rec.close()  # any recorder: close() is all the recorder protocol needs
             finally:
                 self._log(f"recording stopped at tick {self.loop.tick}: {self.record_path}")
 

@@ -47,6 +47,7 @@ _SDL_MOUSEMOTION = 0x400
 _SDL_MOUSEBUTTONDOWN = 0x401
 _SDL_MOUSEBUTTONUP = 0x402
 _SDL_MOUSEWHEEL = 0x403
+_SDL_TEXTINPUT = 0x303
 # SDL_WindowEventID values.
 _SDL_WINDOWEVENT_RESIZED = 5
 _SDL_WINDOWEVENT_SIZE_CHANGED = 6
@@ -73,6 +74,7 @@ class InputMapper:
         self._mouse: tuple[int, int] = (0, 0)
         self._wheel_x = 0.0
         self._wheel_y = 0.0
+        self._text: list[str] = []
         self._window_size = (int(window_size[0]), int(window_size[1]))
         self._resized: tuple[int, int] | None = None
         self._names: dict[int, str] = {}
@@ -122,6 +124,8 @@ class InputMapper:
         elif etype == _SDL_MOUSEBUTTONUP:
             self._held_buttons.discard(int(event.button.button))
             self._mouse = (int(event.button.x), int(event.button.y))
+        elif etype == _SDL_TEXTINPUT:
+            self._text.append(bytes(event.text.text).split(b"\0", 1)[0].decode("utf-8", "replace"))
         elif etype == _SDL_MOUSEWHEEL:
             self._wheel_x += float(event.wheel.x)
             self._wheel_y += float(event.wheel.y)
@@ -175,9 +179,20 @@ class InputMapper:
         size, self._resized = self._resized, None
         return size
 
-    def snapshot(self) -> InputState:
-        """The input for one tick; clears taps and wheel movement for the next tick."""
+    def snapshot(self, to_world: Callable[[float, float], tuple[float, float]] | None = None) -> InputState:
+        """The input for one tick; clears taps, text and wheel movement for the next tick.
+
+        ``to_world`` (e.g. ``Camera.screen_to_world``) adds the pointer in world
+        units as axes ``mouse_world_x``/``mouse_world_y``; text typed since the
+        last snapshot rides as ``text_N`` axes (see :mod:`gpi.plugins.input`).
+        """
         axes: dict[str, float] = {}
+        if to_world is not None:
+            wx, wy = to_world(float(self._mouse[0]), float(self._mouse[1]))
+            axes["mouse_world_x"], axes["mouse_world_y"] = float(wx), float(wy)
+        for i, ch in enumerate("".join(self._text)):
+            axes[f"text_{i}"] = float(ord(ch))
+        self._text.clear()
         if self._wheel_x:
             axes["wheel_x"] = self._wheel_x
         if self._wheel_y:
@@ -200,6 +215,7 @@ class InputMapper:
         self._held_buttons.clear()
         self._tapped_buttons.clear()
         self._wheel_x = self._wheel_y = 0.0
+        self._text.clear()
 
     def __repr__(self) -> str:
         return (

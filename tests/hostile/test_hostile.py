@@ -56,7 +56,8 @@ class Attack:
     """One hostile plugin and what must stop it."""
 
     name: str
-    outcome: str  # "refused": its system raises; "rejected": its list is; "stopped": its child is killed
+    outcome: str  # "refused": its system raises; "rejected": its list is; "stopped": its child is killed;
+    # "inert": it runs every tick and finds nothing to take
     layers: tuple[str, ...]  # acceptable reported layers
     needs: tuple[str, ...] = ()  # sandbox layers without which the attack must not run
     stopped_by: str = ""  # the mechanism, when the reported layer cannot say it (a crash)
@@ -90,6 +91,18 @@ ATTACKS = [
            stopped_by="channel message limit (1 MiB): child stopped", ticks=SHORT),
     Attack("malformed_wire", "rejected", ("validation",), stopped_by="host validation (wire decode)"),
     Attack("undeclared_write", "rejected", ("validation",), stopped_by="host validation (declared access)"),
+    # Issue 14: children with no privilege.
+    Attack("affinity_host", "refused", ("seccomp",), needs=("seccomp",),
+           stopped_by="seccomp (pid checks: own pid or 0 only); pid namespace and uid behind it"),
+    Attack("pid_enum", "refused", ("seccomp",), needs=("seccomp",),
+           stopped_by="seccomp (pid checks); pid namespace (ESRCH) behind it"),
+    Attack("env_secret", "inert", (), stopped_by="environment allow-list (child_environment): nothing to steal"),
+    Attack("kernel_memory", "refused", ("seccomp",), needs=("seccomp",),
+           stopped_by="seccomp (F_SETPIPE_SZ <= 64 KiB, no SO_*BUF*); privilege (no CAP_SYS_RESOURCE/NET_ADMIN)"),
+    Attack("sigio_host", "refused", ("seccomp",), needs=("seccomp",),
+           stopped_by="seccomp (fcntl/ioctl argument checks); pid namespace and uid behind it"),
+    Attack("thread_spin", "refused", ("seccomp",), needs=("seccomp",),
+           stopped_by="seccomp (threads = 0: clone refused); RLIMIT_NPROC, cgroup CPU quota when granted"),
 ]
 
 
@@ -132,6 +145,7 @@ def hostile_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
     secret.write_text(SECRET + "\n")
     monkeypatch.setenv("GPI_HOSTILE_TMP", str(tmp))
     monkeypatch.setenv("GPI_HOSTILE_SECRET", str(secret))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)  # a credential in the host's environment
     yield {"tmp": tmp, "secret": secret}
 
 
@@ -146,6 +160,7 @@ def run_corpus(dirs: list[Path], ticks: int, *, timeout: float = CALM, sandbox: 
         host.load(*dirs)
         world.insert_resource("population", 120)
         world.insert_resource("target", 60)
+        world.insert_resource("host_pid", os.getpid())  # what the attacks aimed at the host take aim at
         checksums, reports = [], []
         for t in range(ticks):
             keys = {"keys": [("left", "up", "right", "down")[(t // 5) % 4]]} if input_keys else None
@@ -177,6 +192,9 @@ def _outcome(attack: Attack, res: dict[str, Any]) -> str:
     if attack.outcome == "rejected":
         rej = sum(key in r.rejected for r in res["reports"])
         return f"list rejected on {rej}/{n} ticks, world unchanged"
+    if attack.outcome == "inert":
+        ran = sum(key in r.ran for r in res["reports"])
+        return f"ran on {ran}/{n} ticks, found nothing"
     lp = res["plugins"][attack.name]
     what = "deadline missed" if "timeout" in kinds else "child died"
     faults = sum(1 for f in res["faults"] if f["plugin"] == attack.name and f["kind"] in ("timeout", "crashed"))
@@ -206,6 +224,9 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
 
     # The attack failed, or its child was stopped, on every tick. (A stopped child may wait a few
     # ticks for its restart, or be disabled by the circuit breaker: its system is skipped then.)
+    if attack.outcome == "inert":
+        _check_inert(attack, res)
+        return
     for t, rep in enumerate(res["reports"]):
         if attack.outcome == "refused":
             assert key in rep.errors, (t, rep)
@@ -234,7 +255,7 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
     # The child ran confined: every default-required layer was active.
     sb = res["plugins"][attack.name]["sandbox"] or {}
     active = {n for n, s in (sb.get("layers") or {}).items() if s.get("active")}
-    assert {"rlimits", "no_new_privs", "landlock", "seccomp"} <= active, sb
+    assert {"rlimits", "no_new_privs", "privilege", "landlock", "seccomp"} <= active, sb
 
     # Attack-specific evidence that nothing got out.
     leaked = [text for _, _, text in res["logs"] if SECRET in text]
@@ -250,6 +271,22 @@ def test_attack_is_contained(attack: Attack, layers: dict[str, tuple[bool, str]]
     first = mine[0]
     reported = f"{first['what']}" + (f" (call: {first['call']})" if first.get("call") else "")
     ROWS.append((attack.name, _outcome(attack, res), stopped, reported))
+
+
+def _check_inert(attack: Attack, res: dict[str, Any]) -> None:
+    """An attack with nothing to take: it ran every tick, no fault, and nothing of the host's got out."""
+    key = f"{attack.name}.attack"
+    for t, rep in enumerate(res["reports"]):
+        assert key in rep.ran, (t, rep, res["faults"][:3])
+    assert not [f for f in res["faults"] if f["plugin"] == attack.name], res["faults"][:3]
+    assert not res["violations"], res["violations"][:3]
+    text = repr(res["logs"]) + repr(res["faults"])
+    assert SECRET not in text, [line for line in res["logs"] if SECRET in repr(line)][:2]
+    assert any("environment:" in str(line) for line in res["logs"]), res["logs"][-5:]  # it did look
+    sb = res["plugins"][attack.name]["sandbox"] or {}
+    active = {n for n, s in (sb.get("layers") or {}).items() if s.get("active")}
+    assert {"rlimits", "no_new_privs", "privilege", "landlock", "seccomp"} <= active, sb
+    ROWS.append((attack.name, _outcome(attack, res), attack.stopped_by, "nothing (no fault, no secret in logs)"))
 
 
 def test_file_bomb_leaves_no_file(hostile_env: dict[str, Path], layers: dict[str, tuple[bool, str]]) -> None:

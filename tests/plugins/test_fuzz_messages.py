@@ -27,8 +27,8 @@ from gpi.plugins.messages import (
     decode_result,
 )
 from gpi.replays.errors import VerifyWorkerError
-from gpi.replays.parallel import _decode as decode_worker
-from gpi.replays.parallel import _pack
+from gpi.replays.parallel import decode_worker_message as decode_worker
+from gpi.replays.parallel import pack_message
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -143,8 +143,8 @@ def test_deep_nesting_is_refused_without_recursion() -> None:
 @FUZZ
 @given(st.binary(max_size=200), st.data())
 def test_verify_worker_decoder_only_raises_worker_errors(raw: bytes, data: st.DataObject) -> None:
-    frames = [raw, _pack(*data.draw(st.lists(plain, max_size=4))),
-              _pack("sums", data.draw(st.integers(-5, (1 << 64) - 1)), data.draw(st.lists(plain, max_size=4)))]
+    frames = [raw, pack_message(*data.draw(st.lists(plain, max_size=4))),
+              pack_message("sums", data.draw(st.integers(-5, (1 << 64) - 1)), data.draw(st.lists(plain, max_size=4)))]
     for frame in frames:
         try:
             decode_worker(frame, 0)

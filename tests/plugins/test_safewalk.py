@@ -73,3 +73,11 @@ def test_a_manifest_that_is_a_link_out_or_a_fifo_is_a_clear_manifest_error(plugi
     os.mkfifo(plugin / "plugin.toml")
     with pytest.raises(ManifestError, match="FIFO|not a regular file|missing"):
         load_manifest(plugin)
+
+
+def test_a_signature_file_that_links_out_is_not_read(plugin: Path) -> None:
+    from gpi.plugins.signing import Keyring, verify
+
+    os.symlink("/proc/self/pagemap", plugin / "plugin.sig")
+    res = verify(plugin, Keyring())
+    assert res.state != "valid" and "outside the plugin folder" in res.detail, res

@@ -19,7 +19,8 @@ One module per step:
 Apply order within one buffer is fixed, by phase, each phase in recording order:
 
 1. ``set`` and ``set_chunk`` (value writes against the current layout),
-2. ``add_component``, 3. ``remove_component``, 4. ``despawn``, 5. ``spawn``,
+2. ``add_component``, 3. ``remove_component``, 4. ``despawn`` and
+``despawn_recursive``, 5. ``spawn``,
 6. ``insert_resource`` / ``remove_resource``, 7. ``send_event``.
 
 Because writes come before any structural change and entities only die in

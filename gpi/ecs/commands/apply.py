@@ -32,8 +32,10 @@ def apply_buffer(world: World, plan: list[dict[str, Any]]) -> None:
             world.add_component(op["ids"], op["name"], op["values"])
         elif kind == "remove":
             world.remove_component(op["ids"], op["name"])
-        elif kind == "despawn":
-            world.despawn(op["ids"])
+        elif kind == "despawn":  # a relation's on_delete="despawn" may have taken some already
+            world.despawn(op["ids"][world.alive_mask(op["ids"])] if state.relations else op["ids"])
+        elif kind == "despawn_recursive":
+            world.despawn_recursive(op["ids"], op["relation"])
         elif kind == "spawn":
             world.spawn(op["count"], op["values"])
         elif kind == "insert_resource":

@@ -60,6 +60,18 @@ class CommandBuffer:
         """Destroy entities."""
         self._ops.append({"op": "despawn", "ids": as_ids(ids, "despawn")})
 
+    def despawn_recursive(self, ids: Any, relation: str = "ChildOf") -> None:
+        """Destroy entities and everything below them by ``relation`` (as of when it applies)."""
+        self._ops.append({"op": "despawn_recursive", "ids": as_ids(ids, "despawn_recursive"), "relation": relation})
+
+    def set_relation(self, ids: Any, relation: str, targets: Any) -> None:
+        """Relate entities to ``targets`` by exclusive ``relation`` (adds it or replaces the target)."""
+        self.add_component(ids, relation, targets)
+
+    def remove_relation(self, ids: Any, relation: str) -> None:
+        """Take relation ``relation`` away from entities."""
+        self.remove_component(ids, relation)
+
     def add_component(self, ids: Any, name: str, values: Any) -> None:
         """Give entities component ``name`` with these values."""
         self._ops.append({"op": "add", "name": name, "ids": as_ids(ids, f"add_component {name!r}"),

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["PHASE", "STRUCTURAL", "Access", "validate_buffer"]
 
 # Apply phase of each operation kind (see gpi.ecs.commands): writes, add, remove, despawn, spawn, resources, events.
-PHASE = {"set": 0, "set_chunk": 0, "add": 1, "remove": 2, "despawn": 3, "spawn": 4,
+PHASE = {"set": 0, "set_chunk": 0, "add": 1, "remove": 2, "despawn": 3, "despawn_recursive": 3, "spawn": 4,
          "insert_resource": 5, "remove_resource": 5, "event": 6}
-STRUCTURAL = frozenset(("spawn", "despawn", "add", "remove"))
+STRUCTURAL = frozenset(("spawn", "despawn", "add", "remove", "despawn_recursive"))
 
 
 def _frozen(names: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -155,7 +155,11 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
                 plan.append((PHASE[kind], i, spawned))
             continue
         comp: Component | None = None
-        if kind != "despawn":
+        if kind == "despawn_recursive" and op.get("relation") not in state.relations:
+            p.add(f"{where}: {op.get('relation')!r} is not a declared relation "
+                  f"(declared: {sorted(state.relations)})")
+            continue
+        if kind not in ("despawn", "despawn_recursive"):
             comp = _check_component(state, name, access, where, p)
             if comp is None:
                 continue
@@ -181,6 +185,9 @@ def validate_buffer(world: World, cmds: Any, access: Access | None, source: str 
         if len(uniq) != len(idx):
             dup = int(ids[np.isin(idx, uniq[counts > 1])][0])
             p.add(f"{where}: entity {dup:#x} appears more than once", component=name, entity=dup)
+            continue
+        if kind == "despawn_recursive":  # descendants are found when it applies; dead ones skipped
+            plan.append((PHASE[kind], i, out))
             continue
         if kind == "despawn":
             again = despawned.intersection(uniq.tolist())

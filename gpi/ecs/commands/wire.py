@@ -8,6 +8,7 @@ Layout::
      "epoch": int, "values": ARRAY}
     {"op": "spawn", "count": int, "values": {name: ARRAY}}
     {"op": "despawn", "ids": ARRAY}
+    {"op": "despawn_recursive", "ids": ARRAY, "relation": str}   (gpi.ecs.relations)
     {"op": "add", "name": str, "ids": ARRAY, "values": ARRAY}
     {"op": "remove", "name": str, "ids": ARRAY}
     {"op": "insert_resource", "name": str, "value": any}
@@ -58,7 +59,7 @@ __all__ = [
 WIRE_VERSION = 1
 MAX_OPS = 1 << 16  # operations per buffer; more is a runaway system
 OPS = ("set", "set_chunk", "spawn", "despawn", "add", "remove", "insert_resource",
-       "remove_resource", "event")
+       "remove_resource", "event", "despawn_recursive")
 
 EncodeArray = Callable[[np.ndarray], Any]
 DecodeArray = Callable[[Any], np.ndarray]
@@ -69,6 +70,7 @@ _NEED: dict[str, dict[str, type]] = {
     "set_chunk": {"name": str, "table": int, "version": int, "rows": int, "values": object},
     "spawn": {"count": int, "values": dict},
     "despawn": {"ids": object},
+    "despawn_recursive": {"ids": object, "relation": str},
     "add": {"name": str, "ids": object, "values": object},
     "remove": {"name": str, "ids": object},
     "insert_resource": {"name": str, "value": object},

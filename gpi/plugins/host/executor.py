@@ -43,7 +43,8 @@ RequestBuilder = Callable[["CallInfo", bool], dict[str, Any]]
 class CallInfo:
     """What every call of one system needs, worked out once per schedule build (not per tick)."""
 
-    __slots__ = ("key", "decl", "plugin", "system", "source", "access", "input", "save", "resources", "events")
+    __slots__ = ("key", "decl", "plugin", "system", "source", "access", "input", "save", "resources", "events",
+                 "changes")
 
     def __init__(self, key: str, d: SystemDecl, access: Access, granted: frozenset[str]) -> None:
         """The call of system ``d`` (key ``plugin.system``) with the plugin's ``granted`` capabilities."""
@@ -57,6 +58,7 @@ class CallInfo:
         self.save = "save" in granted
         self.resources = tuple(sorted(d.resources))  # sorted: a defined order in every process
         self.events = tuple(sorted(d.events))
+        self.changes: tuple[str, ...] | None = None  # change detection: the removed=[...] names, if it watches
 
     @classmethod
     def of(cls, plugin: str, spec: SystemSpec, granted: frozenset[str]) -> CallInfo:
@@ -72,7 +74,10 @@ class CallInfo:
         structural = (spec.spawns and "spawn" in granted) or (spec.despawns and "despawn" in granted)
         access = Access(writes=spec.writes, resources=spec.resources if "resources" in granted else (),
                         events=spec.events if "events" in granted else (), structural=structural)
-        return cls(d.key, d, access, granted)
+        c = cls(d.key, d, access, granted)
+        if spec.watches:
+            c.changes = tuple(sorted(spec.removed))
+        return c
 
 
 @dataclass

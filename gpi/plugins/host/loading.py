@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpi.ecs import Component, World
+from gpi.ecs.relations import Relation
 from gpi.plugins.errors import PluginError
 from gpi.plugins.faults import PluginState
 from gpi.plugins.manifest import Manifest
@@ -50,6 +51,7 @@ class LoadedPlugin:
     status: PluginState = PluginState.STARTING
     restarts: int = 0
     pid: int | None = None
+    relations: list[Relation] = field(default_factory=list)  # declared relationship kinds (gpi.ecs.relations)
 
     def summary(self) -> dict[str, Any]:
         """A msgpack/JSON-friendly summary (for overlays, `gpi doctor`, reports)."""
@@ -109,7 +111,8 @@ def register_components(world: World, plugins: Iterable[LoadedPlugin], new: Sequ
     known = set(world.components)
     for lp in new:
         for spec in lp.systems.values():
-            unknown = [n for n in (*spec.reads, *spec.writes) if n not in known]
+            unknown = [n for n in (*spec.reads, *spec.writes, *spec.changed, *spec.added, *spec.removed)
+                       if n not in known]
             if unknown:
                 raise PluginError(
                     f"plugin {lp.name!r} system {spec.name!r} declares components {unknown} "

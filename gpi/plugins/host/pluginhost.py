@@ -54,6 +54,7 @@ from typing import Any
 
 import gpi
 from gpi.ecs import Component, World
+from gpi.ecs.relations import Relation
 from gpi.ecs.schedule import Schedule
 from gpi.plugins import wire
 from gpi.plugins.errors import PluginError, ProtocolError
@@ -70,6 +71,7 @@ from gpi.plugins.host.loading import (
 from gpi.plugins.host.records import DEFAULT_RECORD_LIMIT, CallRecords, TickReport
 from gpi.plugins.host.results import ResultHandler
 from gpi.plugins.host.worker import InProcessWorker, ProcessWorker, Worker
+from gpi.plugins.input import with_previous
 from gpi.plugins.manifest import Manifest, load_manifest
 from gpi.plugins.output import LINES_PER_TICK
 from gpi.plugins.safewalk import check_folder
@@ -274,6 +276,7 @@ class PluginHost:
             try:
                 info = worker.start(self.world)
                 lp.components = [Component.from_dict(d) for d in info["components"]]
+                lp.relations = [Relation.from_dict(d["relation"]) for d in info["components"] if "relation" in d]
                 lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
                 lp.sandbox, lp.pid, lp.status = info.get("sandbox"), info.get("pid"), PluginState.RUNNING
                 for c in lp.components:
@@ -293,6 +296,7 @@ class PluginHost:
         if old_worker is not None:
             old_worker.close()
         self.supervision.reenable(name)  # new code: the circuit breaker starts over
+        self.world.changes.started.discard(name)  # its startup systems run again
         self._swapped.append(name)
         self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
         self.events.log(name, "info", f"reloaded (version {m.version})")
@@ -313,6 +317,7 @@ class PluginHost:
                 self.events.fault(FaultKind.PROTOCOL, m.name, "", f"plugin {m.name!r} refused at load: {exc}")
             raise
         lp.components = [Component.from_dict(d) for d in info["components"]]
+        lp.relations = [Relation.from_dict(d["relation"]) for d in info["components"] if "relation" in d]
         lp.systems = {d["name"]: SystemSpec.from_dict(d) for d in info["systems"]}
         lp.sandbox = info.get("sandbox")
         lp.pid = info.get("pid")
@@ -332,9 +337,15 @@ class PluginHost:
     def _rebuild_schedule(self, edges: Iterable[tuple[str, str]]) -> None:
         self._calls.clear()
         for lp in self.plugins.values():
+            for rel in lp.relations:  # relationship kinds: the world keeps them consistent
+                self.world.declare_relation(rel)
             for spec in lp.systems.values():
                 c = CallInfo.of(lp.name, spec, lp.granted)
                 self._calls[c.key] = c
+                if spec.watches:  # change detection (gpi.ecs.changes): ticks kept only for what is watched
+                    self.world.track_changes(*spec.changed, *spec.added)
+                    for n in spec.removed:
+                        self.world.watch_removed(n, c.key)
         deps: dict[str, list[str]] = {}
         for dep, dependent in edges:
             deps.setdefault(dependent, []).append(dep)
@@ -354,6 +365,7 @@ class PluginHost:
         from gpi.plugins.resolve import dependency_order_edges
 
         self._stop_plugin(name)
+        self.world.changes.started.discard(name)
         self._rebuild_schedule(dependency_order_edges([p.manifest for p in self.plugins.values()]))
 
     # -- running ---------------------------------------------------------------------------
@@ -369,9 +381,11 @@ class PluginHost:
             report.swaps.extend(n for n in self._swapped if n not in report.swaps)
             self._swapped.clear()
         report.restarted.extend(self.supervision.before_tick())
-        self._inp = dict(input_state or {})
+        self._inp = with_previous(input_state or {}, self.world.changes.prev_input)  # input edges
         run_wave = self._run_wave
         for stage, waves in self.schedule.stages.items():
+            if stage == "startup":  # once per plugin load; which ran is world state (seek and verify agree)
+                waves = self._startup_waves(waves)
             for wi, wave in enumerate(waves):
                 run_wave(stage, wi, wave, report)
         self.world.clear_events()
@@ -385,6 +399,17 @@ class PluginHost:
         report.wall_ns = time.perf_counter_ns() - t0
         self.tick_count += 1
         return report
+
+    def _startup_waves(self, waves: list[list[str]]) -> list[list[str]]:
+        """The startup waves of plugins that have not run them since they were (re)loaded."""
+        started = self.world.changes.started
+        out = []
+        for wave in waves:
+            w = [k for k in wave if self._calls[k].plugin not in started]
+            if w:
+                out.append(w)
+        started.update(self._calls[k].plugin for w in out for k in w)
+        return out
 
     def run(self, ticks: int, input_state: Mapping[str, Any] | None = None) -> list[TickReport]:
         """Run ``ticks`` ticks with the same input; returns their reports."""
@@ -409,6 +434,8 @@ class PluginHost:
             req["res"] = res
         if c.events:
             req["ev"] = {n: list(w.events(n)) for n in c.events}
+        if c.changes is not None:  # change detection: last/this run, removed ids (gpi.ecs.changes)
+            req["chg"] = w.begin_system(c.key, c.changes)
         return req
 
     def _run_wave(self, stage: str, wi: int, wave: list[str], report: TickReport) -> None:

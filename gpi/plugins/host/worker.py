@@ -58,6 +58,7 @@ from gpi.plugins.messages import (
 )
 from gpi.plugins.output import LINES_PER_TICK, Dropped, OutputPump
 from gpi.plugins.sandbox.policy import child_environment
+from gpi.plugins.sdk import describe_components
 from gpi.shm import Channel, Segment, recv_with_fds, send_with_fds
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ __all__ = [
 START_TIMEOUT = 30.0  # seconds for a child to start, import its plugin and say ready
 ARENA_SIZE = 128 << 20  # sparse memfd: pages cost nothing until written
 DRAWLIST_SIZE = 16 << 20  # 200k quads; sparse until written
+STACK_DUMP_WAIT = 5.0  # seconds a stalled child's stack dump may take to arrive (it usually takes milliseconds)
+# How a faulthandler dump ends: the main thread (listed last) started in runpy (``python -m``),
+# or its stack was deeper than faulthandler prints.
+_DUMP_LAST_FRAMES = (" in _run_module_as_main", "  ...")
 
 
 # -- starting children ------------------------------------------------------------------------
@@ -165,6 +170,8 @@ class Worker:
     """One plugin's executor: a child process or the in-process runner (see the module doc)."""
 
     plugin: LoadedPlugin
+    #: The fork-server its child was forked from (None: started with Popen, or in process).
+    zygote: ForkServer | None = None
 
     def start(self, world: World) -> dict[str, Any]:
         """Start the plugin; returns its ``ready`` message (components, systems, sandbox, pid)."""
@@ -193,7 +200,7 @@ class Worker:
         """The segment the plugin draws into (None without the ``draw`` capability)."""
         return None
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
         """Ask a stalled child to print every thread's stack (faulthandler); no-op in process."""
 
     def kill(self) -> int | None:
@@ -202,6 +209,11 @@ class Worker:
 
     def close(self) -> None:
         """Stop and release everything; safe twice."""
+
+
+def _ends_stack_dump(line: str) -> bool:
+    """Whether ``line`` ends a faulthandler dump: the main thread (listed last) started in runpy, or was cut."""
+    return line.rstrip().endswith(_DUMP_LAST_FRAMES)
 
 
 class InProcessWorker(Worker):
@@ -228,7 +240,7 @@ class InProcessWorker(Worker):
             self._drawlist = Segment.create(self.drawlist_size, f"gpi-{m.name}/drawlist")
             draw = make_drawlist(self._drawlist)
         self.runner = SystemRunner(p, m.name, self.plugin.granted, self.seed, self.dt, draw)
-        return {"components": [c.to_dict() for c in p.components.values()],
+        return {"components": describe_components(p),
                 "systems": [s.to_dict() for s in p.systems.values()], "sandbox": None, "pid": os.getpid()}
 
     def submit(self, req: dict[str, Any], world: World, timeout: float) -> None:
@@ -236,7 +248,7 @@ class InProcessWorker(Worker):
         if "saved" in req:
             self.runner.saved = dict(req["saved"] or {})
         # Frame state (resources, events) is the live world's: same values the child receives.
-        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"))
+        out = self.runner.run(world, req["sys"], req["tick"], req.get("input"), changes=req.get("chg"))
         out["sys"], out["tick"] = req["sys"], req["tick"]
         cmds = out["cmds"]
         if cmds is None or not len(cmds):
@@ -362,11 +374,14 @@ class ProcessWorker(Worker):
         sandbox = self.sandbox is not None and bool(self.sandbox.get("enabled", True))
         decode_ready(msg, plugin=name, sandbox_requested=sandbox)
         assert self.proc is not None
-        if msg["pid"] != self.proc.pid:
+        # With the sandbox's pid namespace the plugin runs in a grandchild of the process the host
+        # started (gpi.plugins.sandbox.pidns): that one's pid is accepted, checked with the kernel.
+        parent = _parent_of(msg["pid"])
+        if msg["pid"] != self.proc.pid and self.proc.pid not in (parent, _parent_of(parent)):
             raise MessageError(f"plugin {name!r} sent a malformed 'ready' message: field 'pid' says {msg['pid']}, "
                                f"but the host started pid {self.proc.pid}", plugin=name, kind="ready", field="pid",
                                reason="not the child's pid")
-        check_sandbox_claims(self.proc.pid, msg.get("sandbox"), plugin=name)
+        check_sandbox_claims(msg["pid"], msg.get("sandbox"), plugin=name)
 
     def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
         """Up to ``max_lines`` lines the child printed since the last call, and what was dropped."""
@@ -460,16 +475,24 @@ class ProcessWorker(Worker):
         assert self.channel is not None
         return CommandBuffer.from_wire(wire_cmds, self._decode_array, source=source)
 
-    def dump_stacks(self, wait: float = 0.05) -> None:
-        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then ``wait`` s for it."""
-        proc = self.proc
+    def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
+        """SIGUSR1 to the child (its faulthandler prints every thread's stack), then wait for the dump.
+
+        The dump has arrived when the outermost frame of the child's main
+        thread (printed last) is among its output lines: waiting a fixed time
+        instead loses the dump whenever the machine is busy. ``wait`` only
+        bounds a child that prints no dump.
+        """
+        proc, out = self.proc, self.output
         if proc is None or proc.poll() is not None:
             return
+        since = out.mark() if out is not None else 0
         try:
             os.kill(proc.pid, signal.SIGUSR1)
         except OSError:
             return
-        time.sleep(wait)
+        if out is not None:
+            out.wait_for(_ends_stack_dump, since, wait)
 
     def kill(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
@@ -500,3 +523,15 @@ class ProcessWorker(Worker):
             self.output = None
 
 
+def _parent_of(pid: int | None) -> int | None:
+    """The parent pid of ``pid`` from ``/proc`` (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

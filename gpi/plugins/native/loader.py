@@ -276,6 +276,8 @@ class NativePlugin:
         self._need_decl(decl)
         if name is None or scalar not in abi.SCALARS:
             raise NativeCallError(f"component {name!r}: scalar type {scalar} is not a gpi_scalar")
+        if ndim > 8 or (ndim and not shape):
+            raise NativeCallError(f"component {name!r}: ndim {ndim} must be 0..8 with a shape array")
         dims = tuple(int(shape[i]) for i in range(ndim)) if ndim else ()
         c = self.plugin.component(name.decode("utf-8"), abi.SCALARS[scalar], dims)
         self._declared[c.name] = c
@@ -346,6 +348,8 @@ class NativePlugin:
 
     def _h_query(self, ctx: int | None, comps: Any, n: int, without: Any, nwithout: int, nchunks: Any) -> int:
         call = self._cur(ctx)
+        if n > 1024 or nwithout > 1024:
+            raise NativeCallError(f"query: {n} components and {nwithout} filters: at most 1024 each")
         names = [self._cname(comps[i]) for i in range(n)]
         wo = [self._cname(without[i]) for i in range(nwithout)]
         chunks = list(call.ctx.query(*names, without=wo))
@@ -412,6 +416,8 @@ class NativePlugin:
 
     def _h_spawn(self, ctx: int | None, count: int, n: int, comps: Any, bufs: Any) -> int:
         call = self._cur(ctx)
+        if n > 1024:
+            raise NativeCallError(f"spawn: {n} components is more than any entity can have")
         values = {}
         for k in range(n):
             name = self._cname(comps[k])

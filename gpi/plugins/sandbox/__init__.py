@@ -1,4 +1,4 @@
-"""Linux sandbox for plugin children: rlimits, prctl, netns, Landlock, seccomp.
+"""Linux sandbox for plugin children: rlimits, prctl, cgroup, pid and network namespaces, privilege, Landlock, seccomp.
 
 A plugin child calls :func:`apply_sandbox` after its own imports and before
 the plugin's; it gets a :class:`SandboxReport` (per layer: active, detail,

@@ -26,6 +26,8 @@ __all__ = [
     "ALL_LAYERS",
     "CHILD_ENV",
     "DEFAULT_REQUIRED",
+    "ENV_ALLOWED",
+    "MAX_THREADS",
     "SECCOMP_MODES",
     "SandboxPolicy",
     "child_environment",
@@ -36,29 +38,43 @@ ALL_LAYERS: tuple[str, ...] = (
     "rlimits",
     "no_new_privs",
     "pdeathsig",
+    "cgroup",
+    "pidns",
     "netns",
+    "privilege",
     "landlock",
     "seccomp",
 )
-# netns needs root or unprivileged user namespaces, and pdeathsig is a
-# convenience: neither is required by default. The other four are.
-DEFAULT_REQUIRED: frozenset[str] = frozenset({"rlimits", "no_new_privs", "landlock", "seccomp"})
+# cgroup, pidns and netns need root (or a delegated cgroup / user namespaces),
+# and pdeathsig is a convenience: none is required by default. The other five are.
+DEFAULT_REQUIRED: frozenset[str] = frozenset({"rlimits", "no_new_privs", "privilege", "landlock", "seccomp"})
+#: Most threads a manifest may ask for (``[sandbox] threads = N``).
+MAX_THREADS = 64
 SECCOMP_MODES: tuple[str, ...] = ("allowlist", "denylist")
 
 _MIB = 1 << 20
 
-# Environment for a plugin child: numeric libraries stay single-threaded (so
-# Landlock, which covers only the calling thread and its later threads, covers
-# them all, and a non-root child under RLIMIT_NPROC=0 needs no new threads),
+# Set in every plugin child's environment: numeric libraries stay
+# single-threaded (so Landlock, which covers only the calling thread and its
+# later threads, covers them all, and a child with threads = 0 needs none),
 # and no bytecode is written.
 CHILD_ENV: Mapping[str, str] = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
 HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
+#: Host environment variables a plugin child keeps (exact names); nothing else passes.
+ENV_ALLOWED: frozenset[str] = frozenset({
+    "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
+    "GPI_PURE_PYTHON", "SDL_VIDEODRIVER", "PYOPENGL_PLATFORM",
+})
+#: Prefixes of host environment variables a plugin child keeps (the locale).
+ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_",)
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,13 @@ class SandboxPolicy:
     # RLIMIT_NPROC: 0 means no new tasks for a non-root uid (threads too!).
     # The kernel does not enforce it for root; seccomp covers that case.
     nproc: int | None = 0
+    # Threads the plugin may start after the sandbox (manifest ``threads = N``):
+    # 0 refuses thread creation (seccomp refuses clone; RLIMIT_NPROC = 0 too).
+    # With N > 0, RLIMIT_NPROC becomes 2 * (N + 1) for the plugin's uid (the
+    # child, its threads, and a hot-swap twin of the same plugin).
+    threads: int = 0
+    # CPUs per tick (cgroup CPU quota over a period of one tick); None: no quota.
+    cpu_quota: float | None = 1.0
     layers: frozenset[str] = frozenset(ALL_LAYERS)
     required: frozenset[str] = DEFAULT_REQUIRED
     read_paths: tuple[str, ...] = ()
@@ -105,6 +128,13 @@ class SandboxPolicy:
             raise SandboxPolicyError(
                 f"sandbox policy: seccomp_mode must be one of {list(SECCOMP_MODES)}, got {self.seccomp_mode!r}"
             )
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 0 <= self.threads <= MAX_THREADS:
+            raise SandboxPolicyError(
+                f"sandbox policy: threads must be an integer from 0 to {MAX_THREADS}, got {self.threads!r}")
+        q = self.cpu_quota
+        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q)
+                              or not 0.01 <= q <= 1024):
+            raise SandboxPolicyError(f"sandbox policy: cpu_quota must be a number of CPUs from 0.01 up, or None; got {q!r}")
         for name in ("address_space_bytes", "cpu_seconds", "open_files", "file_size_bytes", "core_bytes", "nproc"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -123,6 +153,8 @@ class SandboxPolicy:
             "file_size_bytes": self.file_size_bytes,
             "core_bytes": self.core_bytes,
             "nproc": self.nproc,
+            "threads": self.threads,
+            "cpu_quota": self.cpu_quota,
             "layers": sorted(self.layers),
             "required": sorted(self.required),
             "read_paths": list(self.read_paths),
@@ -204,9 +236,18 @@ def _layer_set(key: str, value: Any) -> frozenset[str]:
 
 
 def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: this process's environment) plus :data:`CHILD_ENV`, for starting a child."""
+    """The environment to start a plugin child with: an allow-list of ``base`` plus :data:`CHILD_ENV`.
+
+    ``base`` defaults to this process's environment. Only what Python and the
+    child need passes: :data:`ENV_ALLOWED` (the search path, the locale, the
+    time zone, ``PYTHONPATH``, ``PYTHONHASHSEED`` if the host set one, the
+    ``GPI_*`` settings the child reads) and ``LC_*``; never anything else of
+    the host's (tokens, keys, ``HOME``, proxies). What a plugin needs comes
+    through its manifest or its context, not the host's environment.
+    """
     import os
 
-    env = dict(os.environ if base is None else base)
+    src = os.environ if base is None else base
+    env = {k: v for k, v in src.items() if k in ENV_ALLOWED or k.startswith(ENV_ALLOWED_PREFIXES)}
     env.update(CHILD_ENV)
     return env

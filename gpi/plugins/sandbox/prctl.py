@@ -6,7 +6,9 @@ seccomp filters and Landlock rulesets. It can never be unset.
 
 ``PR_SET_PDEATHSIG(SIGKILL)`` kills the child when the *thread* that forked it
 exits: the host should start children from a long-lived thread (its main
-thread). If the parent is already gone when we ask, we say so.
+thread). If the parent is already gone when we ask, we say so. The kernel
+clears it when the process's credentials change, so the privilege layer arms
+it again after switching uid.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import signal
 
 from gpi.plugins.sandbox._libc import errno_error, libc
 
-__all__ = ["get_no_new_privs", "seccomp_mode", "set_no_new_privs", "set_parent_death_signal"]
+__all__ = ["get_no_new_privs", "parent_death_signal", "seccomp_mode", "set_no_new_privs",
+           "set_parent_death_signal"]
 
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
@@ -51,6 +54,16 @@ def seccomp_mode() -> int:
 def get_no_new_privs() -> bool:
     """Whether this thread has no_new_privs set."""
     return _prctl(PR_GET_NO_NEW_PRIVS) == 1
+
+
+def parent_death_signal() -> int:
+    """This process's parent-death signal (0: none)."""
+    sig = ctypes.c_int(0)
+    fn = libc().prctl
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    if fn(PR_GET_PDEATHSIG, ctypes.addressof(sig), 0, 0, 0) < 0:
+        raise errno_error("prctl(PR_GET_PDEATHSIG)")
+    return sig.value
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL, expected_parent: int | None = None) -> tuple[bool, str]:

@@ -3,7 +3,8 @@
 :func:`probe_layers` starts ``python -c`` with this module's ``_child_main``:
 the child checks memfd sealing first, applies the full default sandbox with
 nothing required, then checks from inside that the layers bite (a socket is
-refused, a file outside the allowed paths cannot be read), and prints one JSON
+refused, a file outside the allowed paths cannot be read, every capability
+set is empty, ``NSpid`` shows a second pid namespace), and prints one JSON
 line. The host process itself is never confined.
 """
 
@@ -76,6 +77,17 @@ def _child_main(plugin_dir: str, secret: str) -> None:
             out["landlock"] = (False, "ruleset loaded but a file outside the allowed paths was readable")
         except PermissionError:
             pass
+    if report.active("privilege"):
+        from gpi.plugins.sandbox.privilege import capability_sets
+
+        left = {k: v for k, v in capability_sets().items() if v}
+        if left:
+            out["privilege"] = (False, f"layer applied but capabilities are left: {left}")
+    if report.active("pidns"):
+        from gpi.plugins.sandbox.pidns import namespace_pids
+
+        if len(namespace_pids()) < 2:
+            out["pidns"] = (False, "layer applied but /proc/self/status shows one pid namespace")
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
 
@@ -88,6 +100,7 @@ def probe_layers(timeout: float = 30.0) -> dict[str, tuple[bool, str]]:
     env = child_environment()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryDirectory(prefix="gpi-probe-") as tmp:
+        os.chmod(tmp, 0o755)  # a plugin folder others may read, as an installed plugin's is
         plugin_dir = os.path.join(tmp, "plugin")
         os.mkdir(plugin_dir)
         secret = os.path.join(tmp, "outside.txt")

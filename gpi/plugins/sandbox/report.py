@@ -130,6 +130,8 @@ class SandboxReport:
 
     layers: dict[str, LayerStatus] = field(default_factory=dict)
     violations: ViolationLog = field(default_factory=ViolationLog)
+    #: Threads the plugin may start (the policy's ``threads``; 0: thread creation refused).
+    threads: int = 0
 
     def active(self, name: str) -> bool:
         """Whether layer ``name`` is active."""
@@ -142,10 +144,11 @@ class SandboxReport:
         return [n for n, s in self.layers.items() if s.active]
 
     def to_dict(self) -> dict[str, Any]:
-        """Wire form: ``{"layers": {name: {...}}, "violations": [...]}``."""
+        """Wire form: ``{"layers": {name: {...}}, "violations": [...], "threads": N}``."""
         return {
             "layers": {n: s.to_dict() for n, s in self.layers.items()},
             "violations": self.violations.to_list(),
+            "threads": self.threads,
         }
 
     @classmethod
@@ -156,6 +159,7 @@ class SandboxReport:
             report.layers[name] = LayerStatus(name, bool(s["active"]), str(s["detail"]), bool(s.get("required")))
         for v in data.get("violations", []):
             report.violations.record(dict(v))
+        report.threads = int(data.get("threads", 0) or 0)
         return report
 
     def summary(self) -> str:
@@ -212,6 +216,9 @@ def classify_violation(exc: BaseException) -> dict[str, Any] | None:
             info = {"layer": "rlimits", "what": "open file limit (RLIMIT_NOFILE) reached"}
         elif code == errno.EAGAIN and "fork" in where:
             info = {"layer": "rlimits", "what": "process limit (RLIMIT_NPROC) reached"}
+    elif isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        # clone refused: by seccomp (threads = 0), or RLIMIT_NPROC past the granted threads.
+        info = {"layer": "seccomp", "what": "thread creation refused (the manifest's [sandbox] threads)"}
     elif isinstance(exc, ValueError) and "not allowed to raise maximum limit" in str(exc):
         # CPython's resource.setrlimit turns EPERM into this ValueError. The
         # refusal comes from seccomp (prlimit64 writes) or, without it, from

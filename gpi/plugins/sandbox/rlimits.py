@@ -17,7 +17,9 @@ unprivileged process may only lower a hard limit; seccomp refuses
 - ``RLIMIT_NPROC`` = 0: no new tasks for the real uid, which for a non-root
   child also means no new threads. The kernel does not enforce it for root
   (CAP_SYS_RESOURCE/CAP_SYS_ADMIN), which is why seccomp also refuses process
-  creation.
+  creation and the privilege layer switches a root child to its plugin's uid.
+  A policy with ``threads = N`` raises it to ``2 * (N + 1)`` (the count is per
+  uid: the child, its N threads, and a hot-swap twin of the same plugin).
 """
 
 from __future__ import annotations
@@ -105,8 +107,11 @@ def apply_rlimits(policy: SandboxPolicy) -> tuple[bool, str]:
         parts.append(f"FSIZE={_set(resource.RLIMIT_FSIZE, policy.file_size_bytes)}")
     if policy.core_bytes is not None:
         parts.append(f"CORE={_set(resource.RLIMIT_CORE, policy.core_bytes)}")
-    if policy.nproc is not None:
-        v = _set(resource.RLIMIT_NPROC, policy.nproc)
-        note = "" if nproc_enforced() else " (not enforced for root/CAP_SYS_RESOURCE: seccomp blocks processes)"
+    nproc = policy.nproc
+    if nproc is not None and policy.threads:
+        nproc = max(nproc, 2 * (policy.threads + 1))
+    if nproc is not None:
+        v = _set(resource.RLIMIT_NPROC, nproc)
+        note = "" if nproc_enforced() else " (enforced once the privilege layer leaves root)"
         parts.append(f"NPROC={v}{note}")
     return True, " ".join(parts) if parts else "no limits in policy"

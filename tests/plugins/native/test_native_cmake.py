@@ -68,3 +68,19 @@ def test_gpi_run_runs_the_demo_stack_with_boids_native(example_native: dict[str,
     assert set(rows) == {"boids_native.steer", "boids_native.draw"}, proc.stdout
     assert all(r[3] == "40" and r[-2] == "0" for r in rows.values()), rows  # 40 calls, 0 faults each
     assert "plugin boids_native" in proc.stdout and "seccomp" in proc.stdout
+
+
+def test_package_data_ships_every_sdk_file() -> None:
+    """pyproject.toml's package-data covers the header, the CMake package and the C templates."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["gpi.sdk"]
+    sdk = root / "gpi" / "sdk"
+    files = [p.relative_to(sdk).as_posix() for p in sdk.rglob("*") if p.is_file() and p.suffix != ".py"
+             and "__pycache__" not in p.parts]
+    assert "include/gpi_plugin.h" in files and "cmake/gpiConfig.cmake" in files
+    missing = [f for f in files if not any(fnmatch.fnmatchcase(f, pat) and f.count("/") == pat.count("/")
+                                           for pat in patterns)]
+    assert not missing, f"not shipped in the wheel: {missing}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,10 @@ def test_record_and_verify_a_replay_with_native_plugins(native: dict[str, Path],
                 res = verify(rp, sim)
                 assert res.ok, res.message
                 assert res.ticks_checked == 150
+
+    # the CLI's default: every plugin (the C ones too) in sandboxed verify workers, two of them
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "gpi", "replay", "verify", str(path), "--no-progress",
+                           "--isolation", "confined", "--jobs", "2"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -36,6 +36,14 @@ def test_gpi_doctor_exit_status_matches_the_layers() -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     data = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The issue-14 layers are shown, with what this machine does about them.
+    for name in ("privilege", "pidns", "cgroup"):
+        assert name in data["layers"] and data["layers"][name]["detail"], data["layers"].get(name)
+    assert data["layers"]["privilege"]["required"] is True
+    if os.geteuid() == 0:
+        assert data["layers"]["privilege"]["available"], data["layers"]["privilege"]
+        assert "uid/gid" in data["layers"]["privilege"]["detail"]
+        assert data["layers"]["pidns"]["available"], data["layers"]["pidns"]
     needed = set(DEFAULT_REQUIRED) | {"memfd_seal"}
     all_ok = all(data["layers"][n]["available"] for n in needed)
     assert proc.returncode == (0 if all_ok else 1), proc.stderr

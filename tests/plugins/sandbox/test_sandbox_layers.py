@@ -22,7 +22,6 @@ import pytest
 from sandbox_harness import record
 
 from gpi.plugins.sandbox import SandboxPolicy
-from gpi.plugins.sandbox.rlimits import nproc_enforced
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.subprocess]
 
@@ -96,15 +95,15 @@ def test_exec_is_refused(run_sandboxed: Run) -> None:
 def test_ptrace_of_the_parent_is_refused(run_sandboxed: Run) -> None:
     res = run_sandboxed("""
     LIBC.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    check(LIBC.ptrace(16, os.getppid(), None, None), "ptrace(PTRACE_ATTACH)")
-    """)
+    check(LIBC.ptrace(16, ARGS["host"], None, None), "ptrace(PTRACE_ATTACH)")
+    """, args={"host": os.getpid()})
     refused(res, "seccomp", "ptrace the host")
     # ctypes calls raise no audit event, and the earlier ctypes.dlopen is not blamed.
     assert "call" not in res["violation"], res
 
 
 def test_signalling_the_parent_is_refused(run_sandboxed: Run) -> None:
-    refused(run_sandboxed("os.kill(os.getppid(), 0)"), "seccomp", "kill(host, 0)", "os.kill")
+    refused(run_sandboxed("os.kill(ARGS['host'], 0)", args={"host": os.getpid()}), "seccomp", "kill(host, 0)", "os.kill")
 
 
 def test_raising_a_limit_is_refused(run_sandboxed: Run) -> None:
@@ -191,9 +190,13 @@ def test_numpy_and_msgpack_work(run_sandboxed: Run) -> None:
     assert value == [0, 1, 2, 3, 4]
 
 
-def test_threads_work(run_sandboxed: Run) -> None:
-    if nproc_enforced():
-        pytest.skip("RLIMIT_NPROC=0 refuses new threads without CAP_SYS_RESOURCE by design")
+def test_threads_are_refused_by_default(run_sandboxed: Run) -> None:
+    res = run_sandboxed("threading.Thread(target=lambda: None).start()")
+    refused(res, "seccomp", "start a thread (threads = 0)")
+    assert "can't start new thread" in res["error"], res
+
+
+def test_threads_work_when_the_policy_grants_them(run_sandboxed: Run) -> None:
     value = allowed(run_sandboxed("""
     out = []
     def work(i):
@@ -202,7 +205,7 @@ def test_threads_work(run_sandboxed: Run) -> None:
     [t.start() for t in ts]
     [t.join() for t in ts]
     value = sorted(out)
-    """), "start and join 4 threads")
+    """, policy=SandboxPolicy(threads=4)), "start and join 4 threads (threads = 4)")
     assert value == [499500, 499501, 499502, 499503]
 
 
@@ -238,7 +241,7 @@ def test_futex_sleep_and_polling_work(run_sandboxed: Run) -> None:
     r, _, _ = select.select([CHAN_B], [], [], 0)
     os.kill(os.getpid(), 0)
     value = [ok, n, r, os.urandom(4) != b"", resource.getrlimit(resource.RLIMIT_FSIZE)[0]]
-    """, setup=SEALED_MEMFD), "futex wait, sleep, eventfd, select, urandom")
+    """, setup=SEALED_MEMFD, policy=SandboxPolicy(threads=1)), "futex wait, sleep, eventfd, select, urandom")
     assert value == [True, 3, [], True, 0]
 
 
@@ -461,7 +464,7 @@ def test_a_finished_audited_call_is_not_blamed(run_sandboxed: Run) -> None:
 
 def test_the_hosts_proc_files_are_not_readable(run_sandboxed: Run) -> None:
     """/proc/self is granted; the parent's /proc entries (environment, memory maps) are not."""
-    res = run_sandboxed("value = open(f'/proc/{os.getppid()}/environ', 'rb').read()[:10]")
+    res = run_sandboxed("value = open(f'/proc/{ARGS[\"host\"]}/environ', 'rb').read()[:10]", args={"host": os.getpid()})
     refused(res, "landlock", "read the host's /proc/<pid>/environ")
     res = run_sandboxed("value = len(open('/proc/self/status').read()) > 0")
     allowed(res, "read /proc/self/status")

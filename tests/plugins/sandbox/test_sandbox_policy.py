@@ -27,8 +27,33 @@ def test_defaults_are_the_safe_ones() -> None:
     p = SandboxPolicy()
     assert p.file_size_bytes == 0 and p.core_bytes == 0 and p.nproc == 0
     assert p.layers == frozenset(ALL_LAYERS)
-    assert p.required == DEFAULT_REQUIRED == {"rlimits", "no_new_privs", "landlock", "seccomp"}
+    assert p.required == DEFAULT_REQUIRED == {"rlimits", "no_new_privs", "privilege", "landlock", "seccomp"}
     assert p.seccomp_mode == "allowlist"
+    assert p.threads == 0 and p.cpu_quota == 1.0
+
+
+def test_threads_and_cpu_quota_come_from_the_manifest_table() -> None:
+    p = SandboxPolicy.from_dict({"threads": 2, "cpu_quota": 0.5}, base=SandboxPolicy())
+    assert (p.threads, p.cpu_quota) == (2, 0.5)
+    assert SandboxPolicy.from_dict(p.to_dict()) == p
+    for bad in ({"threads": -1}, {"threads": 65}, {"threads": True}, {"cpu_quota": 0.0}, {"cpu_quota": "1"}):
+        with pytest.raises(SandboxPolicyError):
+            SandboxPolicy.from_dict(bad, base=SandboxPolicy())
+
+
+def test_child_environment_is_an_allow_list() -> None:
+    from gpi.plugins.sandbox import child_environment
+
+    host = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "PYTHONHASHSEED": "7", "GPI_PURE_PYTHON": "1",
+            "HOME": "/root", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "GPI_DATA_DIR": "/d", "SSH_AUTH_SOCK": "/s",
+            "LD_PRELOAD": "/evil.so", "PYTHONSTARTUP": "/x.py"}
+    env = child_environment(host)
+    assert {k: env[k] for k in ("PATH", "LANG", "LC_ALL", "PYTHONHASHSEED", "GPI_PURE_PYTHON")} == {
+        "PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "PYTHONHASHSEED": "7", "GPI_PURE_PYTHON": "1"}
+    for k in ("HOME", "AWS_SECRET_ACCESS_KEY", "GPI_DATA_DIR", "SSH_AUTH_SOCK", "LD_PRELOAD", "PYTHONSTARTUP"):
+        assert k not in env, k
+    assert env["OPENBLAS_NUM_THREADS"] == "1"
+    assert "PYTHONHASHSEED" not in child_environment({"PATH": "/bin"})
 
 
 limits = st.one_of(st.none(), st.integers(0, 1 << 40))

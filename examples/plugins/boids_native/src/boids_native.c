@@ -4,9 +4,9 @@
  * centre of the boids in its grid cell (cohesion), toward their mean heading
  * (alignment), away from a crowded centre (separation), plus a little uniform
  * noise from the call's deterministic generator; speeds are clamped into
- * [MIN_SPEED, MAX_SPEED]. Two passes over the boids per chunk, no allocation.
- * The random stream differs from the Python plugin's (SplitMix64 here), so
- * flocks diverge in detail, not in kind.
+ * [MIN_SPEED, MAX_SPEED]. Two passes over the boids per chunk, no allocation
+ * after the first tick. The noise has the Python plugin's distribution but
+ * another random stream (SplitMix64), so flocks diverge in detail, not in kind.
  */
 #include <gpi_plugin.h>
 
@@ -67,12 +67,18 @@ static int steer_chunk(uint64_t n, const float *pos, const float *vel, float *ou
             for (int k = 0; k < 4; k++) cell_sum[c][k] *= inv;
         }
     }
+    uint64_t bits = 0;
     for (uint64_t i = 0; i < n; i++) {
         const float *p = pos + 2 * i, *v = vel + 2 * i;
         const float *m = cell_sum[cells[i]];
         float tx = m[0] - p[0], ty = m[1] - p[1];
         float hx = m[2] - v[0], hy = m[3] - v[1];
-        float nx = gpi_rng_f32(rng) - 0.5f, ny = gpi_rng_f32(rng) - 0.5f;
+        /* noise: two signed random bytes per boid, uniform in [-0.5, 0.5) in steps of 1/256
+         * (the Python plugin's distribution); one 64-bit draw serves four boids */
+        if ((i & 3) == 0) bits = gpi_rng_u64(rng);
+        float nx = (float)(int8_t)(uint8_t)bits * (1.0f / 256.0f);
+        float ny = (float)(int8_t)(uint8_t)(bits >> 8) * (1.0f / 256.0f);
+        bits >>= 16;
         float ax = tx * COHESION + hx * ALIGNMENT + nx * NOISE;
         float ay = ty * COHESION + hy * ALIGNMENT + ny * NOISE;
         float d2 = tx * tx + ty * ty;

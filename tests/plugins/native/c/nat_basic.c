@@ -6,6 +6,9 @@
 #ifndef NAT_NAME
 #define NAT_NAME "nat_basic"
 #endif
+#ifndef NAT_SPEED /* velocity multiplier: a second build with another value tests hot-swap */
+#define NAT_SPEED 1.0f
+#endif
 
 static const gpi_host *host;
 static gpi_component POSITION, VELOCITY, SERIAL;
@@ -45,7 +48,7 @@ static int move(gpi_ctx *ctx, void *user) {
         const float *vel = host->chunk_column(ctx, query, c, 1);
         gpi_buffer buf;
         float *out = host->output(ctx, POSITION, n, &buf);
-        for (uint64_t i = 0; i < 2 * n; i++) out[i] = pos[i] + vel[i] * dt;
+        for (uint64_t i = 0; i < 2 * n; i++) out[i] = pos[i] + vel[i] * (dt * NAT_SPEED);
         if (host->set_column(ctx, query, c, 0, buf) != GPI_OK) return 1;
     }
     return 0;
