@@ -127,11 +127,12 @@ def test_nondeterministic_plugin_is_named(tmp_path: Path) -> None:
     assert all(d.expected != d.actual for d in res.details)
 
 
-def test_recorded_fault_is_replayed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recorded_fault_is_replayed(tmp_path: Path) -> None:
     path = tmp_path / "flaky.gpir"
-    monkeypatch.setenv("GPI_TEST_FLAKY_TICK", "12")
-    record(path, [FIXTURES / "flaky"], 30)
-    monkeypatch.delenv("GPI_TEST_FLAKY_TICK")
+    flaky = tmp_path / "flaky"
+    shutil.copytree(FIXTURES / "flaky", flaky)
+    (flaky / "fail_at.txt").write_text("12\n")
+    record(path, [flaky], 30)
     with Replay.open(path) as rp:
         faults = {r.tick: r.faults for r in rp.iter_ticks() if r.faults}
         assert list(faults) == [12]
