@@ -7,7 +7,7 @@ sandbox. The manifest format (TOML)::
     [plugin]
     name = "boids"                 # required: lowercase identifier, [a-z][a-z0-9_]*
     version = "1.2.0"              # required: PEP 440 version
-    abi = 1                        # required: must equal gpi.ABI_VERSION
+    abi = 1                        # required: must equal ABI_VERSION
     entry = "main"                 # required: module in the folder (main.py or main/)
     description = "Flocking"       # optional string
     capabilities = ["draw", "spawn"]  # optional, from CAPABILITIES
@@ -51,6 +51,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from gpi.plugins.errors import ManifestError, ManifestNotFoundError
+from gpi.version import ABI_VERSION
 
 __all__ = [
     "CAPABILITIES",
@@ -201,7 +202,7 @@ def load_manifest(
 ) -> Manifest:
     """Read and validate ``plugin_dir/plugin.toml``; raises :class:`ManifestError`.
 
-    ``abi`` defaults to :data:`gpi.ABI_VERSION`; ``check_entry=False`` skips the
+    ``abi`` defaults to :data:`ABI_VERSION`; ``check_entry=False`` skips the
     check that the entry module exists (for manifests shipped without code).
     """
     folder = Path(plugin_dir)
@@ -240,9 +241,8 @@ def parse_manifest(
             f"{path}: invalid TOML: {exc}; fix the syntax at that position", path=path
         ) from exc
     if abi is None:
-        import gpi  # late: gpi/__init__ may re-export from this package
 
-        abi = int(gpi.ABI_VERSION)
+        abi = ABI_VERSION
     return _Validator(path, folder, abi, check_entry).run(data)
 
 

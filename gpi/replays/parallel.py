@@ -49,7 +49,7 @@ import msgpack
 from gpi.replays.errors import ReplayError, SimulatorUnavailableError, VerifyWorkerError
 from gpi.replays.format import ReplayHeader
 from gpi.replays.reader import Replay
-from gpi.replays.verify import Progress, Simulator, VerifyResult, _run, check_checksums
+from gpi.replays.verify import Progress, Simulator, VerifyResult, check_checksums, simulate_ticks
 
 __all__ = ["VerifyPool", "VerifyWorkerError", "decode_worker_message", "pack_message", "segments", "verify_parallel"]
 
@@ -151,7 +151,7 @@ def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
                 if msg[0] != "seg":
                     break
                 first, last = int(msg[1]), int(msg[2])
-                sums = [int(c) for _, _, c in _run(rp, sim, first, last + 1)]
+                sums = [int(c) for _, _, c in simulate_ticks(rp, sim, first, last + 1)]
                 conn.send_bytes(pack_message("sums", first, sums))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent went away or stopped us

@@ -52,7 +52,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import gpi
 from gpi.ecs import World
 from gpi.ecs.schedule import Schedule
 from gpi.errors import GpiError
@@ -72,6 +71,7 @@ from gpi.replays import (
     check_plugins,
 )
 from gpi.replays.worldsim import world_differences
+from gpi.version import PACKAGE_DIR
 
 __all__ = [
     "HostSimulator",
@@ -422,7 +422,7 @@ def confined_simulator(
     host_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-", dir=None if data_dir is None else os.fspath(data_dir))
     _stdio_off_regular_files()
     policy = _confined_policy(dirs, SandboxPolicy)
-    gpi_dir = str(Path(gpi.__file__).resolve().parent)
+    gpi_dir = str(PACKAGE_DIR)
     try:
         apply_sandbox(policy, dirs[0], [*map(str, dirs[1:]), gpi_dir],
                       expected_parent=os.getppid(), extra_syscalls=WORLD_OWNER_SYSCALLS)
