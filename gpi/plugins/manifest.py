@@ -7,7 +7,7 @@ sandbox. The manifest format (TOML)::
     [plugin]
     name = "boids"                 # required: lowercase identifier, [a-z][a-z0-9_]*
     version = "1.2.0"              # required: PEP 440 version
-    abi = 1                        # required: must equal gpi.ABI_VERSION
+    abi = 1                        # required: must equal ABI_VERSION
     entry = "main"                 # required: module in the folder (main.py or main/)
     description = "Flocking"       # optional string
     capabilities = ["draw", "spawn"]  # optional, from CAPABILITIES
@@ -16,6 +16,7 @@ sandbox. The manifest format (TOML)::
     kind = "python"                # optional: "python" (default), "native" or "wasm"
     library = "boids_native"       # kind = "native": the shared library (file, or lib<name>.so);
                                    # kind = "wasm": the module (file, or <name>.wasm / <name>.wat)
+    env = ["GPI_BOIDS_DEBUG"]      # optional: host variables the child receives (GPI_* names only)
 
     [dependencies]                 # optional: plugin name = PEP 440 specifier
     physics = ">=1.0,<2"
@@ -50,6 +51,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from gpi.plugins.errors import ManifestError, ManifestNotFoundError
+from gpi.version import ABI_VERSION
 
 __all__ = [
     "CAPABILITIES",
@@ -81,6 +83,8 @@ SANDBOX_KEYS: Mapping[str, tuple[type, str]] = MappingProxyType(
         "budget_ms": (float, "a positive number (per-tick time budget in ms)"),
         "threads": (int, "an integer from 0 to 64 (threads the plugin may start; 0 = none)"),
         "cpu_quota": (float, "a positive number (CPUs per tick, the cgroup quota)"),
+        "spawn_per_call": (int, "a positive integer (entities one call may spawn)"),
+        "spawn_per_tick": (int, "a positive integer (entities the plugin may spawn per tick)"),
         "fuel": (int, "a positive integer (wasm fuel, about one unit per instruction, per system call)"),
     }
 )
@@ -96,7 +100,11 @@ _PLUGIN_KEYS = {
     "license",
     "kind",
     "library",
+    "env",
 }
+#: Host environment variables a manifest may ask for (``[plugin].env``): the runtime's own
+#: namespace, so a plugin cannot ask for the user's tokens and keys by name.
+ENV_NAME_PATTERN = re.compile(r"GPI_[A-Z0-9_]{1,60}")
 #: Plugin kinds: Python code, or a shared library implementing gpi/sdk/include/gpi_plugin.h.
 KINDS = ("python", "native", "wasm")
 _TABLES = {"plugin", "dependencies", "sandbox"}
@@ -120,6 +128,8 @@ class Manifest:
     license: str = ""
     kind: str = "python"
     library: str = ""
+    env: tuple[str, ...] = ()
+    """Host environment variables passed to the child (if set): a child gets no other of the host's."""
 
     __hash__ = None  # type: ignore[assignment]  # mappings inside; compare, don't hash
 
@@ -158,6 +168,7 @@ class Manifest:
             "license": self.license,
             "kind": self.kind,
             "library": self.library,
+            "env": list(self.env),
         }
 
     @classmethod
@@ -179,6 +190,7 @@ class Manifest:
             license=str(data.get("license", "")),
             kind=str(data.get("kind", "python")),
             library=str(data.get("library", "")),
+            env=tuple(data.get("env", ())),
         )
 
     def __repr__(self) -> str:
@@ -190,7 +202,7 @@ def load_manifest(
 ) -> Manifest:
     """Read and validate ``plugin_dir/plugin.toml``; raises :class:`ManifestError`.
 
-    ``abi`` defaults to :data:`gpi.ABI_VERSION`; ``check_entry=False`` skips the
+    ``abi`` defaults to :data:`ABI_VERSION`; ``check_entry=False`` skips the
     check that the entry module exists (for manifests shipped without code).
     """
     folder = Path(plugin_dir)
@@ -229,9 +241,8 @@ def parse_manifest(
             f"{path}: invalid TOML: {exc}; fix the syntax at that position", path=path
         ) from exc
     if abi is None:
-        import gpi  # late: gpi/__init__ may re-export from this package
 
-        abi = int(gpi.ABI_VERSION)
+        abi = ABI_VERSION
     return _Validator(path, folder, abi, check_entry).run(data)
 
 
@@ -334,6 +345,14 @@ class _Validator:
                     f"{', '.join(sorted(CAPABILITIES))}",
                 )
         caps = list(dict.fromkeys(caps))  # de-duplicate, keep order
+        env = self.str_list(plugin, "env", "a list of environment variable names like 'GPI_MY_PLUGIN_LEVEL'")
+        for i, var in enumerate(env):
+            if not ENV_NAME_PATTERN.fullmatch(var):
+                raise self.fail(
+                    f"[plugin].env[{i}]",
+                    f"{var!r} is not a name a plugin may receive: only GPI_* names (upper case, digits, "
+                    f"underscores) pass to a child, never the host's other variables",
+                )
 
         deps = self.dependencies(data.get("dependencies", {}), name)
         sandbox = self.sandbox(data.get("sandbox", {}))
@@ -351,6 +370,7 @@ class _Validator:
             license=license_,
             kind=kind,
             library=library,
+            env=tuple(dict.fromkeys(env)),
         )
 
     def python_entry(self, plugin: dict[str, Any]) -> str:

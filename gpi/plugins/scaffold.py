@@ -31,6 +31,7 @@ from string import Template
 
 from gpi.plugins.errors import PluginError
 from gpi.plugins.manifest import NAME_PATTERN
+from gpi.version import ABI_VERSION
 
 __all__ = ["C_TEMPLATE_FILES", "TEMPLATE_FILES", "ScaffoldError", "create_plugin"]
 
@@ -77,8 +78,6 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, l
             f"invalid plugin name {name!r}: use a lowercase identifier (letters a-z, digits, "
             f"'_', starting with a letter, at most 64 characters), e.g. 'my_plugin'"
         )
-    import gpi
-
     folder = Path(parent) / name
     if folder.exists() and not folder.is_dir():
         raise ScaffoldError(f"{folder}: exists and is not a folder; choose another --dir or name")
@@ -87,7 +86,7 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, l
             f"{folder}: folder exists and is not empty; choose another --dir or name "
             f"(or pass --force to overwrite the template files)"
         )
-    values = {"name": name, "title": _title(name), "abi": str(gpi.ABI_VERSION), "wasm": " WASM" if wasm else ""}
+    values = {"name": name, "title": _title(name), "abi": str(ABI_VERSION), "wasm": " WASM" if wasm else ""}
     if lang == "c":
         return _create_c(folder, values)
     templates = resources.files("gpi.plugins.template")
