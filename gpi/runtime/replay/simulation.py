@@ -440,7 +440,10 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
     The default layers; room for the plugins' address spaces together (each
     as its manifest's ``memory_mb`` or the default) plus the world, at least
     8 GiB; more fds; memfds that may grow (RLIMIT_FSIZE bounds each one). No
-    CPU limit: the pool's stall timeout is the deadline.
+    CPU limit: the pool's stall timeout is the deadline. No pid namespace and
+    no CPU cgroup: entering a pid namespace forks, and the pool must keep
+    talking to (and supervising) the very process it started; the worker has
+    no other process to hide from.
     """
     base = policy_type()
     address_space = 0
@@ -449,7 +452,8 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
         own = policy_type.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
         address_space += own.address_space_bytes or 0
     return policy_type(cpu_seconds=None, open_files=4096, file_size_bytes=4 << 30,
-                       address_space_bytes=max(8 << 30, address_space + (2 << 30)))
+                       address_space_bytes=max(8 << 30, address_space + (2 << 30)),
+                       layers=frozenset(base.layers) - {"pidns", "cgroup"})
 
 
 def _stdio_off_regular_files() -> None:
