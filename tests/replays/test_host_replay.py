@@ -45,7 +45,14 @@ def keys_at(t: int) -> InputState:
 
 def record(path: Path, dirs: list[Path], ticks: int, *, isolation: str = "none", population: int = 40,
            seed: int = 11, **kwargs: object) -> None:
-    """Run the host for ``ticks`` ticks and record it to ``path``."""
+    """Run the host for ``ticks`` ticks and record it to ``path``.
+
+    Blocks end every 60 ticks, never by time (``flush_interval_s`` is an
+    hour), so two recordings of the same run have the same blocks however
+    fast the machine is.
+    """
+    kwargs.setdefault("block_max_ticks", 60)
+    kwargs.setdefault("flush_interval_s", 3600.0)
     with World(seed=seed) as world, PluginHost(world, isolation=isolation) as host:
         host.load(*dirs)
         world.insert_resource("population", population)
