@@ -80,7 +80,8 @@ def import_plugin(plugin_dir: str | Path, entry: str, name: str, granted: Iterab
     The module gets a private name (``gpi_plugin_<name>``) so two plugins with
     the same entry name never collide; the folder goes first on ``sys.path`` so
     the plugin can import its own helper modules. A native plugin (no entry
-    module: ``kind = "native"``) is loaded by :func:`gpi.plugins.native.load_native`.
+    module: ``kind = "native"``) is loaded by :func:`gpi.plugins.native.load_native`,
+    a wasm one (``kind = "wasm"``) by :func:`gpi.plugins.wasm.load_wasm`.
     """
     folder = Path(plugin_dir)
     if not entry:
@@ -117,6 +118,12 @@ def _load_native(folder: Path, name: str, granted: Iterable[str] | None) -> Plug
     from gpi.plugins.native import load_native
 
     m = load_manifest(folder, check_entry=False)
+    if m.kind == "wasm":
+        from gpi.plugins.wasm import load_wasm
+
+        mem, fuel = m.sandbox.get("memory_mb"), m.sandbox.get("fuel")
+        return load_wasm(folder, m.library, name, m.capabilities if granted is None else granted,
+                         memory_mb=int(mem) if mem else None, fuel=int(fuel) if fuel else None)
     if m.kind != "native":
         raise PluginLoadError(f"plugin {name!r}: no entry module and kind = {m.kind!r} in {folder}")
     return load_native(folder, m.library, name, m.capabilities if granted is None else granted)
@@ -285,6 +292,9 @@ class _Child:
         except Exception as exc:
             self.fail("sandbox", exc)
             return EXIT_SANDBOX
+        env = hello.get("env") or {}
+        if isinstance(env, dict):  # the host variables the manifest names ([plugin].env), nothing else
+            os.environ.update({str(k): str(v) for k, v in env.items()})
         try:
             plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"], hello["granted"])
         except Exception as exc:

@@ -123,13 +123,29 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _visible_pid() -> int:
+    """This process's pid as the parent sees it: a confined worker may be in its own pid namespace.
+
+    The first ``NSpid`` field of ``/proc/self/status`` (the outermost namespace); ``os.getpid()``
+    when there is none.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.getpid()
+
+
 def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     """A worker's loop: build the simulator, then answer ``("seg", first, last)`` with checksums."""
     sim: Any = None
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send_bytes(pack_message("ready", os.getpid()))
+            conn.send_bytes(pack_message("ready", _visible_pid()))
             while True:
                 msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":

@@ -43,16 +43,15 @@ def keys_at(t: int) -> InputState:
     return InputState(keys=keys, mouse=(float(t // 7), 3.0))
 
 
+def _still() -> float:
+    """A recorder clock that never moves: blocks end by tick count only, never because the host fell behind."""
+    return 0.0
+
+
 def record(path: Path, dirs: list[Path], ticks: int, *, isolation: str = "none", population: int = 40,
            seed: int = 11, **kwargs: object) -> None:
-    """Run the host for ``ticks`` ticks and record it to ``path``.
-
-    Blocks end every 60 ticks, never by time (``flush_interval_s`` is an
-    hour), so two recordings of the same run have the same blocks however
-    fast the machine is.
-    """
-    kwargs.setdefault("block_max_ticks", 60)
-    kwargs.setdefault("flush_interval_s", 3600.0)
+    """Run the host for ``ticks`` ticks and record it to ``path`` (block boundaries set by ticks alone)."""
+    kwargs.setdefault("clock", _still)
     with World(seed=seed) as world, PluginHost(world, isolation=isolation) as host:
         host.load(*dirs)
         world.insert_resource("population", population)
@@ -134,12 +133,11 @@ def test_nondeterministic_plugin_is_named(tmp_path: Path) -> None:
     assert all(d.expected != d.actual for d in res.details)
 
 
-def test_recorded_fault_is_replayed(tmp_path: Path) -> None:
+def test_recorded_fault_is_replayed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "flaky.gpir"
-    flaky = tmp_path / "flaky"
-    shutil.copytree(FIXTURES / "flaky", flaky)
-    (flaky / "fail_at.txt").write_text("12\n")
-    record(path, [flaky], 30)
+    monkeypatch.setenv("GPI_TEST_FLAKY_TICK", "12")
+    record(path, [FIXTURES / "flaky"], 30)
+    monkeypatch.delenv("GPI_TEST_FLAKY_TICK")
     with Replay.open(path) as rp:
         faults = {r.tick: r.faults for r in rp.iter_ticks() if r.faults}
         assert list(faults) == [12]

@@ -25,24 +25,19 @@ EXAMPLES = ROOT / "examples" / "plugins"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def flaky_plugin(tmp_path: Path, tick: int, mode: str = "raise") -> Path:
-    """A copy of the 'flaky' fixture that fails at ``tick`` (``mode`` raise or exit)."""
-    folder = tmp_path / "flaky"
-    shutil.copytree(FIXTURES / "flaky", folder)
-    (folder / "fail_at.txt").write_text(f"{tick} {mode}\n")
-    return folder
-
-
 @pytest.mark.subprocess
-def test_child_crash_is_recorded_and_skipped(tmp_path: Path) -> None:
+def test_child_crash_is_recorded_and_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "crash.gpir"
+    monkeypatch.setenv("GPI_TEST_FLAKY_TICK", "8")
+    monkeypatch.setenv("GPI_TEST_FLAKY_MODE", "exit")
     with World(seed=9) as world, PluginHost(world, isolation="process", sandbox=False) as host:
-        host.load(EXAMPLES / "movement", flaky_plugin(tmp_path, 8, "exit"))
+        host.load(EXAMPLES / "movement", FIXTURES / "flaky")
         with HostRecorder(host, path) as rec:
             for _ in range(40):
                 host.tick({})
                 rec.after_tick()
         assert any(f["kind"] == "crashed" and f["plugin"] == "flaky" for f in host.faults)
+    monkeypatch.delenv("GPI_TEST_FLAKY_TICK")
     with Replay.open(path) as rp:
         skipped = {r.tick: [f for f in r.faults if f.get("skip")] for r in rp.iter_ticks()}
         first = min(t for t, fs in skipped.items() if fs)

@@ -110,17 +110,11 @@ def test_reload_between_quiet_ticks_is_a_swap(tmp_path: Path) -> None:
     assert fast.swaps_recorded == full.swaps_recorded == 1
 
 
-def flaky_plugin(tmp_path: Path, tick: int, mode: str = "raise") -> Path:
-    """A copy of the 'flaky' fixture that fails at ``tick`` (``mode`` raise or exit)."""
-    folder = tmp_path / "flaky"
-    shutil.copytree(FIXTURES / "flaky", folder)
-    (folder / "fail_at.txt").write_text(f"{tick} {mode}\n")
-    return folder
-
-
 @pytest.mark.subprocess
-def test_crash_and_restart_match_full_path(tmp_path: Path) -> None:
-    dirs = [EXAMPLES / "movement", flaky_plugin(tmp_path, 6, "exit")]
+def test_crash_and_restart_match_full_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPI_TEST_FLAKY_TICK", "6")
+    monkeypatch.setenv("GPI_TEST_FLAKY_MODE", "exit")
+    dirs = [EXAMPLES / "movement", FIXTURES / "flaky"]
     fast = _run(HostRecorder, tmp_path / "fast.gpir", dirs, 30, isolation="process")
     full = _run(FullPathRecorder, tmp_path / "full.gpir", dirs, 30, isolation="process")
     got, want = _records(tmp_path / "fast.gpir"), _records(tmp_path / "full.gpir")

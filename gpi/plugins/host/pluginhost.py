@@ -408,7 +408,9 @@ class PluginHost:
             w = [k for k in wave if self._calls[k].plugin not in started]
             if w:
                 out.append(w)
-        started.update(self._calls[k].plugin for w in out for k in w)
+        # every plugin with startup systems counts as started, whatever ran (faults, verify's skips):
+        # the same in a recording and in its re-simulation
+        started.update(c.plugin for c in self._calls.values() if c.decl.stage == "startup")
         return out
 
     def run(self, ticks: int, input_state: Mapping[str, Any] | None = None) -> list[TickReport]:
@@ -459,10 +461,7 @@ class PluginHost:
         past the rate bound gets a ``flood`` fault (restarted at the end of the tick).
         """
         for name, w in list(self._workers.items()):
-            take = getattr(w, "take_output", None)
-            if take is None:
-                continue
-            lines, dropped = take(LINES_PER_TICK)
+            lines, dropped = w.take_output(LINES_PER_TICK)
             self._lines.extend((name, line) for line in lines)
             if dropped:
                 self.events.log(f"{name}/stdout", "warning", dropped.describe())

@@ -67,14 +67,15 @@ CHILD_ENV: Mapping[str, str] = {
     "PYTHONUNBUFFERED": "1",
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
-HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
+HOST_KEYS: frozenset[str] = frozenset({"budget_ms", "spawn_per_call", "spawn_per_tick"})
 #: Host environment variables a plugin child keeps (exact names); nothing else passes.
 ENV_ALLOWED: frozenset[str] = frozenset({
     "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
     "GPI_PURE_PYTHON", "SDL_VIDEODRIVER", "PYOPENGL_PLATFORM",
 })
-#: Prefixes of host environment variables a plugin child keeps (the locale).
-ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_",)
+#: Prefixes of host environment variables a plugin child keeps: the locale, and the
+#: project's own test hooks (``GPI_TEST_*``, read by test fixtures; never set in use).
+ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_", "GPI_TEST_")
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,8 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     ``base`` defaults to this process's environment. Only what Python and the
     child need passes: :data:`ENV_ALLOWED` (the search path, the locale, the
     time zone, ``PYTHONPATH``, ``PYTHONHASHSEED`` if the host set one, the
-    ``GPI_*`` settings the child reads) and ``LC_*``; never anything else of
+    ``GPI_*`` settings the child reads), ``LC_*`` and the test hooks
+    ``GPI_TEST_*``; never anything else of
     the host's (tokens, keys, ``HOME``, proxies). What a plugin needs comes
     through its manifest or its context, not the host's environment.
     """

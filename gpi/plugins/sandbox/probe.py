@@ -59,7 +59,8 @@ def _child_main(plugin_dir: str, secret: str) -> None:
     from gpi.plugins.sandbox.policy import SandboxPolicy
 
     out: dict[str, tuple[bool, str]] = {"memfd_seal": _memfd_seal_check()}
-    report = apply_sandbox(SandboxPolicy(required=frozenset()), plugin_dir)
+    # threads = 1, so that the CPU cgroup (only made for children that may start threads) is tried too
+    report = apply_sandbox(SandboxPolicy(required=frozenset(), threads=1), plugin_dir)
     for name, status in report.layers.items():
         out[name] = (status.active, status.detail)
     # Prove from inside that the main layers bite.

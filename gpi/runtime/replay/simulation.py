@@ -252,7 +252,8 @@ class HostSimulator:
         """Keys ``plugin.system`` whose command lists cannot change the world.
 
         Such a system declares no writes, spawns, despawns, resources or
-        events, and its plugin holds no ``save`` grant, so host validation
+        events, watches no changes (its last-run tick is world state), and its plugin holds no
+        ``save`` grant, so host validation
         rejects any command it could send; only its draw list and log remain.
         Verify skips them with ``skip_effect_free`` (the same no-hidden-state
         assumption that seeking from a keyframe makes).
@@ -262,7 +263,7 @@ class HostSimulator:
             if "save" in lp.granted:
                 continue
             for spec in lp.systems.values():
-                if not (spec.writes or spec.structural or spec.resources or spec.events):
+                if not (spec.writes or spec.structural or spec.resources or spec.events or spec.watches):
                     out.add(f"{lp.name}.{spec.name}")
         return out
 
@@ -440,10 +441,7 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
     The default layers; room for the plugins' address spaces together (each
     as its manifest's ``memory_mb`` or the default) plus the world, at least
     8 GiB; more fds; memfds that may grow (RLIMIT_FSIZE bounds each one). No
-    CPU limit: the pool's stall timeout is the deadline. No pid namespace and
-    no CPU cgroup: entering a pid namespace forks, and the pool must keep
-    talking to (and supervising) the very process it started; the worker has
-    no other process to hide from.
+    CPU limit: the pool's stall timeout is the deadline.
     """
     base = policy_type()
     address_space = 0
@@ -451,9 +449,10 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
         m = load_manifest(d, check_entry=False)
         own = policy_type.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
         address_space += own.address_space_bytes or 0
+    # No pid namespace: its fork would leave the pool's own process (whose pid the pool watches) unconfined.
     return policy_type(cpu_seconds=None, open_files=4096, file_size_bytes=4 << 30,
                        address_space_bytes=max(8 << 30, address_space + (2 << 30)),
-                       layers=frozenset(base.layers) - {"pidns", "cgroup"})
+                       layers=base.layers - {"pidns"})
 
 
 def _stdio_off_regular_files() -> None:
