@@ -74,9 +74,9 @@ ENV_ALLOWED: frozenset[str] = frozenset({
     "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
     "GPI_PURE_PYTHON", "SDL_VIDEODRIVER", "PYOPENGL_PLATFORM",
 })
-#: Prefixes of host environment variables a plugin child keeps: the locale, and the
-#: project's own test hooks (``GPI_TEST_*``, read by test fixtures; never set in use).
-ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_", "GPI_TEST_")
+#: Prefixes of host environment variables a plugin child keeps (the locale). A plugin that
+#: needs a ``GPI_*`` variable of the host's names it in its manifest (``[plugin] env``).
+ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_",)
 
 
 @dataclass(frozen=True)
@@ -243,10 +243,10 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     ``base`` defaults to this process's environment. Only what Python and the
     child need passes: :data:`ENV_ALLOWED` (the search path, the locale, the
     time zone, ``PYTHONPATH``, ``PYTHONHASHSEED`` if the host set one, the
-    ``GPI_*`` settings the child reads), ``LC_*`` and the test hooks
-    ``GPI_TEST_*``; never anything else of
+    ``GPI_*`` settings the child reads) and ``LC_*``; never anything else of
     the host's (tokens, keys, ``HOME``, proxies). What a plugin needs comes
-    through its manifest or its context, not the host's environment.
+    through its manifest (``[plugin] env`` names ``GPI_*`` variables the host
+    passes in its hello) or its context, not the host's environment.
     """
     import os
 
