@@ -420,7 +420,7 @@ class _Validator:
             raise self.fail("[plugin].entry", "not used by kind = \"wasm\" (the module exports "
                             "gpi_plugin_entry); remove it")
         if self.check_entry:
-            from gpi.plugins.wasm.loader import module_path
+            from gpi.plugins.wasm import module_path
 
             if not module_path(self.folder, library).is_file():
                 raise self.fail("[plugin].library", f"wasm module {library!r} not found in {self.folder} "

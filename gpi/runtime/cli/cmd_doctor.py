@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _doctor(args: argparse.Namespace) -> int:
     from gpi.plugins.sandbox import ALL_LAYERS, DEFAULT_REQUIRED, probe_layers
-    from gpi.plugins.wasm.loader import probe as wasm_probe
+    from gpi.plugins.wasm import probe as wasm_probe
 
     layers = dict(probe_layers())
     layers["wasm"] = wasm_probe()  # not an OS layer: a sandbox of its own for kind = "wasm" plugins
