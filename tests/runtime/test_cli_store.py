@@ -20,6 +20,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GPI_KEYRING", str(tmp_path / "ring"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("GPI_DATA_DIR", raising=False)  # the CLI finds its data folder through XDG here
     monkeypatch.delenv("GPI_PLUGIN_PATH", raising=False)
     return tmp_path
 
