@@ -19,7 +19,8 @@ At the end it prints the per-system table (calls, host mean/p95/max, child
 CPU, IPC share, KiB per call, faults) and a summary with the entity count,
 ticks per second and the world checksum: the same seed and inputs always give
 the same checksum. Wrong arguments print a message and exit 2; plugins that
-fail to load exit 1.
+fail to load exit 1, and so does a run in which a plugin was disabled
+(circuit breaker) or, with ``--strict``, any fault was recorded.
 
 :func:`run_app` is the engine; ``gpi demo`` uses it with the example plugins.
 """
@@ -34,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpi.runtime.cli.outcome import run_outcome
 from gpi.safetext import neutralise
 
 __all__ = ["add_common", "register", "run_app", "scripted_keys"]
@@ -112,6 +114,8 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
     p.add_argument("--profile-out", type=Path, default=None, metavar="DIR",
                    help="also write the trace JSON, frame-time PNG and tables to DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on any plugin fault (without it: only when a plugin was disabled)")
 
 
 def scripted_keys(tick: int) -> dict[str, Any]:
@@ -266,7 +270,10 @@ def run_app(
             console.print(f"screenshot: {os.fspath(path)}")
         if args.record is not None:
             console.print(f"replay: {os.fspath(args.record)}")
-    return 0
+        code, reasons = run_outcome(app.host, strict=bool(getattr(args, "strict", False)))
+        for reason in reasons:
+            console.print(f"[red]failed:[/red] {neutralise(reason, markup=True)}", highlight=False, soft_wrap=True)
+    return code
 
 
 def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
