@@ -15,7 +15,9 @@ as they go with a progress bar, rendering offscreen (SDL + EGL) only for
 ``--screenshot`` ticks. Headless input is a fixed script (:func:`scripted_keys`)
 so runs are repeatable; a window uses the keyboard and mouse.
 
-At the end it prints the per-system table (calls, host mean/p95/max, child
+Plugin log lines (``ctx.log``) and fault lines are printed as they happen
+at or above ``--log-level``, naming plugin and system, identical repeats
+counted. At the end it prints the per-system table (calls, host mean/p95/max, child
 CPU, IPC share, KiB per call, faults) and a summary with the entity count,
 ticks per second and the world checksum: the same seed and inputs always give
 the same checksum. Wrong arguments print a message and exit 2; plugins that
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from gpi.runtime.cli.outcome import run_outcome
+from gpi.runtime.cli.terminal import LEVELS, LogPrinter, resource_rows
 from gpi.safetext import neutralise
 
 __all__ = ["add_common", "register", "run_app", "scripted_keys"]
@@ -114,6 +117,9 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
     p.add_argument("--profile-out", type=Path, default=None, metavar="DIR",
                    help="also write the trace JSON, frame-time PNG and tables to DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--log-level", choices=(*LEVELS, "off"), default="info",
+                   help="print plugin log lines (ctx.log) and fault lines at or above this level as they "
+                        "happen, naming plugin and system; repeats are counted (default info)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 on any plugin fault (without it: only when a plugin was disabled)")
 
@@ -217,6 +223,8 @@ def run_app(
         app = App(cfg)
     except GpiError as exc:
         return _fail(title, str(exc))
+    printer = LogPrinter(console, getattr(args, "log_level", "info"))
+    app.host.events.on_log(printer)
     with app:
         try:
             app.start()
@@ -261,6 +269,7 @@ def run_app(
                 console.print(f"snapshot: {os.fspath(app.host.save_world(args.save))} (tick {app.host.tick_count})")
             except OSError as exc:
                 return _fail(title, f"cannot write snapshot {os.fspath(args.save)!r}: {exc}", 1)
+        printer.finish()
         _print_summary(console, app, title, elapsed)
         out_dir = profile_out or getattr(args, "profile_out", None)
         if out_dir is not None:
@@ -277,6 +286,7 @@ def run_app(
 
 
 def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     ticks = app.tick
@@ -314,6 +324,14 @@ def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
         summary.add_row(f"plugin {neutralise(lp.name, markup=True)}", f"{lp.status}, restarts {lp.restarts}, "
                         f"sandbox: {neutralise(', '.join(active) or 'none', markup=True)}")
     console.print(summary)
+    res = resource_rows(dict(app.world.resources))
+    if res:
+        table = Table(title="resources")
+        table.add_column("resource", no_wrap=True)
+        table.add_column("value")
+        for name, value in res:
+            table.add_row(escape(name), escape(value))
+        console.print(table)
     for f in app.host.faults[:5]:  # plugin text: control characters and rich markup neutralised
         first = (str(f["error"]).splitlines() or [""])[0]
         console.print(f"[yellow]fault[/yellow] tick {f['tick']} {neutralise(f['kind'], markup=True)}: "
