@@ -14,11 +14,10 @@ See :mod:`gpi.plugins.sdk` (declarations), :mod:`gpi.plugins.context` (what
 ``ctx`` offers) and :mod:`gpi.testing` (running one system in a test).
 """
 
-__version__ = "0.1.0"
-ABI_VERSION = 1
-
-from gpi.errors import GpiError  # noqa: E402
-from gpi.plugins.context import SystemContext  # noqa: E402
-from gpi.plugins.sdk import Plugin, component, system  # noqa: E402
+from gpi.errors import GpiError
+from gpi.plugins.context import SystemContext
+from gpi.plugins.sdk import Plugin, component, system
+from gpi.version import ABI_VERSION
+from gpi.version import ENGINE_VERSION as __version__
 
 __all__ = ["ABI_VERSION", "GpiError", "Plugin", "SystemContext", "__version__", "component", "system"]

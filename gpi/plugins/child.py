@@ -45,13 +45,13 @@ from typing import Any
 
 import numpy as np
 
-import gpi
 from gpi.ecs import CommandBuffer, WorldView, attach_segments, encode_inline
 from gpi.plugins import wire
 from gpi.plugins.context import SystemContext
 from gpi.plugins.errors import PluginLoadError, ProtocolError
 from gpi.plugins.sdk import Plugin, collect, describe_components
 from gpi.shm import Channel, recv_with_fds, send_with_fds
+from gpi.version import ABI_VERSION
 
 __all__ = ["ARENA_THRESHOLD", "SystemRunner", "error_info", "import_plugin", "main"]
 
@@ -80,7 +80,8 @@ def import_plugin(plugin_dir: str | Path, entry: str, name: str, granted: Iterab
     The module gets a private name (``gpi_plugin_<name>``) so two plugins with
     the same entry name never collide; the folder goes first on ``sys.path`` so
     the plugin can import its own helper modules. A native plugin (no entry
-    module: ``kind = "native"``) is loaded by :func:`gpi.plugins.native.load_native`.
+    module: ``kind = "native"``) is loaded by :func:`gpi.plugins.native.load_native`,
+    a wasm one (``kind = "wasm"``) by :func:`gpi.plugins.wasm.load_wasm`.
     """
     folder = Path(plugin_dir)
     if not entry:
@@ -117,6 +118,12 @@ def _load_native(folder: Path, name: str, granted: Iterable[str] | None) -> Plug
     from gpi.plugins.native import load_native
 
     m = load_manifest(folder, check_entry=False)
+    if m.kind == "wasm":
+        from gpi.plugins.wasm import load_wasm
+
+        mem, fuel = m.sandbox.get("memory_mb"), m.sandbox.get("fuel")
+        return load_wasm(folder, m.library, name, m.capabilities if granted is None else granted,
+                         memory_mb=int(mem) if mem else None, fuel=int(fuel) if fuel else None)
     if m.kind != "native":
         raise PluginLoadError(f"plugin {name!r}: no entry module and kind = {m.kind!r} in {folder}")
     return load_native(folder, m.library, name, m.capabilities if granted is None else granted)
@@ -275,16 +282,19 @@ class _Child:
                 os.close(fd)
             self.fail("protocol", exc)
             return EXIT_PROTOCOL
-        if hello["abi"] != gpi.ABI_VERSION:
+        if hello["abi"] != ABI_VERSION:
             self.fail("abi", PluginLoadError(
                 f"plugin {hello['plugin']!r} needs ABI {hello['abi']}, this gpi child speaks ABI "
-                f"{gpi.ABI_VERSION}; rebuild the plugin for ABI {gpi.ABI_VERSION}"))
+                f"{ABI_VERSION}; rebuild the plugin for ABI {ABI_VERSION}"))
             return EXIT_ABI
         try:
             report = _confine(hello, hello.get("sandbox"))
         except Exception as exc:
             self.fail("sandbox", exc)
             return EXIT_SANDBOX
+        env = hello.get("env") or {}
+        if isinstance(env, dict):  # the host variables the manifest names ([plugin].env), nothing else
+            os.environ.update({str(k): str(v) for k, v in env.items()})
         try:
             plugin = import_plugin(hello["dir"], hello["entry"], hello["plugin"], hello["granted"])
         except Exception as exc:
@@ -293,7 +303,7 @@ class _Child:
         draw = make_drawlist(self.channel.drawlist) if "draw" in hello["granted"] else None
         self.runner = SystemRunner(plugin, hello["plugin"], hello["granted"], hello["seed"], hello["dt"], draw)
         comps, systems = _describe(plugin)
-        send_with_fds(self.sock, wire.make("ready", abi=gpi.ABI_VERSION, pid=_visible_pid(),
+        send_with_fds(self.sock, wire.make("ready", abi=ABI_VERSION, pid=_visible_pid(),
                                            components=comps, systems=systems, sandbox=report))
         return self.loop()
 

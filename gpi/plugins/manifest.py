@@ -7,14 +7,16 @@ sandbox. The manifest format (TOML)::
     [plugin]
     name = "boids"                 # required: lowercase identifier, [a-z][a-z0-9_]*
     version = "1.2.0"              # required: PEP 440 version
-    abi = 1                        # required: must equal gpi.ABI_VERSION
+    abi = 1                        # required: must equal ABI_VERSION
     entry = "main"                 # required: module in the folder (main.py or main/)
     description = "Flocking"       # optional string
     capabilities = ["draw", "spawn"]  # optional, from CAPABILITIES
     authors = ["Ada"]              # optional list of strings
     license = "MIT"                # optional string
-    kind = "python"                # optional: "python" (default) or "native"
-    library = "boids_native"       # kind = "native": the shared library (file, or lib<name>.so)
+    kind = "python"                # optional: "python" (default), "native" or "wasm"
+    library = "boids_native"       # kind = "native": the shared library (file, or lib<name>.so);
+                                   # kind = "wasm": the module (file, or <name>.wasm / <name>.wat)
+    env = ["GPI_BOIDS_DEBUG"]      # optional: host variables the child receives (GPI_* names only)
 
     [dependencies]                 # optional: plugin name = PEP 440 specifier
     physics = ">=1.0,<2"
@@ -26,6 +28,7 @@ sandbox. The manifest format (TOML)::
     budget_ms = 4.0
     threads = 2                    # threads the plugin may start (default 0: none)
     cpu_quota = 0.5                # CPUs per tick (cgroup quota; default 1)
+    fuel = 100000000               # kind = "wasm": fuel (~instructions) per system call
 
 Validation is strict: unknown tables and keys are errors (they are almost
 always typos), and every :class:`~gpi.plugins.errors.ManifestError` names the
@@ -48,6 +51,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from gpi.plugins.errors import ManifestError, ManifestNotFoundError
+from gpi.version import ABI_VERSION
 
 __all__ = [
     "CAPABILITIES",
@@ -79,6 +83,9 @@ SANDBOX_KEYS: Mapping[str, tuple[type, str]] = MappingProxyType(
         "budget_ms": (float, "a positive number (per-tick time budget in ms)"),
         "threads": (int, "an integer from 0 to 64 (threads the plugin may start; 0 = none)"),
         "cpu_quota": (float, "a positive number (CPUs per tick, the cgroup quota)"),
+        "spawn_per_call": (int, "a positive integer (entities one call may spawn)"),
+        "spawn_per_tick": (int, "a positive integer (entities the plugin may spawn per tick)"),
+        "fuel": (int, "a positive integer (wasm fuel, about one unit per instruction, per system call)"),
     }
 )
 
@@ -93,9 +100,13 @@ _PLUGIN_KEYS = {
     "license",
     "kind",
     "library",
+    "env",
 }
+#: Host environment variables a manifest may ask for (``[plugin].env``): the runtime's own
+#: namespace, so a plugin cannot ask for the user's tokens and keys by name.
+ENV_NAME_PATTERN = re.compile(r"GPI_[A-Z0-9_]{1,60}")
 #: Plugin kinds: Python code, or a shared library implementing gpi/sdk/include/gpi_plugin.h.
-KINDS = ("python", "native")
+KINDS = ("python", "native", "wasm")
 _TABLES = {"plugin", "dependencies", "sandbox"}
 _ENTRY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -117,6 +128,8 @@ class Manifest:
     license: str = ""
     kind: str = "python"
     library: str = ""
+    env: tuple[str, ...] = ()
+    """Host environment variables passed to the child (if set): a child gets no other of the host's."""
 
     __hash__ = None  # type: ignore[assignment]  # mappings inside; compare, don't hash
 
@@ -155,6 +168,7 @@ class Manifest:
             "license": self.license,
             "kind": self.kind,
             "library": self.library,
+            "env": list(self.env),
         }
 
     @classmethod
@@ -176,6 +190,7 @@ class Manifest:
             license=str(data.get("license", "")),
             kind=str(data.get("kind", "python")),
             library=str(data.get("library", "")),
+            env=tuple(data.get("env", ())),
         )
 
     def __repr__(self) -> str:
@@ -187,7 +202,7 @@ def load_manifest(
 ) -> Manifest:
     """Read and validate ``plugin_dir/plugin.toml``; raises :class:`ManifestError`.
 
-    ``abi`` defaults to :data:`gpi.ABI_VERSION`; ``check_entry=False`` skips the
+    ``abi`` defaults to :data:`ABI_VERSION`; ``check_entry=False`` skips the
     check that the entry module exists (for manifests shipped without code).
     """
     folder = Path(plugin_dir)
@@ -226,9 +241,8 @@ def parse_manifest(
             f"{path}: invalid TOML: {exc}; fix the syntax at that position", path=path
         ) from exc
     if abi is None:
-        import gpi  # late: gpi/__init__ may re-export from this package
 
-        abi = int(gpi.ABI_VERSION)
+        abi = ABI_VERSION
     return _Validator(path, folder, abi, check_entry).run(data)
 
 
@@ -311,8 +325,8 @@ class _Validator:
         if kind not in KINDS:
             raise self.expect("[plugin].kind", f"one of {', '.join(KINDS)}", kind)
         library = self.optional_str(plugin, "library")
-        if kind == "native":
-            entry = self.native_library(plugin, library)
+        if kind in ("native", "wasm"):
+            entry = self.native_library(plugin, library, kind)
         else:
             entry = self.python_entry(plugin)
         description = self.optional_str(plugin, "description")
@@ -331,6 +345,14 @@ class _Validator:
                     f"{', '.join(sorted(CAPABILITIES))}",
                 )
         caps = list(dict.fromkeys(caps))  # de-duplicate, keep order
+        env = self.str_list(plugin, "env", "a list of environment variable names like 'GPI_MY_PLUGIN_LEVEL'")
+        for i, var in enumerate(env):
+            if not ENV_NAME_PATTERN.fullmatch(var):
+                raise self.fail(
+                    f"[plugin].env[{i}]",
+                    f"{var!r} is not a name a plugin may receive: only GPI_* names (upper case, digits, "
+                    f"underscores) pass to a child, never the host's other variables",
+                )
 
         deps = self.dependencies(data.get("dependencies", {}), name)
         sandbox = self.sandbox(data.get("sandbox", {}))
@@ -348,6 +370,7 @@ class _Validator:
             license=license_,
             kind=kind,
             library=library,
+            env=tuple(dict.fromkeys(env)),
         )
 
     def python_entry(self, plugin: dict[str, Any]) -> str:
@@ -369,7 +392,9 @@ class _Validator:
                 )
         return entry
 
-    def native_library(self, plugin: dict[str, Any], library: str) -> str:
+    def native_library(self, plugin: dict[str, Any], library: str, kind: str = "native") -> str:
+        if kind == "wasm":
+            return self.wasm_module(plugin, library)
         if not library:
             raise self.fail("[plugin].library", "missing; kind = \"native\" needs the shared library's name, "
                             "like library = \"libboids_native.so\" (or \"boids_native\")")
@@ -383,6 +408,21 @@ class _Validator:
 
             if not library_path(self.folder, library).is_file():
                 raise self.fail("[plugin].library", f"library {library!r} not found in {self.folder} "
+                                "(build the plugin first)")
+        return ""
+
+    def wasm_module(self, plugin: dict[str, Any], library: str) -> str:
+        if not library or "/" in library or library.startswith("."):
+            raise self.expect("[plugin].library", "the wasm module's file name in the plugin folder, like "
+                              "library = \"movement.wasm\"", library)
+        if "entry" in plugin:
+            raise self.fail("[plugin].entry", "not used by kind = \"wasm\" (the module exports "
+                            "gpi_plugin_entry); remove it")
+        if self.check_entry:
+            from gpi.plugins.wasm.loader import module_path
+
+            if not module_path(self.folder, library).is_file():
+                raise self.fail("[plugin].library", f"wasm module {library!r} not found in {self.folder} "
                                 "(build the plugin first)")
         return ""
 

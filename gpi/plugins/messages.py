@@ -24,7 +24,7 @@ ready      abi int; pid int in 1..2**22; components: at most 4096 maps
            {available bool, detail str, layers {str(32): {name, active bool,
            detail str, required bool}} (<= 32), violations [flat map] (<= 256)}
 error      stage one of abi/import/declare/protocol/sandbox; type str(256);
-           message and traceback str (longer ones are cut, not refused)
+           message str (cut at MAX_TEXT), traceback str (cut at MAX_TRACEBACK)
 result     tick int >= 0; sys str(128); cmds None or a map/list (the command
            decoder and validation check the rest, values with
            :func:`gpi.ecs.values.check_value`: a ``rejected`` fault); logs: at
@@ -60,6 +60,7 @@ __all__ = [
     "LOG_LIMIT",
     "MAX_LOG_TEXT",
     "MAX_TEXT",
+    "MAX_TRACEBACK",
     "MessageError",
     "check_sandbox_claims",
     "decode_arena_ref",
@@ -74,8 +75,10 @@ __all__ = [
 LOG_LIMIT = _CONTEXT_LOG_LIMIT
 #: Characters kept of one log line; the rest is dropped with a count.
 MAX_LOG_TEXT = 4096
-#: Characters kept of an exception message or traceback.
-MAX_TEXT = 64 * 1024
+#: Characters kept of an exception message, and of its traceback. A plugin may raise on every
+#: tick and every fault is kept in the host's fault window (10,000 of them): 20 KiB each at most.
+MAX_TEXT = 4096
+MAX_TRACEBACK = 16 * 1024
 MAX_NAME = 128
 MAX_SAVES = 4096
 MAX_COMPONENTS = 4096
@@ -323,7 +326,7 @@ def check_sandbox_claims(pid: int, report: Mapping[str, Any] | None, *, plugin: 
 
 
 def decode_error(msg: Any, *, plugin: str) -> dict[str, Any]:
-    """A start-up failure report, checked; texts cut to :data:`MAX_TEXT`."""
+    """A start-up failure report, checked; texts cut to :data:`MAX_TEXT` / :data:`MAX_TRACEBACK`."""
     ctx = _Ctx(plugin, "error")
     _head(ctx, msg, ("stage", "type", "message"))
     stage = _str(ctx, "stage", msg["stage"], 32)
@@ -331,7 +334,7 @@ def decode_error(msg: Any, *, plugin: str) -> dict[str, Any]:
         raise ctx.fail("stage", f"must be one of {sorted(ERROR_STAGES)}, got {stage!r}")
     _str(ctx, "type", msg["type"], 256)
     msg["message"] = _text(ctx, "message", msg["message"], MAX_TEXT)
-    msg["traceback"] = _text(ctx, "traceback", msg.get("traceback"), MAX_TEXT)
+    msg["traceback"] = _text(ctx, "traceback", msg.get("traceback"), MAX_TRACEBACK)
     return msg
 
 
@@ -385,7 +388,7 @@ def decode_result(msg: Any, *, plugin: str, granted: Collection[str]) -> dict[st
         _map(ctx, "error", err)
         _str(ctx, "error.type", err.get("type"), 256)
         err["message"] = _text(ctx, "error.message", err.get("message"), MAX_TEXT)
-        err["traceback"] = _text(ctx, "error.traceback", err.get("traceback"), MAX_TEXT)
+        err["traceback"] = _text(ctx, "error.traceback", err.get("traceback"), MAX_TRACEBACK)
         if err.get("violation") is not None:
             err["violation"] = _flat_map(ctx, "error.violation", err["violation"])
     saves = msg.get("saves")

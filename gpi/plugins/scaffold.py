@@ -31,6 +31,7 @@ from string import Template
 
 from gpi.plugins.errors import PluginError
 from gpi.plugins.manifest import NAME_PATTERN
+from gpi.version import ABI_VERSION
 
 __all__ = ["C_TEMPLATE_FILES", "TEMPLATE_FILES", "ScaffoldError", "create_plugin"]
 
@@ -60,12 +61,16 @@ def _title(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_") if part) or name
 
 
-def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, lang: str = "python") -> Path:
+def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, lang: str = "python",
+                  wasm: bool = False) -> Path:
     """Create ``parent/name`` from the templates and return it; refuses to overwrite files.
 
     ``lang`` is ``"python"`` (a plugin folder) or ``"c"`` (a CMake project
-    whose build lays out a native plugin folder).
+    whose build lays out a native plugin folder; with ``wasm`` it builds a
+    ``kind = "wasm"`` module instead, through ``gpi_add_plugin(... WASM)``).
     """
+    if wasm and lang != "c":
+        raise ScaffoldError("--wasm needs --lang c (the wasm plugin is the C plugin compiled to wasm32)")
     if lang not in ("python", "c"):
         raise ScaffoldError(f"unknown plugin language {lang!r}; use 'python' or 'c'")
     if not NAME_PATTERN.fullmatch(name):
@@ -73,8 +78,6 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, l
             f"invalid plugin name {name!r}: use a lowercase identifier (letters a-z, digits, "
             f"'_', starting with a letter, at most 64 characters), e.g. 'my_plugin'"
         )
-    import gpi
-
     folder = Path(parent) / name
     if folder.exists() and not folder.is_dir():
         raise ScaffoldError(f"{folder}: exists and is not a folder; choose another --dir or name")
@@ -83,7 +86,7 @@ def create_plugin(name: str, parent: str | Path = ".", *, force: bool = False, l
             f"{folder}: folder exists and is not empty; choose another --dir or name "
             f"(or pass --force to overwrite the template files)"
         )
-    values = {"name": name, "title": _title(name), "abi": str(gpi.ABI_VERSION)}
+    values = {"name": name, "title": _title(name), "abi": str(ABI_VERSION), "wasm": " WASM" if wasm else ""}
     if lang == "c":
         return _create_c(folder, values)
     templates = resources.files("gpi.plugins.template")

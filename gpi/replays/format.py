@@ -14,7 +14,7 @@ File header::
     14+H    ...   blocks, until end of file
 
 Header map (msgpack; unknown keys are ignored so later versions may add some):
-``engine`` (str, gpi.__version__), ``abi`` (int, gpi.ABI_VERSION), ``seed``
+``engine`` (str, ``gpi.__version__``), ``abi`` (int, ``gpi.ABI_VERSION``), ``seed``
 (int), ``tick_rate`` (float, Hz), ``plugins`` (array of maps ``{name, version,
 content_hash}``), ``schema`` (array of component dicts as made by
 ``Component.to_dict``), ``initial`` (bytes: the world snapshot before the first
@@ -93,6 +93,7 @@ from gpi.replays.errors import (
     ReplayVersionError,
     TruncatedReplayError,
 )
+from gpi.version import ABI_VERSION, ENGINE_VERSION
 
 __all__ = [
     "BLOCK_DATA",
@@ -154,12 +155,10 @@ class ReplayHeader:
 
     def __post_init__(self) -> None:
         if not self.engine_version or not self.abi_version:
-            import gpi  # the package root; only its version constants are read
-
             if not self.engine_version:
-                object.__setattr__(self, "engine_version", gpi.__version__)
+                object.__setattr__(self, "engine_version", ENGINE_VERSION)
             if not self.abi_version:
-                object.__setattr__(self, "abi_version", gpi.ABI_VERSION)
+                object.__setattr__(self, "abi_version", ABI_VERSION)
         if self.checksum_interval < 0:
             raise ValueError(
                 f"checksum_interval must be >= 0 (0 = chain only), got {self.checksum_interval}"

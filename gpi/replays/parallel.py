@@ -49,7 +49,7 @@ import msgpack
 from gpi.replays.errors import ReplayError, SimulatorUnavailableError, VerifyWorkerError
 from gpi.replays.format import ReplayHeader
 from gpi.replays.reader import Replay
-from gpi.replays.verify import Progress, Simulator, VerifyResult, _run, check_checksums
+from gpi.replays.verify import Progress, Simulator, VerifyResult, check_checksums, simulate_ticks
 
 __all__ = ["VerifyPool", "VerifyWorkerError", "decode_worker_message", "pack_message", "segments", "verify_parallel"]
 
@@ -123,19 +123,35 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _visible_pid() -> int:
+    """This process's pid as the parent sees it: a confined worker may be in its own pid namespace.
+
+    The first ``NSpid`` field of ``/proc/self/status`` (the outermost namespace); ``os.getpid()``
+    when there is none.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.getpid()
+
+
 def _worker(conn: Connection, factory: SimulatorFactory, path: str) -> None:
     """A worker's loop: build the simulator, then answer ``("seg", first, last)`` with checksums."""
     sim: Any = None
     try:
         with Replay.open(path) as rp:
             sim = factory(rp.header)
-            conn.send_bytes(pack_message("ready", os.getpid()))
+            conn.send_bytes(pack_message("ready", _visible_pid()))
             while True:
                 msg = msgpack.unpackb(conn.recv_bytes(), raw=False)
                 if msg[0] != "seg":
                     break
                 first, last = int(msg[1]), int(msg[2])
-                sums = [int(c) for _, _, c in _run(rp, sim, first, last + 1)]
+                sums = [int(c) for _, _, c in simulate_ticks(rp, sim, first, last + 1)]
                 conn.send_bytes(pack_message("sums", first, sums))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent went away or stopped us

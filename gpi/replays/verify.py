@@ -52,6 +52,7 @@ __all__ = [
     "diff_simulated",
     "check_checksums",
     "incomplete_reason",
+    "simulate_ticks",
     "seek",
     "verify",
 ]
@@ -141,7 +142,7 @@ class DiffResult:
         return self.same
 
 
-def _run(
+def simulate_ticks(
     replay: Replay, sim: Simulator, start: int, stop: int
 ) -> Iterator[tuple[TickRecord, InputState, int]]:
     """Reset ``sim`` to the nearest state at or before ``start - 1`` and run to ``stop - 1``.
@@ -179,7 +180,7 @@ def seek(replay: Replay, simulator: Simulator, tick: int) -> InputState:
 
 
 def _checksums(replay: Replay, sim: Simulator, lo: int, hi: int) -> dict[int, int]:
-    return {rec.tick: c for rec, _, c in _run(replay, sim, lo, hi + 1)}
+    return {rec.tick: c for rec, _, c in simulate_ticks(replay, sim, lo, hi + 1)}
 
 
 def _world_diff(sim: Simulator, other: bytes) -> list[Difference] | None:
@@ -352,10 +353,10 @@ def _add_details(
     assert res.first_divergent_tick is not None
     t = res.first_divergent_tick
     if nondeterministic:
-        for _ in _run(replay, sim, t, t + 1):
+        for _ in simulate_ticks(replay, sim, t, t + 1):
             pass
         first = sim.snapshot()
-        for _ in _run(replay, sim, t, t + 1):
+        for _ in simulate_ticks(replay, sim, t, t + 1):
             pass
         diffs = _world_diff(sim, first)
         if diffs:

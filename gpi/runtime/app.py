@@ -115,10 +115,11 @@ class App:
         self._owns_world = world is None
         self.world = World(seed=config.seed) if world is None else world
         timeout: dict[str, Any] = {} if config.timeout is None else {"timeout": config.timeout}
+        telemetry: Telemetry | None = None
         try:
-            self.telemetry = Telemetry(window=config.telemetry_window, history=config.telemetry_history,
-                                       trace_path=config.trace_path)
-            self._bridge = TelemetryBridge(self.telemetry)
+            self.telemetry = telemetry = Telemetry(window=config.telemetry_window,
+                                                   history=config.telemetry_history, trace_path=config.trace_path)
+            self._bridge = TelemetryBridge(telemetry)
             self.host = PluginHost(self.world, isolation=config.isolation, dt=1.0 / config.tick_rate,
                                    sandbox=config.sandbox, parallel=config.parallel,
                                    on_call_record=self._bridge.on_record,
@@ -126,6 +127,8 @@ class App:
                                    record_limit=max(config.host_records, 1),
                                    **timeout)
         except BaseException:
+            if telemetry is not None and telemetry.trace is not None:
+                telemetry.trace.abort()  # no half trace file left behind
             if self._owns_world:
                 self.world.close()
             raise

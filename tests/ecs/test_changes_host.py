@@ -135,3 +135,35 @@ def test_undeclared_filters_fail_clearly() -> None:
             run_system(p, "sneaky", world)
         with pytest.raises(PluginSystemError, match="removed="):
             run_system(p, "fine", world)
+
+
+@pytest.mark.slow
+def test_recorded_run_verifies_and_seeks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """gpi run --record, then verify (a fresh host re-simulates: startup, changed, relations) and seek."""
+    from gpi.replays import Replay, verify
+    from gpi.replays.inputs import apply as apply_input
+    from gpi.replays.verify import seek
+    from gpi.runtime.cli import main
+    from gpi.runtime.replay.simulation import HostSimulator
+
+    path = tmp_path / "orbits.gpir"
+    code = main(["run", str(ORBITS), "--headless", "--ticks", "400", "--isolation", "none", "--seed", "5",
+                 "--quiet", "--record", str(path)])
+    assert code == 0, capsys.readouterr()
+    with Replay.open(path) as rp:
+        assert rp.complete and rp.tick_count == 400
+        for iso in ("none", "process"):
+            with HostSimulator(rp.header, isolation=iso) as sim:
+                assert verify(rp, sim).ok, iso
+        assert rp.nearest_keyframe(350)[0] == 300  # a real keyframe, not the initial state
+        straight = {}
+        with HostSimulator(rp.header, isolation="none") as sim:  # the straight re-simulation
+            state = seek(rp, sim, -1)
+            for rec in rp.iter_ticks(0, 400):
+                state = apply_input(state, rec.input)
+                straight[rec.tick] = sim.step(state, rec)
+        with HostSimulator(rp.header, isolation="none") as sim:  # seek to a keyframe, then continue
+            state = seek(rp, sim, 350)
+            for rec in rp.iter_ticks(351, 400):
+                state = apply_input(state, rec.input)
+                assert sim.step(state, rec) == straight[rec.tick], rec.tick

@@ -101,6 +101,8 @@ ATTACKS = [
            stopped_by="seccomp (F_SETPIPE_SZ <= 64 KiB, no SO_*BUF*); privilege (no CAP_SYS_RESOURCE/NET_ADMIN)"),
     Attack("sigio_host", "refused", ("seccomp",), needs=("seccomp",),
            stopped_by="seccomp (fcntl/ioctl argument checks); pid namespace and uid behind it"),
+    Attack("spawn_flood", "rejected", ("validation",),
+           stopped_by="host spawn budget (1,000,000 per call, 2,000,000 per tick; manifest [sandbox] spawn_per_call)"),
     Attack("thread_spin", "refused", ("seccomp",), needs=("seccomp",),
            stopped_by="seccomp (threads = 0: clone refused); RLIMIT_NPROC, cgroup CPU quota when granted"),
 ]

@@ -267,3 +267,16 @@ def test_a_symlink_to_pagemap_in_a_plugin_folder_is_refused(reference: dict[str,
     assert code != 0 and "outside the plugin folder" in out.out + out.err, out
     _row("symlink to /proc/self/pagemap in a plugin folder", "folder refused at load and for --record",
          "gpi.plugins.safewalk", str(info.value))
+
+
+def test_huge_exception_messages_are_cut_in_every_fault(reference: dict[str, Any], scratch: Path) -> None:
+    from gpi.plugins.messages import MAX_TEXT, MAX_TRACEBACK
+
+    res = run([PLUGINS / "benign", PLUGINS / "big_exception"], LONG)
+    mine = _contained("big_exception", res, reference, fault_kinds={"exception"})
+    assert len(mine) == LONG
+    assert all(len(f["error"]) <= MAX_TEXT + 200 and len(f.get("traceback", "")) <= MAX_TRACEBACK + 64
+               for f in mine), max(len(f["error"]) for f in mine)
+    _row("big_exception (300,000-character message, every tick)", f"exception fault {len(mine)}/{LONG} ticks, "
+         "each cut", f"message schema: message <= {MAX_TEXT}, traceback <= {MAX_TRACEBACK} characters",
+         mine[0]["error"][-60:])

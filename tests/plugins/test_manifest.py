@@ -287,3 +287,17 @@ def test_valid_manifests_round_trip(
     assert m.capabilities == tuple(dict.fromkeys(caps))
     assert set(m.dependencies) == set(deps) and dict(m.sandbox) == sandbox
     assert Manifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+def test_env_names_only_gpi_variables(tmp_path: Path) -> None:
+    """``[plugin].env`` lists the host variables the child receives: GPI_* names only, each checked."""
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "main.py").write_text("")
+    base = '[plugin]\nname = "p"\nversion = "1.0"\nabi = 1\nentry = "main"\n'
+    (d / "plugin.toml").write_text(base + 'env = ["GPI_P_LEVEL", "GPI_P_LEVEL"]\n')
+    assert load_manifest(d).env == ("GPI_P_LEVEL",)
+    (d / "plugin.toml").write_text(base + 'env = ["GPI_P_LEVEL", "AWS_SECRET_ACCESS_KEY"]\n')
+    with pytest.raises(ManifestError) as err:
+        load_manifest(d)
+    assert "[plugin].env[1]" in str(err.value) and "AWS_SECRET_ACCESS_KEY" in str(err.value)

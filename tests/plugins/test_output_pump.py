@@ -57,3 +57,20 @@ def test_lines_per_tick_and_memory_are_bounded() -> None:
     lines, dropped = pump.take(max_lines=100)
     assert lines == [str(i) for i in range(100)] and dropped.lines == 4900
     assert pump.take() == ([], type(dropped)())
+
+
+def test_wait_for_returns_on_the_line_it_waits_for_or_on_close() -> None:
+    r, w = os.pipe()
+    pump = OutputPump(os.fdopen(r, "rb"), "p")
+    out = os.fdopen(w, "wb", buffering=0)
+    out.write(b"old: end\n")
+    assert pump.wait_for(lambda t: t == "old: end", 0, 60.0)
+    since = pump.mark()
+    out.write(b"a\nb\nstack: end\n")
+    assert pump.wait_for(lambda t: t.endswith(": end"), since, 60.0)  # True only once the line came
+    lines, _ = pump.take()
+    assert lines == ["old: end", "a", "b", "stack: end"]
+    since = pump.mark()
+    out.close()  # the pipe closes without the line: False once it has closed (far past the test's timeout)
+    assert not pump.wait_for(lambda t: t == "never", since, 3600.0)
+    pump.join(10.0)

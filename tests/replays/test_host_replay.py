@@ -43,9 +43,15 @@ def keys_at(t: int) -> InputState:
     return InputState(keys=keys, mouse=(float(t // 7), 3.0))
 
 
+def _still() -> float:
+    """A recorder clock that never moves: blocks end by tick count only, never because the host fell behind."""
+    return 0.0
+
+
 def record(path: Path, dirs: list[Path], ticks: int, *, isolation: str = "none", population: int = 40,
            seed: int = 11, **kwargs: object) -> None:
-    """Run the host for ``ticks`` ticks and record it to ``path``."""
+    """Run the host for ``ticks`` ticks and record it to ``path`` (block boundaries set by ticks alone)."""
+    kwargs.setdefault("clock", _still)
     with World(seed=seed) as world, PluginHost(world, isolation=isolation) as host:
         host.load(*dirs)
         world.insert_resource("population", population)

@@ -108,19 +108,17 @@ class Executor:
         """Send every runnable call of ``wave`` and gather its result."""
         raise NotImplementedError
 
+    def dispatch(self, wave: Sequence[str], out: WaveOutcome, send: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """Build each runnable call's request in wave order and ``send(key, plugin, request)`` it.
 
-def _restarted(plugin: str) -> PluginCrashedError:
-    return PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
-
-
-class SerialExecutor(Executor):
-    """One call after another, each one send and receive (one channel round trip)."""
-
-    def run(self, wave: Sequence[str]) -> WaveOutcome:
-        out = WaveOutcome()
-        results, sent, received, dead = out.results, out.sent, out.received, out.dead
+        A plugin's first call of the wave carries what only the first needs;
+        a call of a plugin whose worker already failed this wave is not sent
+        (its result says so); an exception from building or sending marks the
+        plugin dead for the rest of the wave and is that call's result.
+        """
         seen: set[str] = set()
-        calls, workers, runnable, deadline = self.calls, self.workers, self.runnable, self.deadline
+        results, sent, dead = out.results, out.sent, out.dead
+        calls, runnable, request = self.calls, self.runnable, self.request
         clock = time.perf_counter_ns
         for key in wave:
             c = calls[key]
@@ -133,13 +131,34 @@ class SerialExecutor(Executor):
             first = plugin not in seen
             seen.add(plugin)
             try:
-                req = self.request(c, first)
+                req = request(c, first)
                 sent[key] = clock()
-                results[key] = workers[plugin].call(req, self.world, deadline(plugin))
+                send(key, plugin, req)
             except Exception as exc:  # dead, stalled or out of protocol: restart it
                 results[key] = exc
                 dead.add(plugin)
-            received[key] = clock()
+
+
+def _restarted(plugin: str) -> PluginCrashedError:
+    return PluginCrashedError(f"child of plugin {plugin!r} was restarted earlier this wave")
+
+
+class SerialExecutor(Executor):
+    """One call after another, each one send and receive (one channel round trip)."""
+
+    def run(self, wave: Sequence[str]) -> WaveOutcome:
+        out = WaveOutcome()
+        results, received = out.results, out.received
+        workers, world, deadline = self.workers, self.world, self.deadline
+        clock = time.perf_counter_ns
+
+        def call(key: str, plugin: str, req: dict[str, Any]) -> None:
+            try:
+                results[key] = workers[plugin].call(req, world, deadline(plugin))
+            finally:
+                received[key] = clock()
+
+        self.dispatch(wave, out, call)
         return out
 
 
@@ -151,27 +170,13 @@ class ParallelExecutor(SerialExecutor):
             return super().run(wave)
         out = WaveOutcome()
         results, sent, received, dead = out.results, out.sent, out.received, out.dead
-        seen: set[str] = set()
-        calls, workers, runnable, deadline = self.calls, self.workers, self.runnable, self.deadline
+        workers, world, deadline = self.workers, self.world, self.deadline
         clock = time.perf_counter_ns
-        for key in wave:
-            c = calls[key]
-            plugin = c.plugin
-            if not runnable(plugin):
-                continue
-            first = plugin not in seen
-            seen.add(plugin)
-            try:
-                req = self.request(c, first)
-                sent[key] = clock()
-                workers[plugin].submit(req, self.world, deadline(plugin))
-            except Exception as exc:  # the child is gone, stalled or broken: restart it
-                results[key] = exc
-                dead.add(plugin)
+        self.dispatch(wave, out, lambda key, plugin, req: workers[plugin].submit(req, world, deadline(plugin)))
         for key in wave:
             if key not in sent or key in results:
                 continue
-            plugin = calls[key].plugin
+            plugin = self.calls[key].plugin
             if plugin in dead:
                 results[key] = _restarted(plugin)
                 continue

@@ -52,7 +52,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import gpi
 from gpi.ecs import Component, World
 from gpi.ecs.relations import Relation
 from gpi.ecs.schedule import Schedule
@@ -79,6 +78,7 @@ from gpi.plugins.saves import HostSaves
 from gpi.plugins.sdk import SystemSpec
 from gpi.plugins.supervision import HostSupervision
 from gpi.plugins.violations import ViolationMonitor
+from gpi.version import ABI_VERSION
 
 __all__ = ["DEFAULT_TIMEOUT", "ISOLATION_MODES", "LoadedPlugin", "PluginHost", "sandbox_available"]
 
@@ -233,8 +233,8 @@ class PluginHost:
         """
         from gpi.plugins.resolve import dependency_order_edges, resolve
 
-        requested = [load_manifest(os.fspath(d), abi=gpi.ABI_VERSION) for d in plugin_dirs]
-        extra = [load_manifest(os.fspath(d), abi=gpi.ABI_VERSION) for d in available]
+        requested = [load_manifest(os.fspath(d), abi=ABI_VERSION) for d in plugin_dirs]
+        extra = [load_manifest(os.fspath(d), abi=ABI_VERSION) for d in available]
         loaded_manifests = [p.manifest for p in self.plugins.values()]
         order = resolve(requested, [*extra, *loaded_manifests])
         new = [m for m in order if m.name not in self.plugins]
@@ -267,7 +267,7 @@ class PluginHost:
         if old is None:
             raise KeyError(f"plugin {name!r} is not loaded; loaded: {sorted(self.plugins)}")
         try:
-            m = load_manifest(old.manifest.path, abi=gpi.ABI_VERSION)
+            m = load_manifest(old.manifest.path, abi=ABI_VERSION)
             check_signatures(self.signature_policy, self.keyring, [m])
             requested = frozenset(m.capabilities)
             granted = requested if self.grant is None else requested & self.grant
@@ -408,7 +408,9 @@ class PluginHost:
             w = [k for k in wave if self._calls[k].plugin not in started]
             if w:
                 out.append(w)
-        started.update(self._calls[k].plugin for w in out for k in w)
+        # every plugin with startup systems counts as started, whatever ran (faults, verify's skips):
+        # the same in a recording and in its re-simulation
+        started.update(c.plugin for c in self._calls.values() if c.decl.stage == "startup")
         return out
 
     def run(self, ticks: int, input_state: Mapping[str, Any] | None = None) -> list[TickReport]:
@@ -459,10 +461,7 @@ class PluginHost:
         past the rate bound gets a ``flood`` fault (restarted at the end of the tick).
         """
         for name, w in list(self._workers.items()):
-            take = getattr(w, "take_output", None)
-            if take is None:
-                continue
-            lines, dropped = take(LINES_PER_TICK)
+            lines, dropped = w.take_output(LINES_PER_TICK)
             self._lines.extend((name, line) for line in lines)
             if dropped:
                 self.events.log(f"{name}/stdout", "warning", dropped.describe())

@@ -48,6 +48,12 @@ def fault_kind_of(exc: BaseException | None) -> FaultKind:
     return FaultKind.CRASHED
 
 
+#: Entities one call may spawn, unless its manifest says otherwise (``[sandbox] spawn_per_call``).
+SPAWN_PER_CALL = 1_000_000
+#: Entities one plugin may spawn in one tick (``[sandbox] spawn_per_tick``).
+SPAWN_PER_TICK = 2_000_000
+
+
 class ResultHandler:
     """Applies the results of a host's calls and publishes their records (see the module doc)."""
 
@@ -57,6 +63,34 @@ class ResultHandler:
         self.calls = calls
         #: Plugins whose child answered out of step this wave (the host restarts them after it).
         self.out_of_step: set[str] = set()
+        self._spawned: dict[str, tuple[int, int]] = {}  # plugin -> (tick, entities spawned that tick)
+
+    def check_spawn_budget(self, c: CallInfo, buf: Any) -> None:
+        """Raise :class:`CommandError` when ``buf`` spawns more than the plugin's budget per call or per tick.
+
+        Budgets (``[sandbox] spawn_per_call`` / ``spawn_per_tick`` in the manifest, defaults
+        :data:`SPAWN_PER_CALL` / :data:`SPAWN_PER_TICK`) bound what the ``spawn`` capability lets one
+        plugin ask of the host: a 10-million-entity spawn is that plugin's rejected list, not a world
+        too big for its neighbours' children to map.
+        """
+        n = sum(int(op.get("count") or 0) for op in buf.ops if op.get("op") == "spawn")
+        if n <= 0:
+            return
+        lp = self.host.plugins.get(c.plugin)
+        table = lp.manifest.sandbox if lp is not None else {}
+        per_call = int(table.get("spawn_per_call", SPAWN_PER_CALL))
+        per_tick = int(table.get("spawn_per_tick", SPAWN_PER_TICK))
+        tick = self.host.tick_count
+        last_tick, done = self._spawned.get(c.plugin, (tick, 0))
+        if last_tick != tick:
+            done = 0
+        if n > per_call:
+            raise CommandError(f"{c.source} spawns {n} entities in one call, over its budget of {per_call} "
+                               "(manifest [sandbox] spawn_per_call)", source=c.source)
+        if done + n > per_tick:
+            raise CommandError(f"{c.source} spawns {n} entities after {done} this tick, over its budget of "
+                               f"{per_tick} per tick (manifest [sandbox] spawn_per_tick)", source=c.source)
+        self._spawned[c.plugin] = (tick, done + n)
 
     def finish(self, stage: str, wi: int, key: str, res: dict[str, Any] | BaseException | None,
                t_sent: int, t_recv: int, report: TickReport) -> None:
@@ -96,11 +130,20 @@ class ResultHandler:
         if not res.get("error"):
             self.finish_ok(stage, wi, c, res, host_ns, report)
             return
+        e = res["error"]
+        if e.get("type") == "WasmFuelExhausted":  # a wasm stall, stopped by fuel: a stall fault, restarted
+            self.result_logs(plugin, system, res)
+            err = f"{source} stalled: {e.get('message')}"
+            report.skipped.append(key)
+            events.fault(FaultKind.TIMEOUT, plugin, system, err)
+            host.publish_record(call_record(tick, plugin, system, stage, wi, "skipped", host_ns, ipc_ns=0,
+                                            error=err))
+            self.out_of_step.add(plugin)
+            return
         host.supervision.succeeded(plugin)
         child_ns = int(res.get("child_ns") or 0)
         cpu_ns = int(res.get("cpu_ns") or 0)
         self.result_logs(plugin, system, res)
-        e = res["error"]
         msg = f"{source} raised {e.get('type')}: {e.get('message')}"
         report.errors.append(key)
         events.fault(FaultKind.EXCEPTION, plugin, system, msg, traceback=e.get("traceback", ""),
@@ -140,6 +183,7 @@ class ResultHandler:
                 buf = worker.decode(wire_cmds, c.source)
                 ops = len(buf)
                 nbytes = buf.nbytes
+                self.check_spawn_budget(c, buf)
                 host.world.apply(buf, access=c.access, source=c.source)
             except CommandError as exc:
                 status, error = "rejected", str(exc)

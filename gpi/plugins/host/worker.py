@@ -200,6 +200,13 @@ class Worker:
         """The segment the plugin draws into (None without the ``draw`` capability)."""
         return None
 
+    def take_output(self, max_lines: int) -> tuple[list[str], Dropped]:
+        """Up to ``max_lines`` lines the plugin printed since the last call, and what was dropped.
+
+        Nothing in process: there the plugin's prints go to the host's own stdout.
+        """
+        return [], Dropped()
+
     def dump_stacks(self, wait: float = STACK_DUMP_WAIT) -> None:
         """Ask a stalled child to print every thread's stack (faulthandler); no-op in process."""
 
@@ -330,7 +337,8 @@ class ProcessWorker(Worker):
         self.channel.set_peer_pid(self.proc.pid)
         hello = wire.make("hello", abi=m.abi, plugin=m.name, dir=str(m.path), entry=m.entry,
                           granted=sorted(self.plugin.granted), seed=self.seed, dt=self.dt,
-                          sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process")
+                          sandbox=self.sandbox, channel=self.channel.child_spec(), isolation="process",
+                          env={k: os.environ[k] for k in m.env if k in os.environ})
         host_sock.settimeout(START_TIMEOUT)
         send_with_fds(host_sock, hello, self.channel.child_fds())
         self.channel.release_child_fds()  # our copies of the child's ends: its death then shows at once

@@ -116,6 +116,9 @@ def apply_sandbox(
     def run_cgroup() -> tuple[bool, str]:
         if policy.cpu_quota is None:
             return False, "no CPU quota in the policy (cpu_quota = None)"
+        if policy.threads == 0:
+            return False, ("not needed: threads = 0 (one thread uses at most one CPU, and the host's "
+                           "deadline bounds it per tick)")
         if os.geteuid() != 0:
             return False, "not root: cannot create a cgroup (CPU bounded by the host's deadline and RLIMIT_CPU)"
         cg, detail = cgroup.join_cpu_cgroup(plugin_name, policy.cpu_quota, tick_seconds)

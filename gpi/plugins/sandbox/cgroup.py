@@ -17,6 +17,11 @@ Two interfaces, whichever the machine has:
   ``cpu`` controller is mounted as a v1 hierarchy (this development machine:
   Linux 6.18 with ``cpu`` bound to ``/sys/fs/cgroup/cpu``).
 
+The cgroup is made only for a child whose policy grants threads
+(``threads = N > 0``): a single-threaded child can use at most one CPU
+anyway, and the host's per-call deadline bounds each call (no cgroup, no
+bandwidth-control cost on every tick).
+
 Creating a cgroup and moving a process into it needs write access to the
 hierarchy (root, or a delegated subtree), so it is done before the privilege
 layer drops root. When it cannot be done (no ``cpu`` controller, a read-only

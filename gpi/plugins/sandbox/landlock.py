@@ -39,9 +39,9 @@ import os
 import stat
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 from gpi.plugins.sandbox._libc import errno_error, libc
+from gpi.version import PACKAGE_DIR
 
 __all__ = ["abi_version", "default_read_paths", "restrict_to_read_only", "sys_path_entries"]
 
@@ -148,9 +148,8 @@ def default_read_paths(plugin_dir: str | os.PathLike[str]) -> list[str]:
     paths: list[str] = [os.fspath(plugin_dir)]
     paths += [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
     paths += sys_path_entries()[0]
-    import gpi  # the package itself (not its checkout), for submodules imported later
 
-    paths.append(str(Path(gpi.__file__).resolve().parent))
+    paths.append(str(PACKAGE_DIR))
     paths += [
         "/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32",
         "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/openssl.cnf",

@@ -67,13 +67,15 @@ CHILD_ENV: Mapping[str, str] = {
     "PYTHONUNBUFFERED": "1",
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
-HOST_KEYS: frozenset[str] = frozenset({"budget_ms"})
+# fuel: the wasm loader's instruction budget, not an OS sandbox layer.
+HOST_KEYS: frozenset[str] = frozenset({"budget_ms", "spawn_per_call", "spawn_per_tick", "fuel"})
 #: Host environment variables a plugin child keeps (exact names); nothing else passes.
 ENV_ALLOWED: frozenset[str] = frozenset({
     "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
     "GPI_PURE_PYTHON", "SDL_VIDEODRIVER", "PYOPENGL_PLATFORM",
 })
-#: Prefixes of host environment variables a plugin child keeps (the locale).
+#: Prefixes of host environment variables a plugin child keeps (the locale). A plugin that
+#: needs a ``GPI_*`` variable of the host's names it in its manifest (``[plugin] env``).
 ENV_ALLOWED_PREFIXES: tuple[str, ...] = ("LC_",)
 
 
@@ -243,7 +245,8 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     time zone, ``PYTHONPATH``, ``PYTHONHASHSEED`` if the host set one, the
     ``GPI_*`` settings the child reads) and ``LC_*``; never anything else of
     the host's (tokens, keys, ``HOME``, proxies). What a plugin needs comes
-    through its manifest or its context, not the host's environment.
+    through its manifest (``[plugin] env`` names ``GPI_*`` variables the host
+    passes in its hello) or its context, not the host's environment.
     """
     import os
 

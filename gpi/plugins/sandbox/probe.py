@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from gpi.plugins.sandbox.policy import child_environment
+from gpi.version import PACKAGE_DIR
 
 __all__ = ["PROBE_EXTRA", "probe_layers"]
 
@@ -59,7 +60,8 @@ def _child_main(plugin_dir: str, secret: str) -> None:
     from gpi.plugins.sandbox.policy import SandboxPolicy
 
     out: dict[str, tuple[bool, str]] = {"memfd_seal": _memfd_seal_check()}
-    report = apply_sandbox(SandboxPolicy(required=frozenset()), plugin_dir)
+    # threads = 1, so that the CPU cgroup (only made for children that may start threads) is tried too
+    report = apply_sandbox(SandboxPolicy(required=frozenset(), threads=1), plugin_dir)
     for name, status in report.layers.items():
         out[name] = (status.active, status.detail)
     # Prove from inside that the main layers bite.
@@ -94,9 +96,8 @@ def _child_main(plugin_dir: str, secret: str) -> None:
 
 def probe_layers(timeout: float = 30.0) -> dict[str, tuple[bool, str]]:
     """``{layer: (available, detail)}`` for this machine, plus ``memfd_seal``; runs a child."""
-    import gpi
 
-    root = str(Path(gpi.__file__).resolve().parent.parent)
+    root = str(PACKAGE_DIR.parent)
     env = child_environment()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryDirectory(prefix="gpi-probe-") as tmp:

@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--native", action="store_true",
                    help="use the C boids plugin (examples/plugins/boids_native, built with CMake on first use) "
                         "instead of the Python one")
+    p.add_argument("--wasm", action="store_true",
+                   help="use the same C boids plugin built for WebAssembly (ziglang, on first use), run by "
+                        "wasmtime under fuel and memory limits")
     p.set_defaults(handler=_demo)
 
 
@@ -61,6 +64,18 @@ def _demo(args: argparse.Namespace) -> int:
             built = plugin_dirs(build_project(root / "boids_native"))["boids_native"]
         except (BuildError, KeyError) as exc:
             print(f"gpi demo: error: cannot build examples/plugins/boids_native: {exc}", file=sys.stderr)
+            return 1
+        dirs = [built if d.name == "boids" else d for d in dirs]
+    elif args.wasm:  # the same C, compiled to wasm32 (docs/abi.md, "WebAssembly")
+        from gpi.plugins.native.build import BuildError
+        from gpi.plugins.wasm.build import build_plugin
+
+        try:
+            built = build_plugin("boids_wasm", [root / "boids_native" / "src" / "boids_native.c"],
+                                 capabilities=["draw"], dependencies={"movement": ">=1.0,<2"},
+                                 description="boids_native.c built for wasm32")
+        except BuildError as exc:
+            print(f"gpi demo: error: cannot build the wasm boids plugin: {exc}", file=sys.stderr)
             return 1
         dirs = [built if d.name == "boids" else d for d in dirs]
     if args.entities < 0:

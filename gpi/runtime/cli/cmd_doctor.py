@@ -2,7 +2,8 @@
 
 Runs :func:`gpi.plugins.sandbox.probe_layers` (a throwaway child applies the
 full sandbox and checks from inside that it bites) and prints one row per
-layer, plus whether memfd sealing makes shared segments read-only for peers.
+layer, plus whether memfd sealing makes shared segments read-only for peers,
+and whether wasm plugins (wasmtime, fuel, memory caps) work and where they run.
 Exit status 0 when every layer the default policy requires, and memfd
 sealing, are available; 1 otherwise. ``--json`` prints one JSON object.
 """
@@ -30,11 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _doctor(args: argparse.Namespace) -> int:
     from gpi.plugins.sandbox import ALL_LAYERS, DEFAULT_REQUIRED, probe_layers
+    from gpi.plugins.wasm.loader import probe as wasm_probe
 
-    layers = probe_layers()
+    layers = dict(probe_layers())
+    layers["wasm"] = wasm_probe()  # not an OS layer: a sandbox of its own for kind = "wasm" plugins
     must = set(DEFAULT_REQUIRED) | {"memfd_seal"}
     rows = []
-    for name in (*ALL_LAYERS, "memfd_seal", "probe"):
+    for name in (*ALL_LAYERS, "memfd_seal", "wasm", "probe"):
         if name in layers:
             ok, detail = layers[name]
             rows.append((name, ok, name in must or name == "probe", detail))

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plug.add_argument("--force", action="store_true", help="overwrite files in an existing folder")
     plug.add_argument("--lang", choices=("python", "c"), default="python",
                       help="python (default): a plugin folder; c: a CMake project building a native plugin")
+    plug.add_argument("--wasm", action="store_true",
+                      help="with --lang c: build the plugin as a WebAssembly module (gpi_add_plugin(... WASM), "
+                           "compiled with ziglang, run by wasmtime)")
     plug.set_defaults(handler=_new_plugin)
 
 
@@ -44,7 +47,8 @@ def _new_plugin(args: argparse.Namespace) -> int:
 
     lang = getattr(args, "lang", "python")
     try:
-        folder = create_plugin(args.name, args.dir, force=args.force, lang=lang)
+        folder = create_plugin(args.name, args.dir, force=args.force, lang=lang,
+                               wasm=bool(getattr(args, "wasm", False)))
     except (PluginError, OSError) as exc:
         print(f"gpi new plugin: error: {exc}", file=sys.stderr)
         return 1

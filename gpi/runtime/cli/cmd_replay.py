@@ -405,18 +405,13 @@ def _verify(args: argparse.Namespace) -> int:
             for col in ("component", "entity", "expected", "actual", "written by"):
                 t.add_column(col)
             for dd in res.details[:50]:
-                t.add_row(
-                    dd.component,
-                    str(dd.entity),
-                    repr(dd.expected),
-                    repr(dd.actual),
-                    ", ".join(dd.systems),
-                )
+                t.add_row(*(neutralise(cell, markup=True, limit=200) for cell in (  # plugin-written values
+                    dd.component, str(dd.entity), repr(dd.expected), repr(dd.actual), ", ".join(dd.systems))))
             con.print(t)
             if len(res.details) > 50:
                 con.print(f"... and {len(res.details) - 50} more")
         elif res.details_source:
-            con.print(res.details_source)
+            con.print(neutralise(res.details_source, markup=True))
         return 1
 
 

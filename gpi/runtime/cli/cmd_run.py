@@ -321,8 +321,12 @@ def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
     for lp in app.host.plugins.values():
         layers = (lp.sandbox or {}).get("layers") or {}
         active = [n for n, layer in layers.items() if isinstance(layer, Mapping) and layer.get("active")]
+        where = ""
+        if lp.manifest.kind == "wasm":  # the module is a sandbox of its own, in-process or in a child
+            inproc = getattr(app.host, "isolation", "process") == "none"
+            where = f"wasm (fuel, memory cap) {'in-process' if inproc else 'in a child'}, "
         summary.add_row(f"plugin {neutralise(lp.name, markup=True)}", f"{lp.status}, restarts {lp.restarts}, "
-                        f"sandbox: {neutralise(', '.join(active) or 'none', markup=True)}")
+                        f"{where}sandbox: {neutralise(', '.join(active) or 'none', markup=True)}")
     console.print(summary)
     res = resource_rows(dict(app.world.resources))
     if res:

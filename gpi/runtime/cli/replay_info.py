@@ -11,6 +11,7 @@ import datetime as _dt
 from typing import Any
 
 from gpi.replays import Replay
+from gpi.safetext import neutralise
 
 __all__ = ["info_dict", "print_info"]
 
@@ -119,7 +120,7 @@ def print_info(d: dict[str, Any], name: str) -> None:
             (
                 "damage",
                 f"[red]{tl['kind']} tail at byte {tl['offset']} (block {tl['block']}): "
-                f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {tl['reason']}[/red]",
+                f"ticks from {tl['tick']} lost, {tl['lost_bytes']} bytes unused; {neutralise(tl['reason'], markup=True)}[/red]",
             )
         )
     rows.append(
@@ -138,5 +139,5 @@ def print_info(d: dict[str, Any], name: str) -> None:
         for col in ("name", "version", "content hash"):
             pt.add_column(col)
         for p in d["plugins"]:
-            pt.add_row(str(p["name"]), str(p["version"]), str(p["content_hash"]))
+            pt.add_row(*(neutralise(p.get(k), markup=True, limit=200) for k in ("name", "version", "content_hash")))
         con.print(pt)

@@ -52,7 +52,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import gpi
 from gpi.ecs import World
 from gpi.ecs.schedule import Schedule
 from gpi.errors import GpiError
@@ -72,6 +71,7 @@ from gpi.replays import (
     check_plugins,
 )
 from gpi.replays.worldsim import world_differences
+from gpi.version import PACKAGE_DIR
 
 __all__ = [
     "HostSimulator",
@@ -252,7 +252,8 @@ class HostSimulator:
         """Keys ``plugin.system`` whose command lists cannot change the world.
 
         Such a system declares no writes, spawns, despawns, resources or
-        events, and its plugin holds no ``save`` grant, so host validation
+        events, watches no changes (its last-run tick is world state), and its plugin holds no
+        ``save`` grant, so host validation
         rejects any command it could send; only its draw list and log remain.
         Verify skips them with ``skip_effect_free`` (the same no-hidden-state
         assumption that seeking from a keyframe makes).
@@ -262,7 +263,7 @@ class HostSimulator:
             if "save" in lp.granted:
                 continue
             for spec in lp.systems.values():
-                if not (spec.writes or spec.structural or spec.resources or spec.events):
+                if not (spec.writes or spec.structural or spec.resources or spec.events or spec.watches):
                     out.add(f"{lp.name}.{spec.name}")
         return out
 
@@ -421,7 +422,7 @@ def confined_simulator(
     host_dir = tempfile.mkdtemp(prefix="gpi-replay-sim-", dir=None if data_dir is None else os.fspath(data_dir))
     _stdio_off_regular_files()
     policy = _confined_policy(dirs, SandboxPolicy)
-    gpi_dir = str(Path(gpi.__file__).resolve().parent)
+    gpi_dir = str(PACKAGE_DIR)
     try:
         apply_sandbox(policy, dirs[0], [*map(str, dirs[1:]), gpi_dir],
                       expected_parent=os.getppid(), extra_syscalls=WORLD_OWNER_SYSCALLS)
@@ -448,8 +449,10 @@ def _confined_policy(dirs: Sequence[Path], policy_type: Any) -> Any:
         m = load_manifest(d, check_entry=False)
         own = policy_type.from_dict(dict(m.sandbox), base=base) if m.sandbox else base
         address_space += own.address_space_bytes or 0
+    # No pid namespace: its fork would leave the pool's own process (whose pid the pool watches) unconfined.
     return policy_type(cpu_seconds=None, open_files=4096, file_size_bytes=4 << 30,
-                       address_space_bytes=max(8 << 30, address_space + (2 << 30)))
+                       address_space_bytes=max(8 << 30, address_space + (2 << 30)),
+                       layers=base.layers - {"pidns"})
 
 
 def _stdio_off_regular_files() -> None:

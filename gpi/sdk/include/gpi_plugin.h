@@ -352,6 +352,60 @@ typedef const gpi_plugin *(*gpi_plugin_entry_fn)(void);
     }
 
 /*
+ * WebAssembly (wasm32): the gpi_host table is made of imports by name (module "gpi", one
+ * function per field, docs/abi.md "WebAssembly"); GPI_PLUGIN_DEFINE then also exports
+ * gpi_wasm_host (the address of that static table) and gpi_plugin_entry by name. Link with
+ * -Wl,--no-entry -Wl,--export-table. since: 1.1
+ */
+#if defined(__wasm__)
+#define GPI_WASM_IMPORT_(n) __attribute__((import_module("gpi"), import_name(#n)))
+GPI_WASM_IMPORT_(get_feature) const void * gpi_wasm_get_feature(const struct gpi_host *host, const char *id);
+GPI_WASM_IMPORT_(last_error) const char * gpi_wasm_last_error(const struct gpi_host *host);
+GPI_WASM_IMPORT_(component) gpi_component gpi_wasm_component(gpi_decl *decl, const char *name, gpi_scalar type, uint32_t ndim, const uint32_t *shape);
+GPI_WASM_IMPORT_(component_ref) gpi_component gpi_wasm_component_ref(gpi_decl *decl, const char *name);
+GPI_WASM_IMPORT_(system) int gpi_wasm_system(gpi_decl *decl, const gpi_system_desc *desc);
+GPI_WASM_IMPORT_(tick) uint64_t gpi_wasm_tick(gpi_ctx *ctx);
+GPI_WASM_IMPORT_(dt) double gpi_wasm_dt(gpi_ctx *ctx);
+GPI_WASM_IMPORT_(rng_seed) uint64_t gpi_wasm_rng_seed(gpi_ctx *ctx);
+GPI_WASM_IMPORT_(query) gpi_query gpi_wasm_query(gpi_ctx *ctx, const gpi_component *comps, uint32_t n, const gpi_component *without, uint32_t nwithout, uint32_t *nchunks);
+GPI_WASM_IMPORT_(chunk_rows) uint64_t gpi_wasm_chunk_rows(gpi_ctx *ctx, gpi_query q, uint32_t chunk);
+GPI_WASM_IMPORT_(chunk_column) const void * gpi_wasm_chunk_column(gpi_ctx *ctx, gpi_query q, uint32_t chunk, uint32_t slot);
+GPI_WASM_IMPORT_(chunk_entities) const gpi_entity * gpi_wasm_chunk_entities(gpi_ctx *ctx, gpi_query q, uint32_t chunk);
+GPI_WASM_IMPORT_(output) void * gpi_wasm_output(gpi_ctx *ctx, gpi_component c, uint64_t rows, gpi_buffer *buf);
+GPI_WASM_IMPORT_(set_column) int gpi_wasm_set_column(gpi_ctx *ctx, gpi_query q, uint32_t chunk, uint32_t slot, gpi_buffer buf);
+GPI_WASM_IMPORT_(spawn) int gpi_wasm_spawn(gpi_ctx *ctx, uint64_t count, uint32_t n, const gpi_component *comps, const gpi_buffer *bufs);
+GPI_WASM_IMPORT_(despawn) int gpi_wasm_despawn(gpi_ctx *ctx, uint64_t count, const gpi_entity *ids);
+GPI_WASM_IMPORT_(resource_json) int64_t gpi_wasm_resource_json(gpi_ctx *ctx, const char *name, char *out, uint64_t cap);
+GPI_WASM_IMPORT_(set_resource_json) int gpi_wasm_set_resource_json(gpi_ctx *ctx, const char *name, const char *json);
+GPI_WASM_IMPORT_(events_json) int64_t gpi_wasm_events_json(gpi_ctx *ctx, const char *name, char *out, uint64_t cap);
+GPI_WASM_IMPORT_(send_event_json) int gpi_wasm_send_event_json(gpi_ctx *ctx, const char *name, const char *json);
+GPI_WASM_IMPORT_(log) void gpi_wasm_log(gpi_ctx *ctx, int level, const char *message);
+#if GPI_TARGET_MINOR >= 1
+GPI_WASM_IMPORT_(entity_count) uint64_t gpi_wasm_entity_count(gpi_ctx *ctx);
+GPI_WASM_IMPORT_(is_alive) int gpi_wasm_is_alive(gpi_ctx *ctx, gpi_entity id);
+#define GPI_WASM_MINOR1_ , gpi_wasm_entity_count, gpi_wasm_is_alive
+#else
+#define GPI_WASM_MINOR1_
+#endif
+#undef GPI_PLUGIN_DEFINE
+#define GPI_PLUGIN_DEFINE(init_fn)                                                                \
+    __attribute__((export_name("gpi_plugin_entry"))) const gpi_plugin *gpi_plugin_entry(void) { \
+        static const gpi_plugin gpi_plugin_info_ = {sizeof(gpi_plugin), GPI_ABI_MAJOR,           \
+                                                    GPI_TARGET_MINOR, (init_fn)};                \
+        return &gpi_plugin_info_;                                                                \
+    }                                                                                            \
+    __attribute__((export_name("gpi_wasm_host"))) const gpi_host *gpi_wasm_host(void) {       \
+        static const gpi_host gpi_wasm_host_ = {                                                 \
+            sizeof(gpi_host), GPI_ABI_MAJOR, GPI_TARGET_MINOR,                                   \
+            gpi_wasm_get_feature, gpi_wasm_last_error, gpi_wasm_component, gpi_wasm_component_ref, gpi_wasm_system, gpi_wasm_tick, gpi_wasm_dt, gpi_wasm_rng_seed, \
+            gpi_wasm_query, gpi_wasm_chunk_rows, gpi_wasm_chunk_column, gpi_wasm_chunk_entities, gpi_wasm_output, gpi_wasm_set_column, \
+            gpi_wasm_spawn, gpi_wasm_despawn, gpi_wasm_resource_json, gpi_wasm_set_resource_json, gpi_wasm_events_json, gpi_wasm_send_event_json, gpi_wasm_log \
+            GPI_WASM_MINOR1_};                                                                   \
+        return &gpi_wasm_host_;                                                                  \
+    }
+#endif /* __wasm__ */
+
+/*
  * A small deterministic generator (SplitMix64) for systems: seed it with
  * host->rng_seed(ctx) at the start of each call. Header-only, so every build
  * of a plugin draws the same numbers. since: 1.0

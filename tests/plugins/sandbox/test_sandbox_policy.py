@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import signal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -175,3 +176,25 @@ def test_report_wire_round_trip_and_violation_log() -> None:
     assert back.summary() == "rlimits+ netns-"
     assert back.violations.counts() == {"seccomp": 1}
     assert len(back.violations.drain()) == 1 and len(back.violations) == 0
+
+
+@pytest.mark.parametrize("line, ok", [
+    ("threads = 2", True), ("threads = 0", True), ("threads = 64", True), ("threads = 65", False),
+    ("threads = -1", False), ("threads = 1.5", False), ("cpu_quota = 0.5", True), ("cpu_quota = 0", False),
+    ("spawn_per_call = 1000", True), ("spawn_per_tick = 0", False),
+])
+def test_manifest_threads_cpu_quota_and_spawn_budgets(tmp_path: Path, line: str, ok: bool) -> None:
+    from gpi.plugins.errors import ManifestError
+    from gpi.plugins.manifest import load_manifest
+
+    (tmp_path / "plugin.toml").write_text(
+        f'[plugin]\nname = "p"\nversion = "1.0.0"\nabi = 1\nentry = "main"\n\n[sandbox]\n{line}\n')
+    if not ok:
+        with pytest.raises(ManifestError):
+            load_manifest(tmp_path, check_entry=False)
+        return
+    m = load_manifest(tmp_path, check_entry=False)
+    pol = SandboxPolicy.from_dict(dict(m.sandbox), base=SandboxPolicy())  # host keys pass through
+    key, value = (x.strip() for x in line.split("="))
+    if key in ("threads", "cpu_quota"):
+        assert getattr(pol, key) == float(value)
