@@ -162,11 +162,28 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(title, str(exc))
         dirs = list(scene.plugins)
     else:
+        found = _discovered()
+        dirs = []
         for d in args.plugins:
-            if not d.is_dir():
-                return _fail(title, f"plugin folder {str(d)!r} does not exist")
-        dirs = list(args.plugins)
+            if d.is_dir():
+                dirs.append(d)
+            elif str(d) in found:  # a plugin name, found where `gpi plugins list` looks
+                dirs.append(found[str(d)])
+            else:
+                return _fail(title, f"plugin folder {str(d)!r} does not exist and no plugin of that name "
+                                    "was found on the search paths (see `gpi plugins list`)")
     return run_app(dirs, args, title=title, scene=scene)
+
+
+def _discovered() -> dict[str, Path]:
+    """Plugin name -> folder, through the same search paths as ``gpi plugins list`` (gpi.plugins.discovery)."""
+    from gpi.plugins.discovery import find_plugins
+
+    try:
+        report = find_plugins(project_dir=Path.cwd())
+    except OSError:
+        return {}
+    return {name: Path(p.path) for name, p in report.by_name().items()}
 
 
 def run_app(
@@ -209,8 +226,10 @@ def run_app(
         shots.setdefault(ticks, final_screenshot)
     realtime = not headless or bool(getattr(args, "realtime", False))
     render = realtime or bool(shots) or render_every > 0
+    given = {Path(d).resolve() for d in plugin_dirs}
     cfg = AppConfig(
-        plugins=list(plugin_dirs), seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
+        plugins=list(plugin_dirs), available=[p for p in _discovered().values() if p.resolve() not in given],
+        seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
         isolation=args.isolation, render=render, headless=headless, overlay=not args.no_overlay,
         width=size[0], height=size[1], title=title, tick_rate=1.0 / args.dt,
         population=args.population if args.population is not None else (scene.population if scene else None),
