@@ -85,6 +85,7 @@ SANDBOX_KEYS: Mapping[str, tuple[type, str]] = MappingProxyType(
         "cpu_quota": (float, "a positive number (CPUs per tick, the cgroup quota)"),
         "spawn_per_call": (int, "a positive integer (entities one call may spawn)"),
         "spawn_per_tick": (int, "a positive integer (entities the plugin may spawn per tick)"),
+        "max_entities": (int, "a positive integer (live entities past which the plugin's spawns are refused)"),
         "fuel": (int, "a positive integer (wasm fuel, about one unit per instruction, per system call)"),
     }
 )

@@ -63,3 +63,21 @@ def test_per_call_and_per_tick_spawn_budgets(tmp_path: Path) -> None:
         assert len(faults) == 6 and all(f["kind"] == "rejected" for f in faults), faults
         assert any("per tick" in str(f["error"]) for f in faults) and any("one call" in str(f["error"]) for f in faults)
         assert not [f for f in host.faults if f["plugin"] == "benign"]
+
+
+def test_total_entity_budget(tmp_path: Path) -> None:
+    """Spawns that would take the world past ``max_entities`` are refused; the world stops at the budget."""
+    d = _plugin(tmp_path)
+    toml = (d / "plugin.toml").read_text().replace("spawn_per_call = 10\nspawn_per_tick = 15",
+                                                   "spawn_per_call = 100\nspawn_per_tick = 100\nmax_entities = 45")
+    (d / "plugin.toml").write_text(toml)
+    with World(seed=1) as world, PluginHost(world, isolation="none", sandbox=False) as host:
+        host.load(d)
+        seen = []
+        for _ in range(3):
+            rep = host.tick()
+            seen.append((world.entity_count, sorted(k for k in rep.rejected if k.startswith("greedy"))))
+        # tick 1: 10 + 10 + 11 = 31; tick 2: 41, then 10 more would make 51 > 45; tick 3: nothing fits
+        assert seen == [(31, []), (41, ["greedy.second", "greedy.third"]),
+                        (41, ["greedy.first", "greedy.second", "greedy.third"])]
+        assert all("max_entities" in str(f["error"]) for f in host.faults if f["plugin"] == "greedy")

@@ -52,6 +52,8 @@ def fault_kind_of(exc: BaseException | None) -> FaultKind:
 SPAWN_PER_CALL = 1_000_000
 #: Entities one plugin may spawn in one tick (``[sandbox] spawn_per_tick``).
 SPAWN_PER_TICK = 2_000_000
+#: Live entities in the world past which a plugin's spawns are refused (``[sandbox] max_entities``).
+MAX_ENTITIES = 8_000_000
 
 
 class ResultHandler:
@@ -68,10 +70,11 @@ class ResultHandler:
     def check_spawn_budget(self, c: CallInfo, buf: Any) -> None:
         """Raise :class:`CommandError` when ``buf`` spawns more than the plugin's budget per call or per tick.
 
-        Budgets (``[sandbox] spawn_per_call`` / ``spawn_per_tick`` in the manifest, defaults
-        :data:`SPAWN_PER_CALL` / :data:`SPAWN_PER_TICK`) bound what the ``spawn`` capability lets one
-        plugin ask of the host: a 10-million-entity spawn is that plugin's rejected list, not a world
-        too big for its neighbours' children to map.
+        Budgets (``[sandbox] spawn_per_call`` / ``spawn_per_tick`` / ``max_entities`` in the
+        manifest, defaults :data:`SPAWN_PER_CALL` / :data:`SPAWN_PER_TICK` / :data:`MAX_ENTITIES`)
+        bound what the ``spawn`` capability lets one plugin ask of the host: a 10-million-entity
+        spawn, or a thousand spawns that add up to a world too big for its neighbours' children to
+        map, is that plugin's rejected list.
         """
         n = sum(int(op.get("count") or 0) for op in buf.ops if op.get("op") == "spawn")
         if n <= 0:
@@ -80,6 +83,7 @@ class ResultHandler:
         table = lp.manifest.sandbox if lp is not None else {}
         per_call = int(table.get("spawn_per_call", SPAWN_PER_CALL))
         per_tick = int(table.get("spawn_per_tick", SPAWN_PER_TICK))
+        total = int(table.get("max_entities", MAX_ENTITIES))
         tick = self.host.tick_count
         last_tick, done = self._spawned.get(c.plugin, (tick, 0))
         if last_tick != tick:
@@ -90,6 +94,10 @@ class ResultHandler:
         if done + n > per_tick:
             raise CommandError(f"{c.source} spawns {n} entities after {done} this tick, over its budget of "
                                f"{per_tick} per tick (manifest [sandbox] spawn_per_tick)", source=c.source)
+        live = int(self.host.world.entity_count)
+        if live + n > total:
+            raise CommandError(f"{c.source} spawns {n} entities into a world of {live}, over its budget of "
+                               f"{total} live entities (manifest [sandbox] max_entities)", source=c.source)
         self._spawned[c.plugin] = (tick, done + n)
 
     def finish(self, stage: str, wi: int, key: str, res: dict[str, Any] | BaseException | None,

@@ -68,7 +68,7 @@ CHILD_ENV: Mapping[str, str] = {
 }
 # Manifest [sandbox] keys that are not sandbox layers: the host enforces them.
 # fuel: the wasm loader's instruction budget, not an OS sandbox layer.
-HOST_KEYS: frozenset[str] = frozenset({"budget_ms", "spawn_per_call", "spawn_per_tick", "fuel"})
+HOST_KEYS: frozenset[str] = frozenset({"budget_ms", "spawn_per_call", "spawn_per_tick", "max_entities", "fuel"})
 #: Host environment variables a plugin child keeps (exact names); nothing else passes.
 ENV_ALLOWED: frozenset[str] = frozenset({
     "PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
