@@ -135,35 +135,40 @@ class Component:
     def coerce(self, values: Any, count: int, where: str = "") -> np.ndarray:
         """``values`` as an array of shape ``(count, *shape)`` of this dtype (broadcast, maybe a view).
 
-        numpy arrays must be castable within their kind (float64 -> float32 is
-        fine, float -> int is not; integers of any width must fit the target);
-        Python numbers and lists are converted and must fit the dtype. Raises :class:`SchemaError` naming the component.
+        The rule, the same for numpy arrays, Python numbers and lists (these
+        take numpy's default dtype first: int64, float64, bool): the value's
+        dtype must cast to the column's with ``np.can_cast(given, expected,
+        "same_kind")`` (float64 -> float32 and int -> float are fine, float ->
+        int, anything -> bool except bool, complex -> float and strings are
+        not); integer -> integer is allowed only when every value fits
+        (checked, never wrapped). Otherwise the whole value is rejected:
+        :class:`SchemaError` naming the component, the expected and the given
+        dtype. Python tuples for a structured (record) dtype are converted to it field by field.
         """
         at = f" ({where})" if where else ""
         target = (int(count), *self.shape)
         try:
-            if isinstance(values, (np.ndarray, np.generic)):
-                arr = np.asarray(values)
-                if arr.dtype != self.dtype and arr.dtype.kind in "iu" and self.dtype.kind in "iu":
-                    # integer -> integer: allowed when every value fits (checked, never wrapped)
-                    info = np.iinfo(self.dtype)
-                    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
-                        raise SchemaError(
-                            f"component {self.name!r}{at}: values in [{int(arr.min())}, {int(arr.max())}] "
-                            f"do not fit {self.dtype} [{info.min}, {info.max}]"
-                        )
-                elif arr.dtype != self.dtype and not np.can_cast(arr.dtype, self.dtype, "same_kind"):
-                    raise SchemaError(
-                        f"component {self.name!r}{at}: values of dtype {arr.dtype} cannot be "
-                        f"stored as {self.dtype}; convert them first"
-                    )
-                arr = arr.astype(self.dtype, copy=False)
-            else:
-                arr = np.asarray(values, dtype=self.dtype)
+            # Python tuples for a structured (record) dtype only mean something given that dtype
+            plain = self.dtype.names is not None and not isinstance(values, (np.ndarray, np.generic))
+            arr = np.asarray(values, dtype=self.dtype) if plain else np.asarray(values)
         except (TypeError, ValueError, OverflowError) as exc:
-            if isinstance(exc, SchemaError):
-                raise
             raise SchemaError(f"component {self.name!r}{at}: cannot convert values to {self.dtype}: {exc}") from exc
+        if arr.dtype != self.dtype:
+            if arr.dtype.kind in "iu" and self.dtype.kind in "iu":
+                # integer -> integer: allowed when every value fits (checked, never wrapped)
+                info = np.iinfo(self.dtype)
+                if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+                    raise SchemaError(
+                        f"component {self.name!r}{at}: values in [{int(arr.min())}, {int(arr.max())}] "
+                        f"do not fit {self.dtype} [{info.min}, {info.max}]"
+                    )
+            elif arr.dtype.hasobject or not np.can_cast(arr.dtype, self.dtype, "same_kind"):
+                raise SchemaError(
+                    f"component {self.name!r}{at}: expected dtype {self.dtype}, given {arr.dtype}; numpy "
+                    f"would not cast {arr.dtype} to {self.dtype} with casting='same_kind', so the values "
+                    "are rejected; convert them first"
+                )
+            arr = arr.astype(self.dtype, copy=False)
         try:
             return np.broadcast_to(arr, target)
         except ValueError:

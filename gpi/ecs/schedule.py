@@ -30,6 +30,7 @@ This module knows nothing about processes: it orders declarations.
 
 from __future__ import annotations
 
+import difflib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,12 +153,14 @@ class Schedule:
             for ref in s.after:
                 found = self._resolve(ref, s, members)
                 if not found and not self._exists_elsewhere(ref):
-                    self.warnings.append(f"system {s.key!r}: after={ref!r} matches no system; ignored")
+                    self.warnings.append(f"system {s.key!r}: after={ref!r} matches no system; ignored"
+                                         f"{self._did_you_mean(ref)}")
                 hard[s.key].update(k for k in found if k != s.key)
             for ref in s.before:
                 found = self._resolve(ref, s, members)
                 if not found and not self._exists_elsewhere(ref):
-                    self.warnings.append(f"system {s.key!r}: before={ref!r} matches no system; ignored")
+                    self.warnings.append(f"system {s.key!r}: before={ref!r} matches no system; ignored"
+                                         f"{self._did_you_mean(ref)}")
                 for k in found:
                     if k != s.key:
                         hard[k].add(s.key)
@@ -194,6 +197,12 @@ class Schedule:
                 if indeg[n] == 0:
                     heapq.heappush(heap, (index[n], n))
         return out
+
+    def _did_you_mean(self, ref: str) -> str:
+        """``" (did you mean 'x'?)"`` naming the closest system or plugin names (difflib), else ``""``."""
+        names = {n for s in self.systems.values() for n in (s.key, s.name, s.group) if n}
+        close = difflib.get_close_matches(ref, sorted(names), n=3, cutoff=0.6)
+        return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
     def _exists_elsewhere(self, ref: str) -> bool:
         """A reference to a system or group in another stage is not worth a warning."""

@@ -38,6 +38,7 @@ Supervision talks to the host only through its public members: ``plugins``,
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import deque
 from pathlib import Path
@@ -186,6 +187,11 @@ class HostSupervision:
             last_commands=self._last_commands(plugin),
         )
         path = self._write(report)
+        if fault is not None and report.kind == "stalled":
+            where = stuck_at(report.traceback)
+            if where:  # the innermost frame of the child's stack dump: where the system was stuck
+                fault["stuck_at"] = where
+                host.events.log(f"{plugin}/{fault.get('system') or ''}", "error", f"stalled at {where}")
         if fault is not None:
             fault["exit"] = report.exit
             fault["returncode"] = code
@@ -354,3 +360,19 @@ def _rss(pid: int | None) -> int | None:
 def wall_ms(t0_ns: int) -> float:
     """Milliseconds since ``t0_ns`` (``time.perf_counter_ns``)."""
     return (time.perf_counter_ns() - t0_ns) / 1e6
+
+
+def stuck_at(dump: str) -> str:
+    """``'path:line in func'`` of the innermost frame of the main thread in a faulthandler dump, else ``""``.
+
+    faulthandler lists the current thread last and each thread's frames most
+    recent first, as ``  File "path", line N in func``.
+    """
+    blocks = [b for b in dump.split("\n\n") if '  File "' in b]
+    if not blocks:
+        return ""
+    for line in blocks[-1].splitlines():
+        m = re.match(r'\s*File "(.*)", line (\d+) in (.*)', line)
+        if m:
+            return f"{m.group(1)}:{m.group(2)} in {m.group(3).strip()}"
+    return ""

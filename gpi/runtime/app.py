@@ -162,7 +162,7 @@ class App:
         """Load the plugins (children start here) and open the window when rendering."""
         if self._started:
             return list(self.host.plugins)
-        names = self.host.load(*self.config.plugins) if self.config.plugins else []
+        names = self.host.load(*self.config.plugins, available=self.config.available) if self.config.plugins else []
         if self.config.population is not None:
             self.world.insert_resource("population", int(self.config.population))
         if self.config.render:

@@ -50,6 +50,8 @@ class AppConfig:
     """Everything an :class:`App` needs to start."""
 
     plugins: Sequence[str | os.PathLike[str]] = ()
+    available: Sequence[str | os.PathLike[str]] = ()
+    """Plugin folders that dependencies may come from (``gpi run`` fills it from discovery's search paths)."""
     seed: int = 0
     isolation: str = "process"
     """``"process"`` (sandboxed children) or ``"none"`` (in the host, for debugging)."""

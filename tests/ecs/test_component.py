@@ -80,7 +80,7 @@ def test_coerce_broadcasts_and_checks() -> None:
     with pytest.raises(SchemaError, match="shape"):
         pos.coerce(np.zeros((3, 3), np.float32), 3)
     health = Component("Health", "int32")
-    with pytest.raises(SchemaError, match="cannot be stored"):
+    with pytest.raises(SchemaError, match="expected dtype int32, given float64"):
         health.coerce(np.array([1.5]), 1)
     tint = Component("Tint", "uint8", (4,))
     assert tint.coerce([255, 0, 0, 255], 2).tolist() == [[255, 0, 0, 255]] * 2

@@ -123,7 +123,7 @@ def test_unknown_component(populated: tuple[World, np.ndarray]) -> None:
 def test_dtype_and_shape_mismatch(populated: tuple[World, np.ndarray]) -> None:
     world, ids = populated
     _rejected(world, _buf(lambda cb: cb.set("Health", ids[:2], np.array([1.5, 2.5]))),
-              "Health.*float64 cannot be stored as int32")
+              "Health.*expected dtype int32, given float64")
     _rejected(world, _buf(lambda cb: cb.set("Position", ids[:2], np.zeros((2, 3), np.float32))),
               "Position.*shape \\(2, 3\\)")
     _rejected(world, _buf(lambda cb: cb.spawn(2, {"Position": np.zeros((3, 2), np.float32)})),

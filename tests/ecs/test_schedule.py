@@ -137,3 +137,10 @@ def test_waves_respect_edges_and_conflicts(systems: list[SystemDecl], cap: int |
         for k in wave_of:
             for p in s.predecessors(k):
                 assert wave_of[p] < wave_of[k]
+
+
+def test_unknown_reference_says_did_you_mean() -> None:
+    s = Schedule.build([decl("game.spawn_wave"), decl("game.move", after=("spawn_wav",), before=("zzz",))])
+    assert any("after='spawn_wav' matches no system; ignored (did you mean 'spawn_wave'" in w
+               for w in s.warnings), s.warnings
+    assert any("before='zzz' matches no system; ignored" in w and "did you mean" not in w for w in s.warnings)

@@ -56,6 +56,11 @@ def test_stall_is_killed_and_recorded(tmp_path: Path) -> None:
         assert [(d["tick"], d["kind"]) for d in docs] == [(4, "stalled"), (9, "stalled")]
         for d in docs:  # faulthandler's dump on SIGUSR1: where the child was stuck
             assert "in bump" in d["traceback"] and "main.py" in d["traceback"], d["traceback"]
+        # the fault and a log line name the file and line it was stuck on (shown by gpi run as it happens)
+        stuck = [f["stuck_at"] for f in host.faults if f["kind"] == "timeout"]
+        assert len(stuck) == 2 and all("main.py:" in s and s.endswith("in bump") for s in stuck), stuck
+        assert sum(1 for src, _lv, text in host.events.logs
+                   if src == "fault_flaky/bump" and text.startswith("stalled at ") and "main.py:" in text) == 2
         assert host.plugins["fault_flaky"].status == "running"
         assert all(f["tick"] in (4, 9) for f in host.faults)
     assert os.path.isdir(tmp_path / "crashes")

@@ -11,7 +11,8 @@ prints the per-system table and writes under ``--out`` (default
 through the rest, suspect above ``--max-growth`` MiB per 1000 ticks, see
 :mod:`gpi.runtime.telemetry.memory`) and how many records the app, its
 telemetry and its host retain at the end of the warm-up and at the end. A
-suspect leak makes the exit status 3 so CI can gate on it. The trace is
+suspect leak makes the exit status 3 so CI can gate on it; a plugin
+disabled by the circuit breaker makes it 1, and with ``--strict`` any fault does. The trace is
 streamed to disk as the run goes (every call of the run, held nowhere in
 memory). With ``--leak-check`` the statistics windows are as long as the
 warm-up (at most 600 ticks), so they are full before the measured part. ``--render`` draws every tick
@@ -133,6 +134,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--screenshot", default=None, metavar="FILE",
                    help="with --render: save the last frame (scene + overlay) as a PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on any plugin fault (without it: only when a plugin was disabled)")
     p.set_defaults(handler=run)
 
 
@@ -142,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gpi.errors import GpiError
     from gpi.runtime.app import App, AppConfig
+    from gpi.runtime.cli.outcome import run_outcome
 
     # Messages are whole lines: no wrapping at the terminal width, no markup in paths.
     err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
@@ -179,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             app.telemetry.sample_memory(app.tick, app.child_pids())
             report = app.write_profile(args.out, leak_warmup=LEAK_WARMUP, max_slope_mib=args.max_growth)
             problems = app.telemetry.validate()
+            code, reasons = run_outcome(app.host, strict=args.strict)
     except (GpiError, OSError) as exc:
         err.print(f"gpi profile: error: {exc}")
         return 1
@@ -201,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
             names = ", ".join(r.label for r in report.suspect_leaks)
             err.print(f"leak check: suspect RSS growth in {names}")
             return 3
-    return 0
+    for reason in reasons:
+        err.print(f"gpi profile: failed: {reason}")
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,11 +15,14 @@ as they go with a progress bar, rendering offscreen (SDL + EGL) only for
 ``--screenshot`` ticks. Headless input is a fixed script (:func:`scripted_keys`)
 so runs are repeatable; a window uses the keyboard and mouse.
 
-At the end it prints the per-system table (calls, host mean/p95/max, child
+Plugin log lines (``ctx.log``) and fault lines are printed as they happen
+at or above ``--log-level``, naming plugin and system, identical repeats
+counted. At the end it prints the per-system table (calls, host mean/p95/max, child
 CPU, IPC share, KiB per call, faults) and a summary with the entity count,
 ticks per second and the world checksum: the same seed and inputs always give
 the same checksum. Wrong arguments print a message and exit 2; plugins that
-fail to load exit 1.
+fail to load exit 1, and so does a run in which a plugin was disabled
+(circuit breaker) or, with ``--strict``, any fault was recorded.
 
 :func:`run_app` is the engine; ``gpi demo`` uses it with the example plugins.
 """
@@ -34,6 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpi.runtime.cli.outcome import run_outcome
+from gpi.runtime.cli.terminal import LEVELS, LogPrinter, resource_rows
 from gpi.safetext import neutralise
 
 __all__ = ["add_common", "register", "run_app", "scripted_keys"]
@@ -112,6 +117,11 @@ def add_common(p: argparse.ArgumentParser, *, ticks_help: str = "the scene's, el
     p.add_argument("--profile-out", type=Path, default=None, metavar="DIR",
                    help="also write the trace JSON, frame-time PNG and tables to DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--log-level", choices=(*LEVELS, "off"), default="info",
+                   help="print plugin log lines (ctx.log) and fault lines at or above this level as they "
+                        "happen, naming plugin and system; repeats are counted (default info)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on any plugin fault (without it: only when a plugin was disabled)")
 
 
 def scripted_keys(tick: int) -> dict[str, Any]:
@@ -152,11 +162,28 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(title, str(exc))
         dirs = list(scene.plugins)
     else:
+        found = _discovered()
+        dirs = []
         for d in args.plugins:
-            if not d.is_dir():
-                return _fail(title, f"plugin folder {str(d)!r} does not exist")
-        dirs = list(args.plugins)
+            if d.is_dir():
+                dirs.append(d)
+            elif str(d) in found:  # a plugin name, found where `gpi plugins list` looks
+                dirs.append(found[str(d)])
+            else:
+                return _fail(title, f"plugin folder {str(d)!r} does not exist and no plugin of that name "
+                                    "was found on the search paths (see `gpi plugins list`)")
     return run_app(dirs, args, title=title, scene=scene)
+
+
+def _discovered() -> dict[str, Path]:
+    """Plugin name -> folder, through the same search paths as ``gpi plugins list`` (gpi.plugins.discovery)."""
+    from gpi.plugins.discovery import find_plugins
+
+    try:
+        report = find_plugins(project_dir=Path.cwd())
+    except OSError:
+        return {}
+    return {name: Path(p.path) for name, p in report.by_name().items()}
 
 
 def run_app(
@@ -199,8 +226,10 @@ def run_app(
         shots.setdefault(ticks, final_screenshot)
     realtime = not headless or bool(getattr(args, "realtime", False))
     render = realtime or bool(shots) or render_every > 0
+    given = {Path(d).resolve() for d in plugin_dirs}
     cfg = AppConfig(
-        plugins=list(plugin_dirs), seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
+        plugins=list(plugin_dirs), available=[p for p in _discovered().values() if p.resolve() not in given],
+        seed=args.seed if args.seed is not None else (scene.seed if scene else 0),
         isolation=args.isolation, render=render, headless=headless, overlay=not args.no_overlay,
         width=size[0], height=size[1], title=title, tick_rate=1.0 / args.dt,
         population=args.population if args.population is not None else (scene.population if scene else None),
@@ -213,6 +242,8 @@ def run_app(
         app = App(cfg)
     except GpiError as exc:
         return _fail(title, str(exc))
+    printer = LogPrinter(console, getattr(args, "log_level", "info"))
+    app.host.events.on_log(printer)
     with app:
         try:
             app.start()
@@ -257,6 +288,7 @@ def run_app(
                 console.print(f"snapshot: {os.fspath(app.host.save_world(args.save))} (tick {app.host.tick_count})")
             except OSError as exc:
                 return _fail(title, f"cannot write snapshot {os.fspath(args.save)!r}: {exc}", 1)
+        printer.finish()
         _print_summary(console, app, title, elapsed)
         out_dir = profile_out or getattr(args, "profile_out", None)
         if out_dir is not None:
@@ -266,10 +298,14 @@ def run_app(
             console.print(f"screenshot: {os.fspath(path)}")
         if args.record is not None:
             console.print(f"replay: {os.fspath(args.record)}")
-    return 0
+        code, reasons = run_outcome(app.host, strict=bool(getattr(args, "strict", False)))
+        for reason in reasons:
+            console.print(f"[red]failed:[/red] {neutralise(reason, markup=True)}", highlight=False, soft_wrap=True)
+    return code
 
 
 def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     ticks = app.tick
@@ -311,6 +347,14 @@ def _print_summary(console: Any, app: Any, title: str, elapsed: float) -> None:
         summary.add_row(f"plugin {neutralise(lp.name, markup=True)}", f"{lp.status}, restarts {lp.restarts}, "
                         f"{where}sandbox: {neutralise(', '.join(active) or 'none', markup=True)}")
     console.print(summary)
+    res = resource_rows(dict(app.world.resources))
+    if res:
+        table = Table(title="resources")
+        table.add_column("resource", no_wrap=True)
+        table.add_column("value")
+        for name, value in res:
+            table.add_row(escape(name), escape(value))
+        console.print(table)
     for f in app.host.faults[:5]:  # plugin text: control characters and rich markup neutralised
         first = (str(f["error"]).splitlines() or [""])[0]
         console.print(f"[yellow]fault[/yellow] tick {f['tick']} {neutralise(f['kind'], markup=True)}: "
